@@ -1,0 +1,74 @@
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishAckFuture, publish::PublishAck};
+use prost::{Message, Name};
+
+use crate::error::{Error, Result};
+use crate::headers;
+
+/// A connection to the bus: core NATS plus its JetStream context.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+}
+
+impl Bus {
+    /// Connects, retrying forever in the background after the first success so a
+    /// restarted NATS node is rejoined without restarting the process.
+    pub async fn connect(url: &str, client_name: &str) -> Result<Bus> {
+        let client = async_nats::ConnectOptions::new()
+            .name(client_name)
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| Error::Connect {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
+        let jetstream = jetstream::new(client.clone());
+        Ok(Bus { client, jetstream })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Publishes `message` to a stream and waits until JetStream has stored it.
+    /// `msg_id` makes retries safe: JetStream drops a repeat within its window.
+    pub async fn publish_durable<M: Message + Name>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        message: &M,
+    ) -> Result<PublishAck> {
+        self.start_publish(subject, msg_id, message)
+            .await?
+            .await
+            .map_err(|e| Error::jetstream("publish acknowledgement", e))
+    }
+
+    /// Sends without waiting for the stream's acknowledgement; await the returned
+    /// future to learn it. Lets a caller pipeline many publishes.
+    pub async fn start_publish<M: Message + Name>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        message: &M,
+    ) -> Result<PublishAckFuture> {
+        let headers = headers::standard(&M::full_name(), Some(msg_id));
+        self.jetstream
+            .publish_with_headers(subject, headers, message.encode_to_vec().into())
+            .await
+            .map_err(|e| Error::jetstream("publish", e))
+    }
+}
+
+/// Decodes a payload as `M`, naming the type in the error.
+pub fn decode<M: Message + Name + Default>(payload: &[u8]) -> Result<M> {
+    M::decode(payload).map_err(|e| Error::Decode {
+        message_type: M::NAME,
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,13 @@
+//! The bus contract of Prism on NATS JetStream: subjects, streams, consumers and
+//! buckets ([`subjects`], [`topology`]), and publishing with the standard headers
+//! ([`Bus`]). Outside consumers rely on these names: change them only with a new
+//! contract version.
+pub mod error;
+pub mod headers;
+pub mod subjects;
+pub mod topology;
+
+mod client;
+
+pub use client::{Bus, decode};
+pub use error::{Error, Result};

@@ -1,0 +1,57 @@
+//! Every subject, stream, consumer and bucket name of the bus, in one place.
+//! Documented in the README ("Bus contract"); version 1.
+
+/// The version of this contract; message type names carry it too (`prism.v1.*`).
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// Stream of job runs: work-queue retention, one durable consumer per pool.
+pub const JOBS_STREAM: &str = "JOBS";
+pub const JOBS_SUBJECTS: &str = "prism.jobs.run.>";
+/// The pool every job runs in until pools are configurable.
+pub const DEFAULT_POOL: &str = "default";
+
+pub fn job_run(pool: &str) -> String {
+    format!("prism.jobs.run.{pool}")
+}
+
+/// Durable pull consumer shared by every executor of a pool: the queue balances.
+pub fn executor_consumer(pool: &str) -> String {
+    format!("executors-{pool}")
+}
+
+/// Stream of events: limits retention, for the audit service and outside consumers.
+pub const EVENTS_STREAM: &str = "EVENTS";
+pub const EVENTS_SUBJECTS: &str = "prism.events.>";
+/// Every job event; `prism.events.job.<id>.>` for one job.
+pub const JOB_EVENTS: &str = "prism.events.job.>";
+
+/// `prism.events.job.<job_id>.<queued|started|succeeded|failed|cancelled>`
+pub fn job_event(job_id: &str, kind: &str) -> String {
+    format!("prism.events.job.{job_id}.{kind}")
+}
+
+/// `prism.events.config.<entity>.<op>`
+pub fn config_event(entity: &str, op: &str) -> String {
+    format!("prism.events.config.{entity}.{op}")
+}
+
+/// `prism.events.schedule.<name>.<fired|misfired>`
+pub fn schedule_event(schedule: &str, kind: &str) -> String {
+    format!("prism.events.schedule.{schedule}.{kind}")
+}
+
+/// A job submission over the bus that was refused.
+pub const SUBMIT_REJECTED: &str = "prism.events.submit.rejected";
+
+/// Durable consumer of the audit service on `EVENTS`.
+pub const AUDIT_CONSUMER: &str = "audit";
+
+/// Core NATS request/reply: job submission, answered by a gateway of the queue group.
+pub const SUBMIT: &str = "prism.jobs.submit";
+pub const GATEWAY_QUEUE_GROUP: &str = "prism-gateways";
+
+/// Key-value bucket of job attempts: which attempt owns a job, and its outcome once
+/// finished. The fence that keeps a stale attempt from committing.
+pub const JOB_ATTEMPTS_BUCKET: &str = "prism_job_attempts";
+/// Key-value bucket of cancellation requests, keyed by job id.
+pub const JOB_CANCELS_BUCKET: &str = "prism_job_cancels";

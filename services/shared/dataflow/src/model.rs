@@ -1,0 +1,85 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Job,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "csv" => Format::Csv,
+            "jsonl" => Format::Jsonl,
+            "parquet" => Format::Parquet,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated dataflow: stages in an order where every input comes first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dataflow {
+    pub kind: Kind,
+    /// Declared parameters with their defaults (`None`: the job must give a value).
+    pub parameters: BTreeMap<String, Option<String>>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub id: String,
+    pub spec: StageSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum StageSpec {
+    /// Reads a file of a connection into a table named by the stage id.
+    Read {
+        connection: String,
+        path: String,
+        format: Format,
+    },
+    /// A SQL query over earlier stages, each visible as a table named by its id.
+    Sql { inputs: Vec<String>, query: String },
+    /// Writes a stage's rows to a file of a connection, atomically.
+    Write {
+        input: String,
+        connection: String,
+        path: String,
+        format: Format,
+    },
+    /// Waits before the next stage: for pacing calls to slow systems, and for
+    /// demonstrating and testing long jobs.
+    Delay { milliseconds: u64 },
+}
+
+impl Dataflow {
+    /// Names of the connections the stages use, each once.
+    pub fn connections(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .stages
+            .iter()
+            .filter_map(|stage| match &stage.spec {
+                StageSpec::Read { connection, .. } | StageSpec::Write { connection, .. } => {
+                    Some(connection.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}

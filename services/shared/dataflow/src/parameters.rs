@@ -1,0 +1,76 @@
+//! `${name}` placeholders in queries and paths, filled from job parameters over the
+//! dataflow's declared defaults. Values are substituted as text: whoever may run a
+//! job may also edit its SQL, so this adds no power.
+use std::collections::{BTreeMap, HashMap};
+
+/// Names referenced as `${name}` in `text`, in order of appearance.
+pub fn referenced(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                names.push(after[..end].to_string());
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    names
+}
+
+/// The values a job runs with: declared defaults overridden by `given`.
+/// Errors name the parameter: unknown, or required and missing.
+pub fn resolve(
+    declared: &BTreeMap<String, Option<String>>,
+    given: &HashMap<String, String>,
+) -> Result<BTreeMap<String, String>, (String, String)> {
+    if let Some(unknown) = given.keys().find(|name| !declared.contains_key(*name)) {
+        return Err((unknown.clone(), "the dataflow declares no such parameter".into()));
+    }
+    let mut values = BTreeMap::new();
+    for (name, default) in declared {
+        match given.get(name).or(default.as_ref()) {
+            Some(value) => {
+                values.insert(name.clone(), value.clone());
+            }
+            None => return Err((name.clone(), "required parameter missing".into())),
+        }
+    }
+    Ok(values)
+}
+
+/// Replaces every `${name}` in `text` with its value; unknown names stay as written
+/// (validation has already refused them).
+pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("${{{name}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_declared_values() {
+        let declared = BTreeMap::from([
+            ("min".to_string(), Some("18".to_string())),
+            ("day".to_string(), None),
+        ]);
+        let given = HashMap::from([("day".to_string(), "2026-01-02".to_string())]);
+        let values = resolve(&declared, &given).unwrap();
+        assert_eq!(
+            substitute("age >= ${min} AND d = '${day}'", &values),
+            "age >= 18 AND d = '2026-01-02'"
+        );
+        assert_eq!(referenced("${a} x ${b}"), vec!["a", "b"]);
+        let missing = resolve(&declared, &HashMap::new()).unwrap_err();
+        assert_eq!(missing.0, "day");
+        let unknown = HashMap::from([("zzz".to_string(), "1".to_string())]);
+        assert_eq!(resolve(&declared, &unknown).unwrap_err().0, "zzz");
+    }
+}

@@ -1,0 +1,84 @@
+//! The key layout: FoundationDB tuple encoding under one versioned prefix, so a
+//! future layout can live beside this one during a migration.
+use foundationdb_tuple::{Subspace, TuplePack};
+
+/// Bump when the layout changes incompatibly.
+pub const LAYOUT_VERSION: i64 = 1;
+
+fn root() -> Subspace {
+    Subspace::all().subspace(&("prism", LAYOUT_VERSION))
+}
+
+/// One family of records, e.g. all dataflow versions.
+pub struct Family(pub(crate) Subspace);
+
+impl Family {
+    pub fn key<T: TuplePack>(&self, tuple: &T) -> Vec<u8> {
+        self.0.pack(tuple)
+    }
+
+    /// The half-open range `[begin, end)` of every key under `tuple`.
+    pub fn range_of<T: TuplePack>(&self, tuple: &T) -> (Vec<u8>, Vec<u8>) {
+        self.0.subspace(tuple).range()
+    }
+
+    /// The range of the whole family.
+    pub fn range(&self) -> (Vec<u8>, Vec<u8>) {
+        self.0.range()
+    }
+
+    /// The raw prefix, for versionstamped keys.
+    pub fn prefix(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// The first key after `key` within the family, for cursors.
+    pub fn after(key: &[u8]) -> Vec<u8> {
+        let mut next = key.to_vec();
+        next.push(0);
+        next
+    }
+}
+
+/// `("conn", name)` → `ConnectionRecord`
+pub fn connections() -> Family {
+    Family(root().subspace(&"conn"))
+}
+/// `("df", name, version)` → `DataflowVersionRecord`
+pub fn dataflows() -> Family {
+    Family(root().subspace(&"df"))
+}
+/// `("sched", name)` → `ScheduleRecord`
+pub fn schedules() -> Family {
+    Family(root().subspace(&"sched"))
+}
+/// `("job", id)` → `JobRecord`; ids are UUIDv7, so keys sort by creation time.
+pub fn jobs() -> Family {
+    Family(root().subspace(&"job"))
+}
+/// `("idem", key)` → job id
+pub fn idempotency() -> Family {
+    Family(root().subspace(&"idem"))
+}
+/// `("pending", job id)` → encoded `JobRun` not yet acknowledged by JetStream.
+pub fn pending_dispatch() -> Family {
+    Family(root().subspace(&"pending"))
+}
+/// `("audit") ++ versionstamp` → `AuditRecord`, in commit order.
+pub fn audit() -> Family {
+    Family(root().subspace(&"audit"))
+}
+/// `("audit_seen", event id)` → versionstamp-less marker that makes appends idempotent.
+pub fn audit_seen() -> Family {
+    Family(root().subspace(&"audit_seen"))
+}
+
+/// The job id in a key of [`jobs`].
+pub fn jobs_unpack_id(key: &[u8]) -> Option<String> {
+    jobs().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
+}
+
+/// The job id in a key of [`pending_dispatch`].
+pub fn pending_unpack_id(key: &[u8]) -> Option<String> {
+    pending_dispatch().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
+}

@@ -1,0 +1,228 @@
+//! The key-value interface every backend implements, and the retry loop around it.
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::limits;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// A backend transaction: a consistent snapshot for reads, buffered or locked writes,
+/// and an atomic commit that fails with [`Error::Conflict`] when a serializable
+/// order is impossible.
+#[async_trait]
+pub trait BackendTransaction: Send + Sync {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Keys in `[begin, end)`, ascending (or descending when `reverse`), at most `limit`.
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<KeyValue>>;
+    async fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
+    async fn clear(&self, key: &[u8]) -> Result<()>;
+    async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()>;
+    /// Writes `prefix ++ versionstamp(10 bytes)` at commit. The stamp is the commit
+    /// version (8 bytes, big endian) then `user_version` (2 bytes): unique and increasing
+    /// in commit order across all clients.
+    async fn set_versionstamped_key(
+        &self,
+        prefix: &[u8],
+        user_version: u16,
+        value: &[u8],
+    ) -> Result<()>;
+    async fn commit(&self) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    async fn begin(&self) -> Result<Box<dyn BackendTransaction>>;
+    /// A cheap round trip used by readiness checks.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// The length of a versionstamp appended by [`Tx::set_versionstamped_key`].
+pub const VERSIONSTAMP_LEN: usize = 10;
+
+/// A transaction handle given to [`Store::transact`] closures. Cloning is cheap; the
+/// limits of FoundationDB are checked here, once for every backend.
+#[derive(Clone)]
+pub struct Tx {
+    inner: Arc<TxInner>,
+}
+
+struct TxInner {
+    backend: Box<dyn BackendTransaction>,
+    started: Instant,
+    written_bytes: AtomicUsize,
+}
+
+impl Tx {
+    fn check_age(&self) -> Result<()> {
+        if self.inner.started.elapsed() > limits::MAX_TRANSACTION_DURATION {
+            return Err(Error::TooOld {
+                limit_ms: limits::MAX_TRANSACTION_DURATION.as_millis(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_key(key: &[u8]) -> Result<()> {
+        if key.len() > limits::MAX_KEY_BYTES {
+            return Err(Error::KeyTooLarge {
+                size: key.len(),
+                limit: limits::MAX_KEY_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    fn count_write(&self, bytes: usize) -> Result<()> {
+        let total = self.inner.written_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if total > limits::MAX_TRANSACTION_BYTES {
+            return Err(Error::TransactionTooLarge {
+                size: total,
+                limit: limits::MAX_TRANSACTION_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_write(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_age()?;
+        Self::check_key(key)?;
+        if value.len() > limits::MAX_VALUE_BYTES {
+            return Err(Error::ValueTooLarge {
+                size: value.len(),
+                limit: limits::MAX_VALUE_BYTES,
+            });
+        }
+        self.count_write(key.len() + value.len())
+    }
+
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_age()?;
+        Self::check_key(key)?;
+        self.inner.backend.get(key).await
+    }
+
+    pub async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<KeyValue>> {
+        self.check_age()?;
+        self.inner.backend.get_range(begin, end, limit, reverse).await
+    }
+
+    pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_write(key, value)?;
+        self.inner.backend.set(key, value).await
+    }
+
+    pub async fn clear(&self, key: &[u8]) -> Result<()> {
+        self.check_age()?;
+        Self::check_key(key)?;
+        self.count_write(key.len())?;
+        self.inner.backend.clear(key).await
+    }
+
+    pub async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.check_age()?;
+        self.count_write(begin.len() + end.len())?;
+        self.inner.backend.clear_range(begin, end).await
+    }
+
+    pub async fn set_versionstamped_key(
+        &self,
+        prefix: &[u8],
+        user_version: u16,
+        value: &[u8],
+    ) -> Result<()> {
+        let mut full_key_len = prefix.to_vec();
+        full_key_len.resize(prefix.len() + VERSIONSTAMP_LEN, 0);
+        self.check_write(&full_key_len, value)?;
+        self.inner
+            .backend
+            .set_versionstamped_key(prefix, user_version, value)
+            .await
+    }
+
+    async fn commit(&self) -> Result<()> {
+        self.check_age()?;
+        self.inner.backend.commit().await
+    }
+}
+
+/// The configuration database: a backend plus FoundationDB's retry loop.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+/// Retries before a conflicting transaction gives up. FoundationDB's bindings retry
+/// without bound by default; a bound turns a livelock into a visible error.
+const MAX_ATTEMPTS: u32 = 50;
+
+impl Store {
+    pub fn new(backend: impl Backend) -> Self {
+        Store {
+            backend: Arc::new(backend),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
+    /// Runs `body` in a serializable transaction and commits it, running it again
+    /// (with backoff) when it conflicts, like FoundationDB's `run`. `body` may run
+    /// several times, so it must not have side effects outside the transaction.
+    pub async fn transact<T, F, Fut>(&self, body: F) -> Result<T>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = Tx {
+                inner: Arc::new(TxInner {
+                    backend: self.backend.begin().await?,
+                    started: Instant::now(),
+                    written_bytes: AtomicUsize::new(0),
+                }),
+            };
+            let outcome = match body(tx.clone()).await {
+                Ok(value) => tx.commit().await.map(|()| value),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, %error, "store transaction retried");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // Jitter spreads contending writers apart; the cap keeps latency bounded.
+    let base = 2u64.saturating_pow(attempt.min(8)).min(200);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base + 1);
+    Duration::from_millis(base / 2 + jitter)
+}

@@ -1,0 +1,51 @@
+//! Typed records on top of [`crate::kv`]. Each function works inside a caller's
+//! transaction, so that several records change atomically.
+pub mod audit;
+pub mod connections;
+pub mod dataflows;
+pub mod jobs;
+pub mod schedules;
+
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::kv::Tx;
+
+pub(crate) fn decode<M: Message + Default>(key: &[u8], bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| Error::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) async fn get_record<M: Message + Default>(tx: &Tx, key: &[u8]) -> Result<Option<M>> {
+    match tx.get(key).await? {
+        Some(bytes) => decode(key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn put_record<M: Message>(tx: &Tx, key: &[u8], record: &M) -> Result<()> {
+    tx.set(key, &record.encode_to_vec()).await
+}
+
+/// Every record of a family in key order, starting after `after` (a key), at most `limit`.
+pub(crate) async fn scan_records<M: Message + Default>(
+    tx: &Tx,
+    range: (Vec<u8>, Vec<u8>),
+    limit: usize,
+    reverse: bool,
+) -> Result<Vec<(Vec<u8>, M)>> {
+    let rows = tx.get_range(&range.0, &range.1, limit, reverse).await?;
+    rows.into_iter()
+        .map(|kv| decode(&kv.key, &kv.value).map(|record| (kv.key, record)))
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch, the time unit of every record.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

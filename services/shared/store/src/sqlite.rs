@@ -1,0 +1,282 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Why SQLite: in the standard scenario the gateway, scheduler and audit may run as
+//! separate processes that share one store on one machine. Embedded ordered stores
+//! such as redb, sled or fjall lock their files to a single process; SQLite is built
+//! for many processes on one file (POSIX locks), is crash safe with `synchronous=FULL`,
+//! and orders BLOB keys by `memcmp`, which is FoundationDB's key order.
+//!
+//! Transactions map onto FoundationDB's optimistic model: `BEGIN DEFERRED` takes a
+//! snapshot at the first read; the first write upgrades to the single write lock, and
+//! SQLite refuses that upgrade (`SQLITE_BUSY_SNAPSHOT`) when another connection
+//! committed since the snapshot. Every busy or locked answer is reported as
+//! [`Error::Conflict`], so the shared retry loop runs the transaction again: the
+//! result is serializable, as on FoundationDB.
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::kv::{Backend, BackendTransaction, KeyValue};
+
+/// How long one statement waits for another process's write lock before the
+/// transaction is retried from the start (the retry sleeps without blocking a thread).
+const BUSY_TIMEOUT: Duration = Duration::from_millis(100);
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT OR IGNORE INTO meta (name, value) VALUES ('commit_version', 0);
+";
+
+pub struct SqliteBackend {
+    path: String,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn map_err(error: rusqlite::Error) -> Error {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Conflict,
+        _ => Error::Backend(error.to_string()),
+    }
+}
+
+impl SqliteBackend {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Config(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        let backend = SqliteBackend {
+            path: path.to_string_lossy().into_owned(),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        };
+        // Several processes may create the schema at once; a busy answer is retried.
+        let mut tries = 0;
+        loop {
+            let outcome = backend
+                .connect()
+                .and_then(|conn| conn.execute_batch(SCHEMA).map_err(map_err).map(|_| conn));
+            match outcome {
+                Ok(conn) => {
+                    backend.release(conn);
+                    return Ok(backend);
+                }
+                Err(Error::Conflict) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)
+            .map_err(|e| Error::Config(format!("cannot open store {}: {e}", self.path)))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Config(format!(
+                "store {} cannot use WAL mode (got {mode})",
+                self.path
+            )));
+        }
+        // FULL: a commit is on disk before it is acknowledged, so accepted work survives
+        // a power loss, not only a process crash.
+        conn.execute_batch("PRAGMA synchronous=FULL;")
+            .map_err(map_err)?;
+        Ok(conn)
+    }
+
+    fn release(&self, conn: Connection) {
+        park(&self.idle, conn);
+    }
+
+    fn acquire(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(conn);
+        }
+        self.connect()
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn begin(&self) -> Result<Box<dyn BackendTransaction>> {
+        let conn = self.acquire()?;
+        conn.execute_batch("BEGIN DEFERRED").map_err(map_err)?;
+        Ok(Box::new(SqliteTransaction {
+            state: Mutex::new(Some(conn)),
+            stamped: Mutex::new(Vec::new()),
+            idle: self.idle.clone(),
+        }))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let conn = self.acquire()?;
+        conn.query_row("SELECT count(*) FROM meta", [], |row| row.get::<_, i64>(0))
+            .map_err(map_err)?;
+        self.release(conn);
+        Ok(())
+    }
+}
+
+/// Keeps a few idle connections: opening one costs more than a small transaction.
+fn park(idle: &Mutex<Vec<Connection>>, conn: Connection) {
+    let mut idle = idle.lock().expect("pool lock");
+    if idle.len() < 8 {
+        idle.push(conn);
+    }
+}
+
+struct StampedWrite {
+    prefix: Vec<u8>,
+    user_version: u16,
+    value: Vec<u8>,
+}
+
+struct SqliteTransaction {
+    /// `None` once committed or rolled back.
+    state: Mutex<Option<Connection>>,
+    stamped: Mutex<Vec<StampedWrite>>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteTransaction {
+    fn with_conn<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let guard = self.state.lock().expect("transaction lock");
+        let conn = guard.as_ref().ok_or(Error::Finished)?;
+        op(conn).map_err(map_err)
+    }
+}
+
+impl Drop for SqliteTransaction {
+    fn drop(&mut self) {
+        let conn = self.state.get_mut().ok().and_then(Option::take);
+        if let Some(conn) = conn {
+            // Not committed: undo, and keep the connection only if it is clean again.
+            if conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok() {
+                park(&self.idle, conn);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackendTransaction for SqliteTransaction {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT v FROM kv WHERE k = ?1", params![key], |row| {
+                row.get(0)
+            })
+            .optional()
+        })
+    }
+
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<KeyValue>> {
+        let sql = if reverse {
+            "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k DESC LIMIT ?3"
+        } else {
+            "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k ASC LIMIT ?3"
+        };
+        // SQLite reads a negative LIMIT as "no limit".
+        let limit = if limit == 0 { -1 } else { limit as i64 };
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![begin, end, limit], |row| {
+                Ok(KeyValue {
+                    key: row.get(0)?,
+                    value: row.get(1)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?
+                .execute(params![key, value])
+                .map(drop)
+        })
+    }
+
+    async fn clear(&self, key: &[u8]) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("DELETE FROM kv WHERE k = ?1")?
+                .execute(params![key])
+                .map(drop)
+        })
+    }
+
+    async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("DELETE FROM kv WHERE k >= ?1 AND k < ?2")?
+                .execute(params![begin, end])
+                .map(drop)
+        })
+    }
+
+    async fn set_versionstamped_key(
+        &self,
+        prefix: &[u8],
+        user_version: u16,
+        value: &[u8],
+    ) -> Result<()> {
+        // Stamped at commit, as on FoundationDB: the key is unknown until then.
+        self.stamped
+            .lock()
+            .expect("stamped lock")
+            .push(StampedWrite {
+                prefix: prefix.to_vec(),
+                user_version,
+                value: value.to_vec(),
+            });
+        Ok(())
+    }
+
+    async fn commit(&self) -> Result<()> {
+        let stamped = std::mem::take(&mut *self.stamped.lock().expect("stamped lock"));
+        let result = self.with_conn(|conn| {
+            if !stamped.is_empty() {
+                let version: i64 = conn.query_row(
+                    "UPDATE meta SET value = value + 1 WHERE name = 'commit_version' RETURNING value",
+                    [],
+                    |row| row.get(0),
+                )?;
+                for write in &stamped {
+                    let mut key = write.prefix.clone();
+                    key.extend_from_slice(&(version as u64).to_be_bytes());
+                    key.extend_from_slice(&write.user_version.to_be_bytes());
+                    conn.execute(
+                        "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
+                        params![key, write.value],
+                    )?;
+                }
+            }
+            conn.execute_batch("COMMIT")
+        });
+        if result.is_ok() {
+            let conn = self.state.lock().expect("transaction lock").take();
+            if let Some(conn) = conn {
+                park(&self.idle, conn);
+            }
+        }
+        // On error, Drop rolls back and returns the connection.
+        result
+    }
+}
