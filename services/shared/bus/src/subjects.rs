@@ -55,3 +55,9 @@ pub const GATEWAY_QUEUE_GROUP: &str = "prism-gateways";
 pub const JOB_ATTEMPTS_BUCKET: &str = "prism_job_attempts";
 /// Key-value bucket of cancellation requests, keyed by job id.
 pub const JOB_CANCELS_BUCKET: &str = "prism_job_cancels";
+
+/// `Nats-Msg-Id` (and `event_id`) of a job event: one per job, attempt and kind, so a
+/// republished event is dropped by JetStream and ignored by the audit service.
+pub fn job_event_id(job_id: &str, attempt: u32, kind: &str) -> String {
+    format!("{job_id}.{attempt}.{kind}")
+}

@@ -109,3 +109,8 @@ pub async fn list_pending_dispatch(tx: &Tx, limit: usize) -> Result<Vec<(String,
         .filter_map(|kv| keys::pending_unpack_id(&kv.key).map(|id| (id, kv.value)))
         .collect())
 }
+
+/// The pending run message of one job, if its dispatch has not finished.
+pub async fn list_pending_dispatch_of(tx: &Tx, job_id: &str) -> Result<Option<Vec<u8>>> {
+    tx.get(&keys::pending_dispatch().key(&job_id)).await
+}

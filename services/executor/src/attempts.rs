@@ -1,0 +1,78 @@
+//! The fence between attempts of one job, in the JetStream bucket
+//! `prism_job_attempts`. An attempt owns the job while the bucket entry's revision is
+//! the one it wrote; every step that has an effect (committing output, reporting an
+//! outcome) first proves that with a compare-and-set. A superseded attempt (its
+//! executor paused past the ack wait, then resumed) fails that check and stops.
+use async_nats::jetstream::kv;
+use prism_schemas::v1::{JobAttempt, JobEvent};
+use prost::Message;
+
+/// What the bucket says about a job when a delivery arrives.
+pub enum Claim {
+    /// This attempt owns the job now, at this revision.
+    Owned(u64),
+    /// The job finished earlier: its outcome, to report again.
+    Finished(JobEvent),
+    /// Another delivery claimed it between our read and write.
+    Lost,
+}
+
+pub struct Attempts {
+    pub bucket: kv::Store,
+}
+
+impl Attempts {
+    async fn current(&self, job_id: &str) -> anyhow::Result<Option<(JobAttempt, u64)>> {
+        let Some(entry) = self.bucket.entry(job_id).await? else {
+            return Ok(None);
+        };
+        if entry.operation != kv::Operation::Put {
+            return Ok(None);
+        }
+        Ok(Some((JobAttempt::decode(entry.value)?, entry.revision)))
+    }
+
+    /// Claims the job for `attempt`, unless it finished already.
+    pub async fn claim(&self, job_id: &str, attempt: &JobAttempt) -> anyhow::Result<Claim> {
+        let value = attempt.encode_to_vec().into();
+        let written = match self.current(job_id).await? {
+            Some((existing, _)) if existing.outcome.is_some() => {
+                return Ok(Claim::Finished(existing.outcome.unwrap_or_default()));
+            }
+            Some((_, revision)) => self.bucket.update(job_id, value, revision).await.ok(),
+            None => self.bucket.create(job_id, value).await.ok(),
+        };
+        Ok(written.map_or(Claim::Lost, Claim::Owned))
+    }
+
+    /// Whether `revision` is still the job's current entry (cheap read).
+    pub async fn still_owned(&self, job_id: &str, revision: u64) -> anyhow::Result<bool> {
+        Ok(self
+            .bucket
+            .entry(job_id)
+            .await?
+            .is_some_and(|entry| entry.revision == revision))
+    }
+
+    /// Re-writes the claim with compare-and-set: succeeds only if no other attempt
+    /// took over. Returns the new revision.
+    pub async fn renew(&self, job_id: &str, attempt: &JobAttempt, revision: u64) -> Option<u64> {
+        self.bucket
+            .update(job_id, attempt.encode_to_vec().into(), revision)
+            .await
+            .ok()
+    }
+
+    /// Records the outcome with compare-and-set. False: superseded, report nothing.
+    pub async fn finish(
+        &self,
+        job_id: &str,
+        attempt: &JobAttempt,
+        outcome: &JobEvent,
+        revision: u64,
+    ) -> bool {
+        let mut finished = attempt.clone();
+        finished.outcome = Some(outcome.clone());
+        self.renew(job_id, &finished, revision).await.is_some()
+    }
+}

@@ -1,0 +1,260 @@
+//! Runs a dataflow on Apache DataFusion. Outputs are written to temporary files
+//! beside their targets and only renamed into place by [`StagedOutputs::commit`],
+//! after the attempt has proven it still owns the job.
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+use prism_dataflow::{Dataflow, Format, StageSpec, parameters, paths};
+use prism_schemas::v1::Connection;
+use tokio_util::sync::CancellationToken;
+
+/// Why a run did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The dataflow or its data is wrong: running it again gives the same answer.
+    #[error("{0}")]
+    Terminal(String),
+    /// The machine failed (disk, I/O): another attempt may succeed.
+    #[error("{0}")]
+    Retryable(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// One job attempt's inputs.
+pub struct RunSpec<'a> {
+    pub dataflow: &'a Dataflow,
+    pub connections: &'a [Connection],
+    pub parameters: &'a BTreeMap<String, String>,
+    /// Names temporary files, so each attempt's are its own.
+    pub job_id: &'a str,
+    pub attempt: u32,
+}
+
+pub struct RunOutcome {
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub outputs: StagedOutputs,
+}
+
+/// Output files written in full but not yet visible under their final names.
+#[derive(Default)]
+pub struct StagedOutputs {
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl StagedOutputs {
+    /// Renames every staged file into place. A rename within a directory is atomic: a
+    /// reader sees the old file or the new one, never a part; a retried attempt
+    /// replaces the same path, so output is never duplicated.
+    pub fn commit(self) -> Result<(), EngineError> {
+        for (staged, target) in &self.files {
+            std::fs::rename(staged, target).map_err(|e| {
+                EngineError::Retryable(format!("cannot move output into {}: {e}", target.display()))
+            })?;
+            if let Some(dir) = target.parent() {
+                // Make the rename itself durable.
+                File::open(dir).and_then(|d| d.sync_all()).ok();
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the staged files of an attempt that will not commit.
+    pub fn discard(self) {
+        for (staged, _) in self.files {
+            let _ = std::fs::remove_file(staged);
+        }
+    }
+}
+
+struct Table {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+fn terminal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Terminal(e.to_string())
+}
+
+fn retryable(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Retryable(e.to_string())
+}
+
+pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
+    tokio::select! {
+        outcome = run_stages(&spec) => outcome,
+        () = cancel.cancelled() => Err(EngineError::Cancelled),
+    }
+}
+
+async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
+    let roots: HashMap<&str, &Path> = spec
+        .connections
+        .iter()
+        .map(|c| (c.name.as_str(), Path::new(&c.root)))
+        .collect();
+    let resolve = |connection: &str, path: &str| -> Result<PathBuf, EngineError> {
+        let root = roots
+            .get(connection)
+            .ok_or_else(|| terminal(format!("connection {connection:?} missing from the job")))?;
+        let path = parameters::substitute(path, spec.parameters);
+        paths::resolve(root, &path).map_err(|e| terminal(format!("path {path:?}: {e}")))
+    };
+    let ctx = SessionContext::new();
+    let mut tables: HashMap<String, Table> = HashMap::new();
+    let mut outcome = RunOutcome {
+        rows_read: 0,
+        rows_written: 0,
+        outputs: StagedOutputs::default(),
+    };
+    for stage in &spec.dataflow.stages {
+        match &stage.spec {
+            StageSpec::Read {
+                connection,
+                path,
+                format,
+            } => {
+                let file = resolve(connection, path)?;
+                let frame = read(&ctx, &file, *format).await.map_err(|e| {
+                    terminal(format!("stage {}: cannot read {}: {e}", stage.id, file.display()))
+                })?;
+                let table = collect(frame).await.map_err(|e| {
+                    terminal(format!("stage {}: cannot read {}: {e}", stage.id, file.display()))
+                })?;
+                outcome.rows_read += rows(&table.batches);
+                register(&ctx, &stage.id, &table)?;
+                tables.insert(stage.id.clone(), table);
+            }
+            StageSpec::Sql { query, .. } => {
+                let query = parameters::substitute(query, spec.parameters);
+                let frame = ctx
+                    .sql(&query)
+                    .await
+                    .map_err(|e| terminal(format!("stage {}: {e}", stage.id)))?;
+                let table = collect(frame)
+                    .await
+                    .map_err(|e| terminal(format!("stage {}: {e}", stage.id)))?;
+                register(&ctx, &stage.id, &table)?;
+                tables.insert(stage.id.clone(), table);
+            }
+            StageSpec::Write {
+                input,
+                connection,
+                path,
+                format,
+            } => {
+                let target = resolve(connection, path)?;
+                let table = tables
+                    .get(input)
+                    .ok_or_else(|| terminal(format!("stage {}: input {input:?} not computed", stage.id)))?;
+                let staged = staging_path(&target, spec.job_id, spec.attempt);
+                write(&staged, &target, table, *format).map_err(|e| {
+                    let _ = std::fs::remove_file(&staged);
+                    e
+                })?;
+                outcome.rows_written += rows(&table.batches);
+                outcome.outputs.files.push((staged, target));
+            }
+            StageSpec::Delay { milliseconds } => {
+                tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+fn extension_of(path: &Path) -> String {
+    path.extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default()
+}
+
+async fn read(ctx: &SessionContext, file: &Path, format: Format) -> datafusion::error::Result<DataFrame> {
+    let location = file.to_string_lossy().into_owned();
+    // DataFusion filters files by extension; accept whatever the file is named.
+    let extension = extension_of(file);
+    match format {
+        Format::Csv => {
+            let options = CsvReadOptions::new().has_header(true).file_extension(&extension);
+            ctx.read_csv(location, options).await
+        }
+        Format::Jsonl => {
+            let options = JsonReadOptions::default().file_extension(&extension);
+            ctx.read_json(location, options).await
+        }
+        Format::Parquet => {
+            let options = ParquetReadOptions::default().file_extension(&extension);
+            ctx.read_parquet(location, options).await
+        }
+    }
+}
+
+async fn collect(frame: DataFrame) -> datafusion::error::Result<Table> {
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok(Table { schema, batches })
+}
+
+fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {
+    let memory = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).map_err(terminal)?;
+    ctx.register_table(name, Arc::new(memory)).map_err(terminal)?;
+    Ok(())
+}
+
+/// `dir/.name.prism-<job>-<attempt>.tmp`: hidden, beside the target (same file system,
+/// so the rename is atomic), and unique per attempt.
+fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    target.with_file_name(format!(".{name}.prism-{job_id}-{attempt}.tmp"))
+}
+
+fn write(staged: &Path, target: &Path, table: &Table, format: Format) -> Result<(), EngineError> {
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| retryable(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let file = File::create(staged)
+        .map_err(|e| retryable(format!("cannot create {}: {e}", staged.display())))?;
+    let file = match format {
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
+            for batch in &table.batches {
+                writer.write(batch).map_err(retryable)?;
+            }
+            writer.into_inner()
+        }
+        Format::Jsonl => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(file);
+            for batch in &table.batches {
+                writer.write(batch).map_err(retryable)?;
+            }
+            writer.finish().map_err(retryable)?;
+            writer.into_inner()
+        }
+        Format::Parquet => {
+            let mut writer =
+                datafusion::parquet::arrow::ArrowWriter::try_new(file, table.schema.clone(), None)
+                    .map_err(retryable)?;
+            for batch in &table.batches {
+                writer.write(batch).map_err(retryable)?;
+            }
+            writer.into_inner().map_err(retryable)?
+        }
+    };
+    // On disk before the rename makes it visible.
+    file.sync_all().map_err(retryable)
+}
