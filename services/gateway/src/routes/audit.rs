@@ -1,0 +1,50 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use prism_store::records::audit;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::input;
+use crate::state::AppState;
+
+/// Entries oldest first; `cursor` is the `seq` of the last entry already seen.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    if let Some(unknown) = query.keys().find(|k| !["limit", "cursor"].contains(&k.as_str())) {
+        return Err(ApiError::invalid(unknown, "unknown query parameter"));
+    }
+    let limit = input::limit(query.get("limit"))?;
+    let cursor = query.get("cursor").cloned();
+    if cursor.as_deref().is_some_and(|c| !audit::is_valid_seq(c)) {
+        return Err(ApiError::invalid("cursor", "the seq of an audit entry (20 hex digits)"));
+    }
+    let entries = state
+        .store
+        .transact(|tx| {
+            let cursor = cursor.clone();
+            async move { audit::list(&tx, cursor.as_deref(), limit).await }
+        })
+        .await?;
+    let next_cursor = (entries.len() == limit).then(|| entries.last().map(|e| e.seq.clone())).flatten();
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            let details: Value = serde_json::from_str(&entry.record.details_json).unwrap_or(Value::Null);
+            json!({
+                "seq": entry.seq,
+                "time": input::time(entry.record.time_ms),
+                "actor": entry.record.actor,
+                "action": entry.record.action,
+                "target": entry.record.target,
+                "details": details,
+                "event_id": entry.record.event_id,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": items, "next_cursor": next_cursor })))
+}

@@ -1,0 +1,91 @@
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use prism_schemas::v1::ConnectionRecord;
+use prism_store::records::{connections, now_ms};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::input;
+use crate::state::AppState;
+
+fn to_json(c: &ConnectionRecord) -> Value {
+    json!({
+        "name": c.name,
+        "kind": c.kind,
+        "root": c.root,
+        "created_at": input::time(c.created_at_ms),
+        "updated_at": input::time(c.updated_at_ms),
+    })
+}
+
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    input::check_name("name", &name)?;
+    let map = input::json_object(&body)?;
+    input::reject_unknown(&map, &["kind", "root"])?;
+    let kind = input::required_str(&map, "kind")?;
+    if kind != "local" {
+        return Err(ApiError::invalid("kind", "supported kinds: \"local\""));
+    }
+    let root = input::required_str(&map, "root")?;
+    if !FsPath::new(root).is_absolute() {
+        return Err(ApiError::invalid("root", "must be an absolute directory path"));
+    }
+    let (kind, root) = (kind.to_string(), root.to_string());
+    let (record, created) = state
+        .store
+        .transact(|tx| {
+            let (name, kind, root) = (name.clone(), kind.clone(), root.clone());
+            async move {
+                let now = now_ms();
+                let existing = connections::get(&tx, &name).await?;
+                let record = ConnectionRecord {
+                    created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
+                    name,
+                    kind,
+                    root,
+                    updated_at_ms: now,
+                };
+                connections::put(&tx, &record).await?;
+                Ok((record, existing.is_none()))
+            }
+        })
+        .await?;
+    let body = to_json(&record);
+    state.config_event("connection", "put", &name, 0, body.clone()).await;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(body)))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let record = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move { connections::get(&tx, &name).await }
+        })
+        .await?;
+    match record {
+        Some(record) => Ok(Json(to_json(&record))),
+        None => Err(ApiError::not_found("name", format!("no connection named {name:?}"))),
+    }
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let records = state
+        .store
+        .transact(|tx| async move { connections::list(&tx).await })
+        .await?;
+    Ok(Json(json!({ "connections": records.iter().map(to_json).collect::<Vec<_>>() })))
+}

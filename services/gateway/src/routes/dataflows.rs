@@ -1,0 +1,144 @@
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use prism_dataflow::validate::{Syntax, parse_document};
+use prism_schemas::v1::DataflowVersionRecord;
+use prism_store::records::{connections, dataflows, now_ms};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input;
+use crate::state::AppState;
+
+fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
+    let document: Value = serde_json::from_str(&record.document_json)
+        .map_err(|e| ApiError::new(Code::Internal, None, format!("stored document unreadable: {e}")))?;
+    Ok(json!({
+        "name": record.name,
+        "version": record.version,
+        "created_at": input::time(record.created_at_ms),
+        "document": document,
+    }))
+}
+
+fn syntax_of(headers: &HeaderMap) -> Syntax {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.contains("yaml") {
+        Syntax::Yaml
+    } else {
+        Syntax::Json
+    }
+}
+
+/// Saves a new immutable version; answers `{"name", "version"}`.
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    input::check_name("name", &name)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "not UTF-8 text"))?;
+    let syntax = syntax_of(&headers);
+    let saved = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move {
+                let known: HashSet<String> =
+                    connections::list(&tx).await?.into_iter().map(|c| c.name).collect();
+                let parsed = parse_document(text, syntax, &|c| known.contains(c));
+                let (_, document) = match parsed {
+                    Ok(parsed) => parsed,
+                    Err(problems) => return Ok(Err(problems)),
+                };
+                let record = dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms()).await?;
+                Ok(Ok(record))
+            }
+        })
+        .await?;
+    let record = saved.map_err(|problems| {
+        let first = problems.first();
+        ApiError {
+            code: Code::InvalidArgument,
+            message: first.map_or("invalid dataflow".into(), |p| match &p.stage {
+                Some(stage) => format!("stage {stage:?}: {}", p.message),
+                None => p.message.clone(),
+            }),
+            field: first.map(|p| p.field.clone()),
+            details: Some(json!({ "problems": problems })),
+        }
+    })?;
+    state
+        .config_event("dataflow", "put", &name, record.version, json!({ "version": record.version }))
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": record.name, "version": record.version })),
+    ))
+}
+
+pub async fn get_latest(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let record = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move { dataflows::latest(&tx, &name).await }
+        })
+        .await?;
+    match record {
+        Some(record) => Ok(Json(to_json(&record)?)),
+        None => Err(ApiError::not_found("name", format!("no dataflow named {name:?}"))),
+    }
+}
+
+pub async fn get_version(
+    State(state): State<Arc<AppState>>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let version: u32 = version
+        .parse()
+        .map_err(|_| ApiError::invalid("version", "a positive integer"))?;
+    let record = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move { dataflows::get_version(&tx, &name, version).await }
+        })
+        .await?;
+    match record {
+        Some(record) => Ok(Json(to_json(&record)?)),
+        None => Err(ApiError::not_found(
+            "version",
+            format!("dataflow {name:?} has no version {version}"),
+        )),
+    }
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let records = state
+        .store
+        .transact(|tx| async move { dataflows::list_latest(&tx).await })
+        .await?;
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "latest_version": r.version,
+                "updated_at": input::time(r.created_at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dataflows": items })))
+}

@@ -1,0 +1,172 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use prism_jobs::SubmitRequest;
+use prism_schemas::v1::{JobRecord, JobState};
+use prism_store::records::jobs::{self, JobFilter};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input;
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub fn to_json(job: &JobRecord) -> Value {
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    json!({
+        "id": job.id,
+        "dataflow": job.dataflow,
+        "version": job.dataflow_version,
+        "status": job.state().api_name(),
+        "attempt": job.attempt,
+        "created_at": input::time(job.created_at_ms),
+        "started_at": input::time(job.started_at_ms),
+        "finished_at": input::time(job.finished_at_ms),
+        "rows_read": job.rows_read,
+        "rows_written": job.rows_written,
+        "error": nonempty(&job.error),
+        "parameters": job.parameters,
+        "schedule": nonempty(&job.schedule),
+        "cancel_requested": job.cancel_requested,
+    })
+}
+
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let map = input::json_object(&body)?;
+    input::reject_unknown(&map, &["dataflow", "version", "parameters"])?;
+    let dataflow = input::required_str(&map, "dataflow")?.to_string();
+    let version = match map.get("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|v| (1..=u64::from(u32::MAX)).contains(v))
+                .ok_or_else(|| ApiError::invalid("version", "a positive integer"))? as u32,
+        ),
+    };
+    let parameters = input::parameters(&map)?;
+    let idempotency_key = match headers.get(IDEMPOTENCY_HEADER) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let submitted = state
+        .submitter
+        .submit(SubmitRequest {
+            dataflow,
+            version,
+            parameters,
+            idempotency_key,
+            schedule: None,
+        })
+        .await
+        .map_err(|e| match e {
+            prism_jobs::SubmitError::Invalid { field, message } if field == "idempotency_key" => {
+                ApiError::invalid("Idempotency-Key", message)
+            }
+            other => other.into(),
+        })?;
+    let job = submitted.job;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": job.id, "status": job.state().api_name() })),
+    ))
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
+    let id_owned = id.to_string();
+    let job = state
+        .store
+        .transact(|tx| {
+            let id = id_owned.clone();
+            async move { jobs::get(&tx, &id).await }
+        })
+        .await?;
+    job.ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))
+}
+
+pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&load(&state, &id).await?)))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !["status", "dataflow", "limit", "cursor"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(unknown, "unknown query parameter"));
+    }
+    let limit = input::limit(query.get("limit"))?;
+    let state_filter = match query.get("status") {
+        None => None,
+        Some(name) => Some(JobState::from_api_name(name).ok_or_else(|| {
+            ApiError::invalid("status", "one of queued, running, succeeded, failed, cancelled")
+        })?),
+    };
+    let filter = JobFilter {
+        state: state_filter,
+        dataflow: query.get("dataflow").cloned(),
+    };
+    let cursor = query.get("cursor").cloned();
+    let page = state
+        .store
+        .transact(|tx| {
+            let (filter, cursor) = (filter.clone(), cursor.clone());
+            async move { jobs::list(&tx, &filter, cursor.as_deref(), limit).await }
+        })
+        .await?;
+    Ok(Json(json!({
+        "jobs": page.jobs.iter().map(to_json).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// Asks the executor running (or about to run) the job to stop. The job becomes
+/// `cancelled` when an executor acts on it; a finished job cannot be cancelled.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let job = load(&state, &id).await?;
+    if job.state().is_terminal() {
+        return Err(ApiError::new(
+            Code::Conflict,
+            Some("id"),
+            format!("job already {}", job.state().api_name()),
+        ));
+    }
+    state
+        .cancels
+        .put(&id, "cancel".into())
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
+    let job = state
+        .store
+        .transact(|tx| {
+            let id = id.clone();
+            async move {
+                let mut job = jobs::get(&tx, &id).await?.unwrap_or_default();
+                job.cancel_requested = true;
+                jobs::put(&tx, &job).await?;
+                Ok(job)
+            }
+        })
+        .await?;
+    state.config_event("job", "cancel", &id, 0, json!({})).await;
+    Ok((StatusCode::ACCEPTED, Json(to_json(&job))))
+}

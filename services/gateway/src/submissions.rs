@@ -1,0 +1,106 @@
+//! Job submission over the bus: `prism.jobs.submit`, answered by one gateway of the
+//! queue group with a `SubmitJobReply`. Same validation and idempotency as HTTP; a
+//! refused submission is answered and recorded, and never stops the gateway.
+use std::sync::Arc;
+
+use futures::StreamExt;
+use prism_bus::subjects;
+use prism_jobs::{SubmitError, SubmitRequest};
+use prism_schemas::v1::{self, SubmitJobReply, SubmitJobRequest, SubmissionRejected, submit_job_reply};
+use prism_store::records::now_ms;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+
+pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut requests = state
+        .bus
+        .client
+        .queue_subscribe(subjects::SUBMIT, subjects::GATEWAY_QUEUE_GROUP.into())
+        .await?;
+    loop {
+        let request = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            next = requests.next() => match next {
+                Some(request) => request,
+                None => return Ok(()),
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let reply = answer(&state, &request.payload).await;
+            if let Some(reply_to) = request.reply {
+                if let Err(error) = state.bus.client.publish(reply_to, reply.encode_to_vec().into()).await {
+                    tracing::warn!(%error, "submission reply not sent");
+                }
+            }
+        });
+    }
+}
+
+fn error_reply(code: &str, field: &str, message: String) -> SubmitJobReply {
+    SubmitJobReply {
+        result: Some(submit_job_reply::Result::Error(v1::Error {
+            code: code.into(),
+            message,
+            field: field.into(),
+        })),
+    }
+}
+
+async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
+    let request = match SubmitJobRequest::decode(payload) {
+        Ok(request) => request,
+        Err(e) => {
+            let reply = error_reply("invalid_argument", "payload", format!("not a prism.v1.SubmitJobRequest: {e}"));
+            record_rejection(state, &reply, payload.len()).await;
+            return reply;
+        }
+    };
+    let submission = SubmitRequest {
+        dataflow: request.dataflow,
+        version: request.version,
+        parameters: request.parameters.into_iter().collect(),
+        idempotency_key: Some(request.idempotency_key).filter(|k| !k.is_empty()),
+        schedule: None,
+    };
+    match state.submitter.submit(submission).await {
+        Ok(submitted) => SubmitJobReply {
+            result: Some(submit_job_reply::Result::Accepted(v1::JobAccepted {
+                id: submitted.job.id.clone(),
+                status: submitted.job.state().api_name().into(),
+            })),
+        },
+        Err(error) => {
+            let refused_by_input = matches!(error, SubmitError::Invalid { .. } | SubmitError::NotFound { .. });
+            let reply = error_reply(error.code(), error.field().unwrap_or(""), error.to_string());
+            if refused_by_input {
+                record_rejection(state, &reply, payload.len()).await;
+            }
+            reply
+        }
+    }
+}
+
+async fn record_rejection(state: &AppState, reply: &SubmitJobReply, payload_bytes: usize) {
+    let Some(submit_job_reply::Result::Error(error)) = &reply.result else {
+        return;
+    };
+    tracing::info!(code = %error.code, field = %error.field, "bus submission refused");
+    let event = SubmissionRejected {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        code: error.code.clone(),
+        message: error.message.clone(),
+        field: error.field.clone(),
+        occurred_at_ms: now_ms(),
+        payload_bytes: payload_bytes as u64,
+    };
+    if let Err(e) = state
+        .bus
+        .publish_durable(subjects::SUBMIT_REJECTED.into(), &event.event_id, &event)
+        .await
+    {
+        tracing::warn!(error = %e, "rejection event not published");
+    }
+}

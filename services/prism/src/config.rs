@@ -1,0 +1,137 @@
+//! Command line and environment, validated before anything binds or connects.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "prism", version, about = "Prism: dataflows as batch jobs, on one server or a cluster")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub role: Role,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP API and bus submissions.
+    Gateway,
+    /// Fires schedules; dispatches jobs left pending.
+    Scheduler,
+    /// Runs jobs from the shared queue.
+    Executor,
+    /// Records every event in the audit log and job history.
+    Audit,
+    /// All four in one process, with a local nats-server unless --nats-url is given.
+    Standalone,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Directory for the embedded store and, in standalone mode, NATS's data.
+    #[arg(long, global = true, env = "PRISM_DATA_DIR", default_value = ".prism")]
+    pub data_dir: PathBuf,
+    /// Address the gateway listens on.
+    #[arg(long, global = true, env = "PRISM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    /// NATS server URL(s), comma separated. Required except in standalone mode.
+    #[arg(long, global = true, env = "PRISM_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Configuration database: sqlite://<file> (default: <data-dir>/config.db) or
+    /// fdb://<cluster file> (builds with the `foundationdb` feature).
+    #[arg(long, global = true, env = "PRISM_STORE")]
+    pub store: Option<String>,
+    /// Standalone mode: client port of the local nats-server (0: any free port).
+    #[arg(long, global = true, env = "PRISM_NATS_PORT", default_value_t = 4222)]
+    pub nats_port: u16,
+    /// Standalone mode: the nats-server program.
+    #[arg(long, global = true, env = "PRISM_NATS_SERVER", default_value = "nats-server")]
+    pub nats_server: String,
+    /// Replicas of streams and buckets: 1 on one NATS server, 3 on a NATS cluster.
+    #[arg(long, global = true, env = "PRISM_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+    /// Jobs one executor runs at once.
+    #[arg(long, global = true, env = "PRISM_EXECUTOR_CONCURRENCY", default_value_t = 4)]
+    pub executor_concurrency: usize,
+    /// Seconds without a heartbeat before a job is given to another executor.
+    #[arg(long, global = true, env = "PRISM_ACK_WAIT_SECS", default_value_t = 30)]
+    pub ack_wait_secs: u64,
+    /// Deliveries of a job before it is dead-lettered as failed.
+    #[arg(long, global = true, env = "PRISM_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Identity of this process in events and logs (default: host and process id).
+    #[arg(long, global = true, env = "PRISM_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+/// Settings checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub role: Role,
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub nats_url: Option<String>,
+    pub store_url: String,
+    pub nats_port: u16,
+    pub nats_server: String,
+    pub nats_replicas: usize,
+    pub executor_concurrency: usize,
+    pub ack_wait: Duration,
+    pub max_attempts: u32,
+    pub node_id: String,
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        let s = cli.settings;
+        let http_addr: SocketAddr = s
+            .http_addr
+            .parse()
+            .map_err(|e| format!("PRISM_HTTP_ADDR {:?} is not host:port: {e}", s.http_addr))?;
+        let nats_url = s.nats_url.filter(|u| !u.trim().is_empty());
+        if nats_url.is_none() && cli.role != Role::Standalone {
+            return Err("PRISM_NATS_URL (--nats-url) is required for this role".into());
+        }
+        if !(s.nats_replicas == 1 || s.nats_replicas == 3 || s.nats_replicas == 5) {
+            return Err("PRISM_NATS_REPLICAS must be 1, 3 or 5".into());
+        }
+        if s.executor_concurrency == 0 || s.executor_concurrency > 1024 {
+            return Err("PRISM_EXECUTOR_CONCURRENCY must be from 1 to 1024".into());
+        }
+        if s.ack_wait_secs == 0 {
+            return Err("PRISM_ACK_WAIT_SECS must be at least 1".into());
+        }
+        if s.max_attempts == 0 {
+            return Err("PRISM_MAX_ATTEMPTS must be at least 1".into());
+        }
+        std::fs::create_dir_all(&s.data_dir)
+            .map_err(|e| format!("PRISM_DATA_DIR {}: {e}", s.data_dir.display()))?;
+        let data_dir = s
+            .data_dir
+            .canonicalize()
+            .map_err(|e| format!("PRISM_DATA_DIR {}: {e}", s.data_dir.display()))?;
+        let store_url = s
+            .store
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("config.db").display()));
+        let node_id = s.node_id.unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        Ok(Config {
+            role: cli.role,
+            data_dir,
+            http_addr,
+            nats_url,
+            store_url,
+            nats_port: s.nats_port,
+            nats_server: s.nats_server,
+            nats_replicas: s.nats_replicas,
+            executor_concurrency: s.executor_concurrency,
+            ack_wait: Duration::from_secs(s.ack_wait_secs),
+            max_attempts: s.max_attempts,
+            node_id,
+        })
+    }
+}
