@@ -1,0 +1,128 @@
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::wait_until;
+
+/// A small client of the HTTP API that returns status and JSON body.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>) -> Api {
+        Api {
+            base: base.into(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+            // No answer at all (e.g. the process is down): status 0.
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.delete(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.client.put(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    pub async fn put_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(request).await
+    }
+
+    /// `POST /v1/jobs` with an idempotency key.
+    pub async fn submit_with_key(&self, body: &Value, key: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .post(format!("{}/v1/jobs", self.base))
+            .header("Idempotency-Key", key)
+            .json(body);
+        self.send(request).await
+    }
+
+    pub async fn wait_ready(&self, timeout: Duration) {
+        wait_until("gateway ready", timeout, || async {
+            (self.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until job `id` reaches a terminal status and returns the job.
+    pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        let path = format!("/v1/jobs/{id}");
+        wait_until(&format!("job {id} to finish"), timeout, || async {
+            let (status, job) = self.get(&path).await;
+            let done = status == 200
+                && matches!(job["status"].as_str(), Some("succeeded" | "failed" | "cancelled"));
+            done.then_some(job)
+        })
+        .await
+    }
+
+    /// Waits until job `id` has status `wanted`.
+    pub async fn wait_status(&self, id: &str, wanted: &str, timeout: Duration) -> Value {
+        let path = format!("/v1/jobs/{id}");
+        wait_until(&format!("job {id} to be {wanted}"), timeout, || async {
+            let (_, job) = self.get(&path).await;
+            (job["status"] == wanted).then_some(job)
+        })
+        .await
+    }
+
+    /// Every audit entry, following the cursor.
+    pub async fn audit(&self) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/audit?limit=1000&cursor={c}"),
+                None => "/v1/audit?limit=1000".to_string(),
+            };
+            let (status, page) = self.get(&path).await;
+            assert_eq!(status, 200, "audit: {page}");
+            entries.extend(page["entries"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return entries,
+            }
+        }
+    }
+}

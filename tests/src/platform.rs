@@ -1,0 +1,121 @@
+//! Whole platforms for tests: `prism standalone`, or the four services as separate
+//! processes on a harness NATS server, sharing one embedded store.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::{Api, NatsServer, Prism, free_port, wait_until};
+
+/// `prism standalone` with its own nats-server child and data directory.
+pub struct Standalone {
+    pub prism: Prism,
+    pub api: Api,
+    /// Root of the `files` connection the tests use.
+    pub files: PathBuf,
+    pub dir: TempDir,
+}
+
+impl Standalone {
+    pub async fn start() -> Standalone {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let port = free_port();
+        let prism = Prism::start(
+            "standalone",
+            &[
+                ("PRISM_DATA_DIR", dir.path().join("data").display().to_string()),
+                ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
+                ("PRISM_NATS_PORT", "0".into()),
+            ],
+            &dir.path().join("prism.log"),
+        );
+        let api = Api::new(format!("http://127.0.0.1:{port}"));
+        api.wait_ready(Duration::from_secs(60)).await;
+        Standalone {
+            prism,
+            api,
+            files,
+            dir,
+        }
+    }
+
+    /// The URL of the standalone's own nats-server, as written to the data dir.
+    pub fn nats_url(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/nats.url")).unwrap()
+    }
+}
+
+/// Settings for [`Services::start`].
+pub struct ServicesSpec {
+    pub executors: usize,
+    pub schedulers: usize,
+    pub ack_wait_secs: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for ServicesSpec {
+    fn default() -> Self {
+        ServicesSpec {
+            executors: 1,
+            schedulers: 1,
+            ack_wait_secs: 30,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Gateway, scheduler(s), executor(s) and audit as separate `prism` processes.
+pub struct Services {
+    pub gateway: Prism,
+    pub schedulers: Vec<Prism>,
+    pub executors: Vec<Prism>,
+    pub audit: Prism,
+    pub api: Api,
+    pub files: PathBuf,
+    pub dir: TempDir,
+}
+
+impl Services {
+    pub async fn start(nats: &NatsServer, spec: ServicesSpec) -> Services {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let port = free_port();
+        let common = |node: &str| -> Vec<(&'static str, String)> {
+            vec![
+                ("PRISM_DATA_DIR", dir.path().join(format!("data-{node}")).display().to_string()),
+                ("PRISM_STORE", format!("sqlite://{}", dir.path().join("config.db").display())),
+                ("PRISM_NATS_URL", nats.url.clone()),
+                ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
+                ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
+                ("PRISM_MAX_ATTEMPTS", spec.max_attempts.to_string()),
+                ("PRISM_NODE_ID", node.to_string()),
+            ]
+        };
+        let log = |node: &str| dir.path().join(format!("{node}.log"));
+        let start = |role: &str, node: &str| Prism::start(role, &common(node), &log(node));
+        let audit = start("audit", "audit");
+        let gateway = start("gateway", "gateway");
+        let schedulers = (0..spec.schedulers).map(|i| start("scheduler", &format!("scheduler-{i}"))).collect();
+        let executors: Vec<Prism> = (0..spec.executors).map(|i| start("executor", &format!("executor-{i}"))).collect();
+        let api = Api::new(format!("http://127.0.0.1:{port}"));
+        api.wait_ready(Duration::from_secs(60)).await;
+        for executor in &executors {
+            wait_until("executor started", Duration::from_secs(30), || async {
+                executor.log_text().contains("executor started").then_some(())
+            })
+            .await;
+        }
+        Services {
+            gateway,
+            schedulers,
+            executors,
+            audit,
+            api,
+            files,
+            dir,
+        }
+    }
+}
