@@ -95,7 +95,14 @@ impl Services {
             ]
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));
-        let start = |role: &str, node: &str| Prism::start(role, &common(node), &log(node));
+        let start = |role: &str, node: &str| {
+            let mut env = common(node);
+            if role == "executor" {
+                // Executors never read the configuration database: give them none.
+                env.retain(|(key, _)| *key != "PRISM_STORE");
+            }
+            Prism::start(role, &env, &log(node))
+        };
         let audit = start("audit", "audit");
         let gateway = start("gateway", "gateway");
         let schedulers = (0..spec.schedulers).map(|i| start("scheduler", &format!("scheduler-{i}"))).collect();

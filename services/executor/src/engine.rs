@@ -156,6 +156,7 @@ async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
                     .get(input)
                     .ok_or_else(|| terminal(format!("stage {}: input {input:?} not computed", stage.id)))?;
                 let staged = staging_path(&target, spec.job_id, spec.attempt);
+                remove_stale_staging(&target, spec.job_id, &staged);
                 write(&staged, &target, table, *format).map_err(|e| {
                     let _ = std::fs::remove_file(&staged);
                     e
@@ -218,6 +219,24 @@ fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), Engin
 fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     target.with_file_name(format!(".{name}.prism-{job_id}-{attempt}.tmp"))
+}
+
+/// Deletes staging files that earlier attempts of this job left behind (their
+/// executor died mid-write). A paused earlier attempt then fails its rename.
+fn remove_stale_staging(target: &Path, job_id: &str, keep: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.prism-{job_id}-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path != keep && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn write(staged: &Path, target: &Path, table: &Table, format: Format) -> Result<(), EngineError> {

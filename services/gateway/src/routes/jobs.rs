@@ -32,6 +32,7 @@ pub fn to_json(job: &JobRecord) -> Value {
         "error": nonempty(&job.error),
         "parameters": job.parameters,
         "schedule": nonempty(&job.schedule),
+        "idempotency_key": nonempty(&job.idempotency_key),
         "cancel_requested": job.cancel_requested,
     })
 }

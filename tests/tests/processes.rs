@@ -1,0 +1,210 @@
+//! The four services as separate `prism` processes on a harness nats-server, sharing
+//! one embedded store; processes are killed with SIGKILL mid-work.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prism_tests::{Api, NatsServer, Services, ServicesSpec, visible_files, wait_until, write_people_csv};
+use serde_json::{Value, json};
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A dataflow writing to `out/<n>.csv`, after `delay_ms`.
+fn numbered_dataflow(delay_ms: u64) -> Value {
+    json!({"kind":"job","parameters":{"n":null},"stages":[
+        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+        {"id":"adults","type":"sql","inputs":["people"],"query":"SELECT name FROM people WHERE age >= 18 ORDER BY name"},
+        {"id":"pause","type":"delay","milliseconds":delay_ms},
+        {"id":"out","type":"write","input":"adults","connection":"files","path":"out/${n}.csv","format":"csv"}]})
+}
+
+async fn prepare(services: &Services, delay_ms: u64) {
+    write_people_csv(&services.files);
+    let (status, body) = services
+        .api
+        .put("/v1/connections/files", &json!({"kind":"local","root": services.files}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = services.api.put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn submit(api: &Api, n: usize) -> String {
+    let (status, body) = api
+        .submit_with_key(&json!({"dataflow":"numbered","parameters":{"n": n}}), &format!("job-{n}"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// Terminal audit entries per job id.
+async fn terminal_entries(api: &Api) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for entry in api.audit().await {
+        let action = entry["action"].as_str().unwrap_or("");
+        if matches!(action, "job.succeeded" | "job.failed" | "job.cancelled") {
+            let id = entry["target"].as_str().unwrap().trim_start_matches("job/").to_string();
+            out.entry(id).or_default().push(action.to_string());
+        }
+    }
+    out
+}
+
+/// Every job succeeded once, with one output each and one terminal audit entry.
+async fn assert_each_job_done_once(services: &Services, ids: &[String]) {
+    for id in ids {
+        let job = services.api.wait_terminal(id, JOB_TIMEOUT).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+    let expected: Vec<String> = {
+        let mut names: Vec<String> = (0..ids.len()).map(|n| format!("{n}.csv")).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(visible_files(&services.files.join("out")), expected);
+    for n in 0..ids.len() {
+        let text = std::fs::read_to_string(services.files.join(format!("out/{n}.csv"))).unwrap();
+        assert_eq!(text, "name\nann\ncid\n");
+    }
+    let terminals = wait_until("terminal audit entries", Duration::from_secs(30), || async {
+        let t = terminal_entries(&services.api).await;
+        (ids.iter().all(|id| t.contains_key(id))).then_some(t)
+    })
+    .await;
+    for id in ids {
+        assert_eq!(terminals[id], vec!["job.succeeded"], "job {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_services_as_separate_processes_run_jobs() {
+    let nats = NatsServer::start();
+    let services = Services::start(&nats, ServicesSpec::default()).await;
+    prepare(&services, 0).await;
+    let ids = vec![submit(&services.api, 0).await, submit(&services.api, 1).await];
+    assert_each_job_done_once(&services, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_job_loses_nothing() {
+    let nats = NatsServer::start();
+    let mut services = Services::start(
+        &nats,
+        ServicesSpec {
+            executors: 2,
+            ack_wait_secs: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    prepare(&services, 3_000).await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(submit(&services.api, n).await);
+    }
+    // Kill executor 0 while it runs a job.
+    let victim = &services.executors[0];
+    wait_until("executor 0 to start a job", Duration::from_secs(30), || async {
+        victim.log_text().contains("job started").then_some(())
+    })
+    .await;
+    services.executors[0].kill9();
+    assert_each_job_done_once(&services, &ids).await;
+    let mut retried = 0;
+    for id in &ids {
+        let (_, job) = services.api.get(&format!("/v1/jobs/{id}")).await;
+        if job["attempt"].as_u64().unwrap() > 1 {
+            retried += 1;
+        }
+    }
+    assert!(retried >= 1, "the killed executor's job ran again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_gateway_and_audit_lose_nothing() {
+    let nats = NatsServer::start();
+    let mut services = Services::start(&nats, ServicesSpec::default()).await;
+    prepare(&services, 500).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(submit(&services.api, n).await);
+    }
+    services.audit.kill9();
+    services.gateway.kill9();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    services.audit.restart();
+    services.gateway.restart();
+    services.api.wait_ready(Duration::from_secs(30)).await;
+    // The same keys again: the same jobs, none created twice.
+    for n in 0..6 {
+        assert_eq!(submit(&services.api, n).await, ids[n]);
+    }
+    assert_each_job_done_once(&services, &ids).await;
+    assert_eq!(services.api.get("/v1/jobs").await.1["jobs"].as_array().unwrap().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_past_its_attempts_is_dead_lettered_with_the_reason() {
+    let nats = NatsServer::start();
+    let mut services = Services::start(
+        &nats,
+        ServicesSpec {
+            ack_wait_secs: 2,
+            max_attempts: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    prepare(&services, 60_000).await;
+    let id = submit(&services.api, 0).await;
+    services.api.wait_status(&id, "running", JOB_TIMEOUT).await;
+    services.executors[0].restart();
+    let job = services.api.wait_terminal(&id, JOB_TIMEOUT).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("dead-lettered"), "{job}");
+    assert!(!services.files.join("out/0.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_schedulers_fire_each_occurrence_once_even_when_one_dies() {
+    let nats = NatsServer::start();
+    let mut services = Services::start(
+        &nats,
+        ServicesSpec {
+            schedulers: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    prepare(&services, 0).await;
+    let schedule = json!({"dataflow":"numbered","cron":"* * * * * *","parameters":{"n":"s"}});
+    let (status, body) = services.api.put("/v1/schedules/tick", &schedule).await;
+    assert_eq!(status, 201, "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    services.schedulers[0].kill9();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut disabled = schedule.clone();
+    disabled["enabled"] = json!(false);
+    assert_eq!(services.api.put("/v1/schedules/tick", &disabled).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let (_, page) = services.api.get("/v1/jobs?limit=1000").await;
+    let jobs: Vec<Value> = page["jobs"].as_array().unwrap().iter().filter(|j| j["schedule"] == "tick").cloned().collect();
+    let mut occurrences: Vec<i64> = jobs
+        .iter()
+        .map(|j| j["idempotency_key"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    occurrences.sort();
+    let before = occurrences.len();
+    occurrences.dedup();
+    assert_eq!(before, occurrences.len(), "an occurrence fired twice");
+    assert!(occurrences.len() >= 5, "too few occurrences: {occurrences:?}");
+    for pair in occurrences.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1000, "an occurrence was missed: {occurrences:?}");
+    }
+    let fired = wait_until("fired events audited", Duration::from_secs(20), || async {
+        let n = services.api.audit().await.iter().filter(|e| e["action"] == "schedule.fired").count();
+        (n >= occurrences.len()).then_some(n)
+    })
+    .await;
+    assert_eq!(fired, occurrences.len());
+}
