@@ -21,7 +21,7 @@ pub async fn list(
     let limit = input::limit(query.get("limit"))?;
     let cursor = query.get("cursor").cloned();
     if cursor.as_deref().is_some_and(|c| !audit::is_valid_seq(c)) {
-        return Err(ApiError::invalid("cursor", "the seq of an audit entry (20 hex digits)"));
+        return Err(ApiError::invalid("cursor", "the seq of an audit entry (24 hex digits)"));
     }
     let entries = state
         .store

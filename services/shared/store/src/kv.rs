@@ -32,8 +32,9 @@ pub trait BackendTransaction: Send + Sync {
     async fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
     async fn clear(&self, key: &[u8]) -> Result<()>;
     async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()>;
-    /// Writes `prefix ++ versionstamp(10 bytes)` at commit. The stamp is the commit
-    /// version (8 bytes, big endian) then `user_version` (2 bytes): unique and increasing
+    /// Writes `prefix ++ versionstamp` at commit. The 12-byte stamp is FoundationDB's
+    /// tuple-layer versionstamp: commit version (8 bytes, big endian), order within
+    /// the commit batch (2 bytes), then `user_version` (2 bytes). Unique and increasing
     /// in commit order across all clients.
     async fn set_versionstamped_key(
         &self,
@@ -52,7 +53,7 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The length of a versionstamp appended by [`Tx::set_versionstamped_key`].
-pub const VERSIONSTAMP_LEN: usize = 10;
+pub const VERSIONSTAMP_LEN: usize = 12;
 
 /// A transaction handle given to [`Store::transact`] closures. Cloning is cheap; the
 /// limits of FoundationDB are checked here, once for every backend.

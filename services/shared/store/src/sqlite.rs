@@ -261,6 +261,8 @@ impl BackendTransaction for SqliteTransaction {
                 for write in &stamped {
                     let mut key = write.prefix.clone();
                     key.extend_from_slice(&(version as u64).to_be_bytes());
+                    // One writer commits at a time here: the batch order is always 0.
+                    key.extend_from_slice(&0u16.to_be_bytes());
                     key.extend_from_slice(&write.user_version.to_be_bytes());
                     conn.execute(
                         "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",

@@ -6,7 +6,7 @@ use crate::keys::{self, Family};
 use crate::kv::{Tx, VERSIONSTAMP_LEN};
 
 /// An entry of the audit log with its position: the versionstamp of the commit that
-/// wrote it, as 20 hex digits. Positions increase in commit order.
+/// wrote it, as 24 hex digits. Positions increase in commit order.
 pub struct AuditEntry {
     pub seq: String,
     pub record: AuditRecord,
