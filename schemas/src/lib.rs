@@ -30,7 +30,10 @@ pub mod v1 {
         }
 
         pub fn is_terminal(self) -> bool {
-            matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+            matches!(
+                self,
+                JobState::Succeeded | JobState::Failed | JobState::Cancelled
+            )
         }
 
         /// The event kind published on `prism.events.job.<id>.<kind>`.

@@ -35,15 +35,18 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.client.get(format!("{}{path}", self.base))).await
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        self.send(self.client.delete(format!("{}{path}", self.base))).await
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.send(self.client.put(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.client.put(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     pub async fn put_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
@@ -56,7 +59,8 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.send(self.client.post(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
@@ -91,7 +95,10 @@ impl Api {
         wait_until(&format!("job {id} to finish"), timeout, || async {
             let (status, job) = self.get(&path).await;
             let done = status == 200
-                && matches!(job["status"].as_str(), Some("succeeded" | "failed" | "cancelled"));
+                && matches!(
+                    job["status"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                );
             done.then_some(job)
         })
         .await

@@ -31,11 +31,14 @@ impl NatsServer {
             .expect("nats-server must be installed (2.10 or newer), or PRISM_NATS_SERVER set");
         let deadline = Instant::now() + Duration::from_secs(20);
         let url = loop {
-            let found = std::fs::read_dir(&ports).unwrap().filter_map(Result::ok).find_map(|e| {
-                let text = std::fs::read_to_string(e.path()).ok()?;
-                let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-                value["nats"][0].as_str().map(str::to_string)
-            });
+            let found = std::fs::read_dir(&ports)
+                .unwrap()
+                .filter_map(Result::ok)
+                .find_map(|e| {
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+                    value["nats"][0].as_str().map(str::to_string)
+                });
             if let Some(url) = found {
                 break url;
             }
@@ -50,7 +53,9 @@ impl NatsServer {
     }
 
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url).await.expect("connect to nats")
+        async_nats::connect(&self.url)
+            .await
+            .expect("connect to nats")
     }
 }
 

@@ -25,7 +25,10 @@ impl Standalone {
         let prism = Prism::start(
             "standalone",
             &[
-                ("PRISM_DATA_DIR", dir.path().join("data").display().to_string()),
+                (
+                    "PRISM_DATA_DIR",
+                    dir.path().join("data").display().to_string(),
+                ),
                 ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
                 ("PRISM_NATS_PORT", "0".into()),
             ],
@@ -85,8 +88,17 @@ impl Services {
         let port = free_port();
         let common = |node: &str| -> Vec<(&'static str, String)> {
             vec![
-                ("PRISM_DATA_DIR", dir.path().join(format!("data-{node}")).display().to_string()),
-                ("PRISM_STORE", format!("sqlite://{}", dir.path().join("config.db").display())),
+                (
+                    "PRISM_DATA_DIR",
+                    dir.path()
+                        .join(format!("data-{node}"))
+                        .display()
+                        .to_string(),
+                ),
+                (
+                    "PRISM_STORE",
+                    format!("sqlite://{}", dir.path().join("config.db").display()),
+                ),
                 ("PRISM_NATS_URL", nats.url.clone()),
                 ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
@@ -105,13 +117,20 @@ impl Services {
         };
         let audit = start("audit", "audit");
         let gateway = start("gateway", "gateway");
-        let schedulers = (0..spec.schedulers).map(|i| start("scheduler", &format!("scheduler-{i}"))).collect();
-        let executors: Vec<Prism> = (0..spec.executors).map(|i| start("executor", &format!("executor-{i}"))).collect();
+        let schedulers = (0..spec.schedulers)
+            .map(|i| start("scheduler", &format!("scheduler-{i}")))
+            .collect();
+        let executors: Vec<Prism> = (0..spec.executors)
+            .map(|i| start("executor", &format!("executor-{i}")))
+            .collect();
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         api.wait_ready(Duration::from_secs(60)).await;
         for executor in &executors {
             wait_until("executor started", Duration::from_secs(30), || async {
-                executor.log_text().contains("executor started").then_some(())
+                executor
+                    .log_text()
+                    .contains("executor started")
+                    .then_some(())
             })
             .await;
         }

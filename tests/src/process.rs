@@ -31,7 +31,10 @@ impl Prism {
     /// Starts `prism <role>` with `env` (on top of a clean `PRISM_*` environment); its
     /// output goes to `log`.
     pub fn start(role: &str, env: &[(&str, String)], log: &Path) -> Prism {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         Self::spawn(role, env, log)
     }
 
@@ -43,7 +46,9 @@ impl Prism {
             .expect("log file");
         let mut command = Command::new(prism_bin());
         command.arg(role);
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PRISM_") && k != "PRISM_NATS_SERVER") {
+        for (key, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("PRISM_") && k != "PRISM_NATS_SERVER")
+        {
             command.env_remove(key);
         }
         command

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use prism_tests::{Api, NatsServer, Services, ServicesSpec, visible_files, wait_until, write_people_csv};
+use prism_tests::{
+    Api, NatsServer, Services, ServicesSpec, visible_files, wait_until, write_people_csv,
+};
 use serde_json::{Value, json};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
@@ -21,16 +23,25 @@ async fn prepare(services: &Services, delay_ms: u64) {
     write_people_csv(&services.files);
     let (status, body) = services
         .api
-        .put("/v1/connections/files", &json!({"kind":"local","root": services.files}))
+        .put(
+            "/v1/connections/files",
+            &json!({"kind":"local","root": services.files}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = services.api.put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms)).await;
+    let (status, body) = services
+        .api
+        .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
 async fn submit(api: &Api, n: usize) -> String {
     let (status, body) = api
-        .submit_with_key(&json!({"dataflow":"numbered","parameters":{"n": n}}), &format!("job-{n}"))
+        .submit_with_key(
+            &json!({"dataflow":"numbered","parameters":{"n": n}}),
+            &format!("job-{n}"),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     body["id"].as_str().unwrap().to_string()
@@ -42,7 +53,11 @@ async fn terminal_entries(api: &Api) -> HashMap<String, Vec<String>> {
     for entry in api.audit().await {
         let action = entry["action"].as_str().unwrap_or("");
         if matches!(action, "job.succeeded" | "job.failed" | "job.cancelled") {
-            let id = entry["target"].as_str().unwrap().trim_start_matches("job/").to_string();
+            let id = entry["target"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("job/")
+                .to_string();
             out.entry(id).or_default().push(action.to_string());
         }
     }
@@ -65,10 +80,14 @@ async fn assert_each_job_done_once(services: &Services, ids: &[String]) {
         let text = std::fs::read_to_string(services.files.join(format!("out/{n}.csv"))).unwrap();
         assert_eq!(text, "name\nann\ncid\n");
     }
-    let terminals = wait_until("terminal audit entries", Duration::from_secs(30), || async {
-        let t = terminal_entries(&services.api).await;
-        (ids.iter().all(|id| t.contains_key(id))).then_some(t)
-    })
+    let terminals = wait_until(
+        "terminal audit entries",
+        Duration::from_secs(30),
+        || async {
+            let t = terminal_entries(&services.api).await;
+            (ids.iter().all(|id| t.contains_key(id))).then_some(t)
+        },
+    )
     .await;
     for id in ids {
         assert_eq!(terminals[id], vec!["job.succeeded"], "job {id}");
@@ -80,7 +99,10 @@ async fn four_services_as_separate_processes_run_jobs() {
     let nats = NatsServer::start();
     let services = Services::start(&nats, ServicesSpec::default()).await;
     prepare(&services, 0).await;
-    let ids = vec![submit(&services.api, 0).await, submit(&services.api, 1).await];
+    let ids = vec![
+        submit(&services.api, 0).await,
+        submit(&services.api, 1).await,
+    ];
     assert_each_job_done_once(&services, &ids).await;
 }
 
@@ -103,9 +125,11 @@ async fn an_executor_killed_mid_job_loses_nothing() {
     }
     // Kill executor 0 while it runs a job.
     let victim = &services.executors[0];
-    wait_until("executor 0 to start a job", Duration::from_secs(30), || async {
-        victim.log_text().contains("job started").then_some(())
-    })
+    wait_until(
+        "executor 0 to start a job",
+        Duration::from_secs(30),
+        || async { victim.log_text().contains("job started").then_some(()) },
+    )
     .await;
     services.executors[0].kill9();
     assert_each_job_done_once(&services, &ids).await;
@@ -135,11 +159,17 @@ async fn killed_gateway_and_audit_lose_nothing() {
     services.gateway.restart();
     services.api.wait_ready(Duration::from_secs(30)).await;
     // The same keys again: the same jobs, none created twice.
-    for n in 0..6 {
-        assert_eq!(submit(&services.api, n).await, ids[n]);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(&submit(&services.api, n).await, id);
     }
     assert_each_job_done_once(&services, &ids).await;
-    assert_eq!(services.api.get("/v1/jobs").await.1["jobs"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        services.api.get("/v1/jobs").await.1["jobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +190,10 @@ async fn a_job_past_its_attempts_is_dead_lettered_with_the_reason() {
     services.executors[0].restart();
     let job = services.api.wait_terminal(&id, JOB_TIMEOUT).await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(job["error"].as_str().unwrap().contains("dead-lettered"), "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("dead-lettered"),
+        "{job}"
+    );
     assert!(!services.files.join("out/0.csv").exists());
 }
 
@@ -184,25 +217,56 @@ async fn two_schedulers_fire_each_occurrence_once_even_when_one_dies() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut disabled = schedule.clone();
     disabled["enabled"] = json!(false);
-    assert_eq!(services.api.put("/v1/schedules/tick", &disabled).await.0, 200);
+    assert_eq!(
+        services.api.put("/v1/schedules/tick", &disabled).await.0,
+        200
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let (_, page) = services.api.get("/v1/jobs?limit=1000").await;
-    let jobs: Vec<Value> = page["jobs"].as_array().unwrap().iter().filter(|j| j["schedule"] == "tick").cloned().collect();
+    let jobs: Vec<Value> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["schedule"] == "tick")
+        .cloned()
+        .collect();
     let mut occurrences: Vec<i64> = jobs
         .iter()
-        .map(|j| j["idempotency_key"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap())
+        .map(|j| {
+            j["idempotency_key"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     occurrences.sort();
     let before = occurrences.len();
     occurrences.dedup();
     assert_eq!(before, occurrences.len(), "an occurrence fired twice");
-    assert!(occurrences.len() >= 5, "too few occurrences: {occurrences:?}");
+    assert!(
+        occurrences.len() >= 5,
+        "too few occurrences: {occurrences:?}"
+    );
     for pair in occurrences.windows(2) {
-        assert_eq!(pair[1] - pair[0], 1000, "an occurrence was missed: {occurrences:?}");
+        assert_eq!(
+            pair[1] - pair[0],
+            1000,
+            "an occurrence was missed: {occurrences:?}"
+        );
     }
     let fired = wait_until("fired events audited", Duration::from_secs(20), || async {
-        let n = services.api.audit().await.iter().filter(|e| e["action"] == "schedule.fired").count();
+        let n = services
+            .api
+            .audit()
+            .await
+            .iter()
+            .filter(|e| e["action"] == "schedule.fired")
+            .count();
         (n >= occurrences.len()).then_some(n)
     })
     .await;

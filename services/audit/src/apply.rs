@@ -122,16 +122,18 @@ fn to_audit_record(message: &jetstream::Message) -> AuditRecord {
 /// Applies a job event to the job record. Terminal states are final, and an event of
 /// an older attempt than the record's never overrides a newer one.
 async fn update_job(tx: &Tx, event: &JobEvent) -> prism_store::Result<()> {
-    let mut job = jobs::get(tx, &event.job_id).await?.unwrap_or_else(|| JobRecord {
-        // The gateway writes the record before it publishes; this covers records that
-        // were never written (e.g. a store restored from an older backup).
-        id: event.job_id.clone(),
-        dataflow: event.dataflow.clone(),
-        dataflow_version: event.dataflow_version,
-        state: JobState::Queued as i32,
-        created_at_ms: event.created_at_ms,
-        ..Default::default()
-    });
+    let mut job = jobs::get(tx, &event.job_id)
+        .await?
+        .unwrap_or_else(|| JobRecord {
+            // The gateway writes the record before it publishes; this covers records that
+            // were never written (e.g. a store restored from an older backup).
+            id: event.job_id.clone(),
+            dataflow: event.dataflow.clone(),
+            dataflow_version: event.dataflow_version,
+            state: JobState::Queued as i32,
+            created_at_ms: event.created_at_ms,
+            ..Default::default()
+        });
     let state = event.state();
     if job.state().is_terminal() || event.attempt < job.attempt {
         return Ok(());

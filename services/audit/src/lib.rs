@@ -59,7 +59,9 @@ pub async fn run(
                 Err(error) => {
                     // The store is unreachable or busy: try this event again shortly.
                     tracing::warn!(%error, "event not recorded; will retry");
-                    message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await
+                    message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
                 }
             };
             if let Err(error) = ack {

@@ -10,7 +10,9 @@ use std::time::Duration;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext,
+};
 use prism_dataflow::{Dataflow, Format, StageSpec, parameters, paths};
 use prism_schemas::v1::Connection;
 use tokio_util::sync::CancellationToken;
@@ -124,10 +126,18 @@ async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
             } => {
                 let file = resolve(connection, path)?;
                 let frame = read(&ctx, &file, *format).await.map_err(|e| {
-                    terminal(format!("stage {}: cannot read {}: {e}", stage.id, file.display()))
+                    terminal(format!(
+                        "stage {}: cannot read {}: {e}",
+                        stage.id,
+                        file.display()
+                    ))
                 })?;
                 let table = collect(frame).await.map_err(|e| {
-                    terminal(format!("stage {}: cannot read {}: {e}", stage.id, file.display()))
+                    terminal(format!(
+                        "stage {}: cannot read {}: {e}",
+                        stage.id,
+                        file.display()
+                    ))
                 })?;
                 outcome.rows_read += rows(&table.batches);
                 register(&ctx, &stage.id, &table)?;
@@ -152,14 +162,13 @@ async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
                 format,
             } => {
                 let target = resolve(connection, path)?;
-                let table = tables
-                    .get(input)
-                    .ok_or_else(|| terminal(format!("stage {}: input {input:?} not computed", stage.id)))?;
+                let table = tables.get(input).ok_or_else(|| {
+                    terminal(format!("stage {}: input {input:?} not computed", stage.id))
+                })?;
                 let staged = staging_path(&target, spec.job_id, spec.attempt);
                 remove_stale_staging(&target, spec.job_id, &staged);
-                write(&staged, &target, table, *format).map_err(|e| {
+                write(&staged, &target, table, *format).inspect_err(|_e| {
                     let _ = std::fs::remove_file(&staged);
-                    e
                 })?;
                 outcome.rows_written += rows(&table.batches);
                 outcome.outputs.files.push((staged, target));
@@ -182,13 +191,19 @@ fn extension_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-async fn read(ctx: &SessionContext, file: &Path, format: Format) -> datafusion::error::Result<DataFrame> {
+async fn read(
+    ctx: &SessionContext,
+    file: &Path,
+    format: Format,
+) -> datafusion::error::Result<DataFrame> {
     let location = file.to_string_lossy().into_owned();
     // DataFusion filters files by extension; accept whatever the file is named.
     let extension = extension_of(file);
     match format {
         Format::Csv => {
-            let options = CsvReadOptions::new().has_header(true).file_extension(&extension);
+            let options = CsvReadOptions::new()
+                .has_header(true)
+                .file_extension(&extension);
             ctx.read_csv(location, options).await
         }
         Format::Jsonl => {
@@ -209,15 +224,20 @@ async fn collect(frame: DataFrame) -> datafusion::error::Result<Table> {
 }
 
 fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {
-    let memory = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).map_err(terminal)?;
-    ctx.register_table(name, Arc::new(memory)).map_err(terminal)?;
+    let memory =
+        MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).map_err(terminal)?;
+    ctx.register_table(name, Arc::new(memory))
+        .map_err(terminal)?;
     Ok(())
 }
 
 /// `dir/.name.prism-<job>-<attempt>.tmp`: hidden, beside the target (same file system,
 /// so the rename is atomic), and unique per attempt.
 fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     target.with_file_name(format!(".{name}.prism-{job_id}-{attempt}.tmp"))
 }
 

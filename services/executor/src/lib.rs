@@ -43,7 +43,11 @@ impl Default for ExecutorConfig {
     }
 }
 
-pub async fn run(config: ExecutorConfig, bus: Bus, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: ExecutorConfig,
+    bus: Bus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     config.topology.ensure(&bus.jetstream).await?;
     let stream = bus.jetstream.get_stream(subjects::JOBS_STREAM).await?;
     let consumer = stream
@@ -54,9 +58,15 @@ pub async fn run(config: ExecutorConfig, bus: Bus, shutdown: CancellationToken) 
         .await?;
     let worker = Arc::new(Worker {
         attempts: Attempts {
-            bucket: config.topology.bucket(&bus.jetstream, subjects::JOB_ATTEMPTS_BUCKET).await?,
+            bucket: config
+                .topology
+                .bucket(&bus.jetstream, subjects::JOB_ATTEMPTS_BUCKET)
+                .await?,
         },
-        cancels: config.topology.bucket(&bus.jetstream, subjects::JOB_CANCELS_BUCKET).await?,
+        cancels: config
+            .topology
+            .bucket(&bus.jetstream, subjects::JOB_CANCELS_BUCKET)
+            .await?,
         node_id: config.node_id.clone(),
         heartbeat: (config.ack_wait / 4).max(Duration::from_millis(250)),
         retry_delay: Duration::from_secs(1),
@@ -115,7 +125,10 @@ pub async fn run(config: ExecutorConfig, bus: Bus, shutdown: CancellationToken) 
     .await;
     if drained.is_err() {
         // Unacknowledged jobs go to another executor after their ack wait.
-        tracing::warn!(left = running.len(), "drain timed out; remaining jobs will be redelivered");
+        tracing::warn!(
+            left = running.len(),
+            "drain timed out; remaining jobs will be redelivered"
+        );
         running.abort_all();
     }
     Ok(())

@@ -31,7 +31,10 @@ fn now_ms() -> i64 {
 
 impl Worker {
     pub async fn handle(self: Arc<Self>, message: jetstream::Message) {
-        let attempt = message.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+        let attempt = message
+            .info()
+            .map(|i| i.delivered.max(1) as u32)
+            .unwrap_or(1);
         let run = match prism_bus::decode::<JobRun>(&message.payload) {
             Ok(run) => run,
             Err(error) => {
@@ -43,7 +46,9 @@ impl Worker {
         };
         let span = tracing::info_span!("job", job_id = %run.job_id, attempt);
         prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
-        self.run_delivery(message, run, attempt).instrument(span).await;
+        self.run_delivery(message, run, attempt)
+            .instrument(span)
+            .await;
     }
 
     async fn run_delivery(&self, message: jetstream::Message, run: JobRun, attempt: u32) {
@@ -90,16 +95,19 @@ impl Worker {
             event.error = format!(
                 "dead-lettered after {max_attempts} attempts: no attempt finished (executor lost, or the job outlived its ack wait)"
             );
-            self.finish(&message, &claim, revision, event, JobState::Failed, None).await;
+            self.finish(&message, &claim, revision, event, JobState::Failed, None)
+                .await;
             return;
         }
         if self.cancel_requested(&run.job_id).await {
-            self.finish(&message, &claim, revision, event, JobState::Cancelled, None).await;
+            self.finish(&message, &claim, revision, event, JobState::Cancelled, None)
+                .await;
             return;
         }
         event.state = JobState::Running as i32;
         event.occurred_at_ms = now_ms();
-        event.event_id = subjects::job_event_id(&run.job_id, attempt, JobState::Running.event_kind());
+        event.event_id =
+            subjects::job_event_id(&run.job_id, attempt, JobState::Running.event_kind());
         if !self.publish_event(&event).await {
             let _ = message.ack_with(AckKind::Nak(Some(self.retry_delay))).await;
             return;
@@ -119,15 +127,24 @@ impl Worker {
             (_, Ok(outcome)) => {
                 event.rows_read = outcome.rows_read;
                 event.rows_written = outcome.rows_written;
-                self.finish(&message, &claim, revision, event, JobState::Succeeded, Some(outcome.outputs))
-                    .await;
+                self.finish(
+                    &message,
+                    &claim,
+                    revision,
+                    event,
+                    JobState::Succeeded,
+                    Some(outcome.outputs),
+                )
+                .await;
             }
             (_, Err(EngineError::Cancelled)) => {
-                self.finish(&message, &claim, revision, event, JobState::Cancelled, None).await;
+                self.finish(&message, &claim, revision, event, JobState::Cancelled, None)
+                    .await;
             }
             (_, Err(EngineError::Terminal(error))) => {
                 event.error = error;
-                self.finish(&message, &claim, revision, event, JobState::Failed, None).await;
+                self.finish(&message, &claim, revision, event, JobState::Failed, None)
+                    .await;
             }
             (_, Err(EngineError::Retryable(error))) if attempt < max_attempts => {
                 tracing::warn!(%error, "attempt failed; the job will be retried");
@@ -135,7 +152,8 @@ impl Worker {
             }
             (_, Err(EngineError::Retryable(error))) => {
                 event.error = format!("failed after {attempt} attempts: {error}");
-                self.finish(&message, &claim, revision, event, JobState::Failed, None).await;
+                self.finish(&message, &claim, revision, event, JobState::Failed, None)
+                    .await;
             }
         }
     }
@@ -188,7 +206,11 @@ impl Worker {
     async fn publish_event(&self, event: &JobEvent) -> bool {
         let kind = event.state().event_kind();
         let subject = subjects::job_event(&event.job_id, kind);
-        match self.bus.publish_durable(subject, &event.event_id, event).await {
+        match self
+            .bus
+            .publish_durable(subject, &event.event_id, event)
+            .await
+        {
             Ok(_) => true,
             Err(error) => {
                 tracing::warn!(%error, kind, "job event not published");
@@ -260,12 +282,13 @@ async fn run_dataflow(
     attempt: u32,
     stop: &CancellationToken,
 ) -> Result<engine::RunOutcome, EngineError> {
-    let dataflow = prism_dataflow::validate::from_stored(&run.dataflow_document).map_err(|problems| {
-        EngineError::Terminal(format!(
-            "invalid dataflow document: {}",
-            problems.first().map_or("", |p| p.message.as_str())
-        ))
-    })?;
+    let dataflow =
+        prism_dataflow::validate::from_stored(&run.dataflow_document).map_err(|problems| {
+            EngineError::Terminal(format!(
+                "invalid dataflow document: {}",
+                problems.first().map_or("", |p| p.message.as_str())
+            ))
+        })?;
     let parameters = run.parameters.clone().into_iter().collect();
     engine::run(
         RunSpec {

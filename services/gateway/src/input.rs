@@ -86,6 +86,7 @@ pub fn time(ms: i64) -> Value {
     if ms == 0 {
         return Value::Null;
     }
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+    chrono::DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| {
+        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    })
 }

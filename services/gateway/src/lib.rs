@@ -71,8 +71,12 @@ pub async fn run(
 
 /// One span per request, so store and bus calls (and the trace context they
 /// publish) belong to it.
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use tracing::Instrument;
-    let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path());
+    let span =
+        tracing::info_span!("http", method = %request.method(), path = %request.uri().path());
     next.run(request).instrument(span).await
 }

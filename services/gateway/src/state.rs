@@ -39,7 +39,11 @@ impl AppState {
             details_json: details.to_string(),
         };
         let subject = subjects::config_event(entity, op);
-        if let Err(error) = self.bus.publish_durable(subject, &event.event_id, &event).await {
+        if let Err(error) = self
+            .bus
+            .publish_durable(subject, &event.event_id, &event)
+            .await
+        {
             tracing::warn!(%error, entity, op, name, "configuration event not published");
         }
     }

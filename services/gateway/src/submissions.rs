@@ -6,7 +6,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use prism_bus::subjects;
 use prism_jobs::{SubmitError, SubmitRequest};
-use prism_schemas::v1::{self, SubmitJobReply, SubmitJobRequest, SubmissionRejected, submit_job_reply};
+use prism_schemas::v1::{
+    self, SubmissionRejected, SubmitJobReply, SubmitJobRequest, submit_job_reply,
+};
 use prism_store::records::now_ms;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -30,10 +32,14 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow:
         let state = state.clone();
         tokio::spawn(async move {
             let reply = answer(&state, &request.payload).await;
-            if let Some(reply_to) = request.reply {
-                if let Err(error) = state.bus.client.publish(reply_to, reply.encode_to_vec().into()).await {
-                    tracing::warn!(%error, "submission reply not sent");
-                }
+            if let Some(reply_to) = request.reply
+                && let Err(error) = state
+                    .bus
+                    .client
+                    .publish(reply_to, reply.encode_to_vec().into())
+                    .await
+            {
+                tracing::warn!(%error, "submission reply not sent");
             }
         });
     }
@@ -53,7 +59,11 @@ async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
     let request = match SubmitJobRequest::decode(payload) {
         Ok(request) => request,
         Err(e) => {
-            let reply = error_reply("invalid_argument", "payload", format!("not a prism.v1.SubmitJobRequest: {e}"));
+            let reply = error_reply(
+                "invalid_argument",
+                "payload",
+                format!("not a prism.v1.SubmitJobRequest: {e}"),
+            );
             record_rejection(state, &reply, payload.len()).await;
             return reply;
         }
@@ -73,7 +83,10 @@ async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
             })),
         },
         Err(error) => {
-            let refused_by_input = matches!(error, SubmitError::Invalid { .. } | SubmitError::NotFound { .. });
+            let refused_by_input = matches!(
+                error,
+                SubmitError::Invalid { .. } | SubmitError::NotFound { .. }
+            );
             let reply = error_reply(error.code(), error.field().unwrap_or(""), error.to_string());
             if refused_by_input {
                 record_rejection(state, &reply, payload.len()).await;

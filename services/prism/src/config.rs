@@ -6,7 +6,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "prism", version, about = "Prism: dataflows as batch jobs, on one server or a cluster")]
+#[command(
+    name = "prism",
+    version,
+    about = "Prism: dataflows as batch jobs, on one server or a cluster"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub role: Role,
@@ -34,7 +38,12 @@ pub struct Settings {
     #[arg(long, global = true, env = "PRISM_DATA_DIR", default_value = ".prism")]
     pub data_dir: PathBuf,
     /// Address the gateway listens on.
-    #[arg(long, global = true, env = "PRISM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub http_addr: String,
     /// NATS server URL(s), comma separated. Required except in standalone mode.
     #[arg(long, global = true, env = "PRISM_NATS_URL")]
@@ -47,13 +56,23 @@ pub struct Settings {
     #[arg(long, global = true, env = "PRISM_NATS_PORT", default_value_t = 4222)]
     pub nats_port: u16,
     /// Standalone mode: the nats-server program.
-    #[arg(long, global = true, env = "PRISM_NATS_SERVER", default_value = "nats-server")]
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_NATS_SERVER",
+        default_value = "nats-server"
+    )]
     pub nats_server: String,
     /// Replicas of streams and buckets: 1 on one NATS server, 3 on a NATS cluster.
     #[arg(long, global = true, env = "PRISM_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
     /// Jobs one executor runs at once.
-    #[arg(long, global = true, env = "PRISM_EXECUTOR_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_EXECUTOR_CONCURRENCY",
+        default_value_t = 4
+    )]
     pub executor_concurrency: usize,
     /// Seconds without a heartbeat before a job is given to another executor.
     #[arg(long, global = true, env = "PRISM_ACK_WAIT_SECS", default_value_t = 30)]

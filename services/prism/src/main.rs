@@ -55,7 +55,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let nats_child = match (&config.nats_url, config.role) {
         (None, Role::Standalone) => Some(
-            nats_child::NatsChild::start(&config.nats_server, &config.data_dir, config.nats_port).await?,
+            nats_child::NatsChild::start(&config.nats_server, &config.data_dir, config.nats_port)
+                .await?,
         ),
         _ => None,
     };
@@ -76,7 +77,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let runs = |role: Role| config.role == role || config.role == Role::Standalone;
     if runs(Role::Audit) {
         let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move { ("audit", prism_audit::run(store, bus, topology, shutdown).await) });
+        services.spawn(async move {
+            (
+                "audit",
+                prism_audit::run(store, bus, topology, shutdown).await,
+            )
+        });
     }
     if runs(Role::Executor) {
         let executor = prism_executor::ExecutorConfig {
@@ -87,7 +93,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ..Default::default()
         };
         let (bus, shutdown) = (bus.clone(), shutdown.clone());
-        services.spawn(async move { ("executor", prism_executor::run(executor, bus, shutdown).await) });
+        services.spawn(async move {
+            (
+                "executor",
+                prism_executor::run(executor, bus, shutdown).await,
+            )
+        });
     }
     if runs(Role::Scheduler) {
         let scheduler = prism_scheduler::SchedulerConfig {
@@ -96,7 +107,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ..Default::default()
         };
         let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move { ("scheduler", prism_scheduler::run(scheduler, store, bus, shutdown).await) });
+        services.spawn(async move {
+            (
+                "scheduler",
+                prism_scheduler::run(scheduler, store, bus, shutdown).await,
+            )
+        });
     }
     if let Some(listener) = listener {
         let gateway = prism_gateway::GatewayConfig {
@@ -105,7 +121,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ..Default::default()
         };
         let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move { ("gateway", prism_gateway::run(listener, gateway, store, bus, shutdown).await) });
+        services.spawn(async move {
+            (
+                "gateway",
+                prism_gateway::run(listener, gateway, store, bus, shutdown).await,
+            )
+        });
     }
 
     let mut failure = None;
@@ -129,7 +150,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -19,7 +19,11 @@ impl NatsChild {
         for stale in std::fs::read_dir(&ports_dir)? {
             let _ = std::fs::remove_file(stale?.path());
         }
-        let port_arg = if port == 0 { "-1".to_string() } else { port.to_string() };
+        let port_arg = if port == 0 {
+            "-1".to_string()
+        } else {
+            port.to_string()
+        };
         let mut command = Command::new(program);
         command
             .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
@@ -38,9 +42,9 @@ impl NatsChild {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {program:?} (install nats-server 2.10+ or set PRISM_NATS_URL)"))?;
+        let child = command.spawn().with_context(|| {
+            format!("cannot start {program:?} (install nats-server 2.10+ or set PRISM_NATS_URL)")
+        })?;
         let mut nats = NatsChild {
             child,
             url: String::new(),
@@ -57,10 +61,10 @@ impl NatsChild {
             }
             for entry in std::fs::read_dir(ports_dir)? {
                 let text = std::fs::read_to_string(entry?.path()).unwrap_or_default();
-                if let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text) {
-                    if let Some(url) = ports["nats"][0].as_str() {
-                        return Ok(url.to_string());
-                    }
+                if let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
+                    && let Some(url) = ports["nats"][0].as_str()
+                {
+                    return Ok(url.to_string());
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

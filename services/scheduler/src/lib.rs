@@ -46,7 +46,12 @@ impl Default for SchedulerConfig {
 /// Occurrences examined per schedule and tick, so a long outage cannot stall a tick.
 const MAX_OCCURRENCES_PER_TICK: usize = 1_000;
 
-pub async fn run(config: SchedulerConfig, store: Store, bus: Bus, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: SchedulerConfig,
+    store: Store,
+    bus: Bus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     config.topology.ensure(&bus.jetstream).await?;
     let submitter = Submitter {
         store: store.clone(),
@@ -71,8 +76,14 @@ pub async fn run(config: SchedulerConfig, store: Store, bus: Bus, shutdown: Canc
     }
 }
 
-async fn tick(config: &SchedulerConfig, store: &Store, submitter: &Submitter) -> anyhow::Result<()> {
-    let all = store.transact(|tx| async move { schedules::list(&tx).await }).await?;
+async fn tick(
+    config: &SchedulerConfig,
+    store: &Store,
+    submitter: &Submitter,
+) -> anyhow::Result<()> {
+    let all = store
+        .transact(|tx| async move { schedules::list(&tx).await })
+        .await?;
     let now = Utc::now();
     for schedule in all.into_iter().filter(|s| s.enabled) {
         if let Err(error) = fire_due(config, store, submitter, &schedule, now).await {
@@ -114,10 +125,29 @@ async fn fire_due(
             };
             match submitter.submit(request).await {
                 Ok(submitted) => {
-                    publish(submitter, schedule, "fired", occurrence_ms, &submitted.job.id, "").await?;
+                    publish(
+                        submitter,
+                        schedule,
+                        "fired",
+                        occurrence_ms,
+                        &submitted.job.id,
+                        "",
+                    )
+                    .await?;
                 }
-                Err(error @ (prism_jobs::SubmitError::Invalid { .. } | prism_jobs::SubmitError::NotFound { .. })) => {
-                    publish(submitter, schedule, "misfired", occurrence_ms, "", &error.to_string()).await?;
+                Err(
+                    error @ (prism_jobs::SubmitError::Invalid { .. }
+                    | prism_jobs::SubmitError::NotFound { .. }),
+                ) => {
+                    publish(
+                        submitter,
+                        schedule,
+                        "misfired",
+                        occurrence_ms,
+                        "",
+                        &error.to_string(),
+                    )
+                    .await?;
                 }
                 // The store or bus is down: stop here and try this occurrence again.
                 Err(error) => return Err(error.into()),
@@ -152,7 +182,11 @@ async fn publish(
     }
     submitter
         .bus
-        .publish_durable(subjects::schedule_event(&schedule.name, kind), &event_id, &event)
+        .publish_durable(
+            subjects::schedule_event(&schedule.name, kind),
+            &event_id,
+            &event,
+        )
         .await?;
     Ok(())
 }
@@ -162,11 +196,11 @@ async fn publish(
 async fn advance(store: &Store, name: &str, occurrence_ms: i64) -> anyhow::Result<()> {
     store
         .transact(|tx| async move {
-            if let Some(mut record) = schedules::get(&tx, name).await? {
-                if record.handled_through_ms < occurrence_ms {
-                    record.handled_through_ms = occurrence_ms;
-                    schedules::put(&tx, &record).await?;
-                }
+            if let Some(mut record) = schedules::get(&tx, name).await?
+                && record.handled_through_ms < occurrence_ms
+            {
+                record.handled_through_ms = occurrence_ms;
+                schedules::put(&tx, &record).await?;
             }
             Ok(())
         })

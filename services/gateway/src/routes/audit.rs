@@ -15,13 +15,19 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(unknown) = query.keys().find(|k| !["limit", "cursor"].contains(&k.as_str())) {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !["limit", "cursor"].contains(&k.as_str()))
+    {
         return Err(ApiError::invalid(unknown, "unknown query parameter"));
     }
     let limit = input::limit(query.get("limit"))?;
     let cursor = query.get("cursor").cloned();
     if cursor.as_deref().is_some_and(|c| !audit::is_valid_seq(c)) {
-        return Err(ApiError::invalid("cursor", "the seq of an audit entry (24 hex digits)"));
+        return Err(ApiError::invalid(
+            "cursor",
+            "the seq of an audit entry (24 hex digits)",
+        ));
     }
     let entries = state
         .store
@@ -30,11 +36,14 @@ pub async fn list(
             async move { audit::list(&tx, cursor.as_deref(), limit).await }
         })
         .await?;
-    let next_cursor = (entries.len() == limit).then(|| entries.last().map(|e| e.seq.clone())).flatten();
+    let next_cursor = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.seq.clone()))
+        .flatten();
     let items: Vec<Value> = entries
         .iter()
         .map(|entry| {
-            let details: Value = serde_json::from_str(&entry.record.details_json).unwrap_or(Value::Null);
+            let details: Value =
+                serde_json::from_str(&entry.record.details_json).unwrap_or(Value::Null);
             json!({
                 "seq": entry.seq,
                 "time": input::time(entry.record.time_ms),
@@ -46,5 +55,7 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({ "entries": items, "next_cursor": next_cursor })))
+    Ok(Json(
+        json!({ "entries": items, "next_cursor": next_cursor }),
+    ))
 }

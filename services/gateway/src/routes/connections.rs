@@ -37,7 +37,10 @@ pub async fn put(
     }
     let root = input::required_str(&map, "root")?;
     if !FsPath::new(root).is_absolute() {
-        return Err(ApiError::invalid("root", "must be an absolute directory path"));
+        return Err(ApiError::invalid(
+            "root",
+            "must be an absolute directory path",
+        ));
     }
     let (kind, root) = (kind.to_string(), root.to_string());
     let (record, created) = state
@@ -60,8 +63,14 @@ pub async fn put(
         })
         .await?;
     let body = to_json(&record);
-    state.config_event("connection", "put", &name, 0, body.clone()).await;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    state
+        .config_event("connection", "put", &name, 0, body.clone())
+        .await;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)))
 }
 
@@ -78,7 +87,10 @@ pub async fn get(
         .await?;
     match record {
         Some(record) => Ok(Json(to_json(&record))),
-        None => Err(ApiError::not_found("name", format!("no connection named {name:?}"))),
+        None => Err(ApiError::not_found(
+            "name",
+            format!("no connection named {name:?}"),
+        )),
     }
 }
 
@@ -87,5 +99,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> 
         .store
         .transact(|tx| async move { connections::list(&tx).await })
         .await?;
-    Ok(Json(json!({ "connections": records.iter().map(to_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "connections": records.iter().map(to_json).collect::<Vec<_>>() }),
+    ))
 }

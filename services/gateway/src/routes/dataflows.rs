@@ -15,8 +15,13 @@ use crate::input;
 use crate::state::AppState;
 
 fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
-    let document: Value = serde_json::from_str(&record.document_json)
-        .map_err(|e| ApiError::new(Code::Internal, None, format!("stored document unreadable: {e}")))?;
+    let document: Value = serde_json::from_str(&record.document_json).map_err(|e| {
+        ApiError::new(
+            Code::Internal,
+            None,
+            format!("stored document unreadable: {e}"),
+        )
+    })?;
     Ok(json!({
         "name": record.name,
         "version": record.version,
@@ -45,21 +50,27 @@ pub async fn put(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     input::check_name("name", &name)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "not UTF-8 text"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "not UTF-8 text"))?;
     let syntax = syntax_of(&headers);
     let saved = state
         .store
         .transact(|tx| {
             let name = name.clone();
             async move {
-                let known: HashSet<String> =
-                    connections::list(&tx).await?.into_iter().map(|c| c.name).collect();
+                let known: HashSet<String> = connections::list(&tx)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
                 let parsed = parse_document(text, syntax, &|c| known.contains(c));
                 let (_, document) = match parsed {
                     Ok(parsed) => parsed,
                     Err(problems) => return Ok(Err(problems)),
                 };
-                let record = dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms()).await?;
+                let record =
+                    dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms())
+                        .await?;
                 Ok(Ok(record))
             }
         })
@@ -77,7 +88,13 @@ pub async fn put(
         }
     })?;
     state
-        .config_event("dataflow", "put", &name, record.version, json!({ "version": record.version }))
+        .config_event(
+            "dataflow",
+            "put",
+            &name,
+            record.version,
+            json!({ "version": record.version }),
+        )
         .await;
     Ok((
         StatusCode::CREATED,
@@ -98,7 +115,10 @@ pub async fn get_latest(
         .await?;
     match record {
         Some(record) => Ok(Json(to_json(&record)?)),
-        None => Err(ApiError::not_found("name", format!("no dataflow named {name:?}"))),
+        None => Err(ApiError::not_found(
+            "name",
+            format!("no dataflow named {name:?}"),
+        )),
     }
 }
 

@@ -14,7 +14,11 @@ pub async fn healthz() -> Json<Value> {
 /// Ready only when both the bus and the configuration database answer.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     if !state.bus.is_connected() {
-        return Err(ApiError::new(Code::Unavailable, None, "not connected to NATS"));
+        return Err(ApiError::new(
+            Code::Unavailable,
+            None,
+            "not connected to NATS",
+        ));
     }
     state.store.ping().await?;
     Ok(Json(json!({ "status": "ready" })))

@@ -50,7 +50,8 @@ pub async fn submit(
         Some(v) => Some(
             v.as_u64()
                 .filter(|v| (1..=u64::from(u32::MAX)).contains(v))
-                .ok_or_else(|| ApiError::invalid("version", "a positive integer"))? as u32,
+                .ok_or_else(|| ApiError::invalid("version", "a positive integer"))?
+                as u32,
         ),
     };
     let parameters = input::parameters(&map)?;
@@ -98,7 +99,10 @@ async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
     job.ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))
 }
 
-pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(to_json(&load(&state, &id).await?)))
 }
 
@@ -116,7 +120,10 @@ pub async fn list(
     let state_filter = match query.get("status") {
         None => None,
         Some(name) => Some(JobState::from_api_name(name).ok_or_else(|| {
-            ApiError::invalid("status", "one of queued, running, succeeded, failed, cancelled")
+            ApiError::invalid(
+                "status",
+                "one of queued, running, succeeded, failed, cancelled",
+            )
         })?),
     };
     let filter = JobFilter {

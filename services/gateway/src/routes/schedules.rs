@@ -34,7 +34,8 @@ pub async fn put(
     input::reject_unknown(&map, &["dataflow", "cron", "parameters", "enabled"])?;
     let dataflow = input::required_str(&map, "dataflow")?.to_string();
     let cron_expression = input::required_str(&map, "cron")?.to_string();
-    prism_scheduler::cron::parse(&cron_expression).map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
+    prism_scheduler::cron::parse(&cron_expression)
+        .map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
     let parameters = input::parameters(&map)?;
     let enabled = match map.get("enabled") {
         None => true,
@@ -45,18 +46,30 @@ pub async fn put(
     let saved = state
         .store
         .transact(|tx| {
-            let (name, dataflow, cron_expression, parameters) =
-                (name.clone(), dataflow.clone(), cron_expression.clone(), parameters.clone());
+            let (name, dataflow, cron_expression, parameters) = (
+                name.clone(),
+                dataflow.clone(),
+                cron_expression.clone(),
+                parameters.clone(),
+            );
             async move {
                 let Some(latest) = dataflows::latest(&tx, &dataflow).await? else {
-                    return Ok(Err(ApiError::invalid("dataflow", format!("no dataflow named {dataflow:?}"))));
+                    return Ok(Err(ApiError::invalid(
+                        "dataflow",
+                        format!("no dataflow named {dataflow:?}"),
+                    )));
                 };
                 // The schedule runs the latest version; its parameters must fit it now.
                 let declared = prism_dataflow::validate::from_stored(&latest.document_json)
                     .map(|d| d.parameters)
                     .unwrap_or_default();
-                if let Err((param, message)) = prism_dataflow::parameters::resolve(&declared, &parameters) {
-                    return Ok(Err(ApiError::invalid(&format!("parameters.{param}"), message)));
+                if let Err((param, message)) =
+                    prism_dataflow::parameters::resolve(&declared, &parameters)
+                {
+                    return Ok(Err(ApiError::invalid(
+                        &format!("parameters.{param}"),
+                        message,
+                    )));
                 }
                 let now = now_ms();
                 let existing = schedules::get(&tx, &name).await?;
@@ -69,7 +82,9 @@ pub async fn put(
                     created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
                     updated_at_ms: now,
                     // Never fire retroactively for the time before this save.
-                    handled_through_ms: existing.as_ref().map_or(now, |e| e.handled_through_ms.max(now)),
+                    handled_through_ms: existing
+                        .as_ref()
+                        .map_or(now, |e| e.handled_through_ms.max(now)),
                 };
                 schedules::put(&tx, &record).await?;
                 Ok(Ok((record, existing.is_none())))
@@ -78,8 +93,14 @@ pub async fn put(
         .await?;
     let (record, created) = saved?;
     let body = to_json(&record);
-    state.config_event("schedule", "put", &name, 0, body.clone()).await;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    state
+        .config_event("schedule", "put", &name, 0, body.clone())
+        .await;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)))
 }
 
@@ -94,16 +115,28 @@ async fn load(state: &AppState, name: &str) -> ApiResult<Option<ScheduleRecord>>
         .await?)
 }
 
-pub async fn get(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     match load(&state, &name).await? {
         Some(record) => Ok(Json(to_json(&record))),
-        None => Err(ApiError::not_found("name", format!("no schedule named {name:?}"))),
+        None => Err(ApiError::not_found(
+            "name",
+            format!("no schedule named {name:?}"),
+        )),
     }
 }
 
-pub async fn delete(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     if load(&state, &name).await?.is_none() {
-        return Err(ApiError::not_found("name", format!("no schedule named {name:?}")));
+        return Err(ApiError::not_found(
+            "name",
+            format!("no schedule named {name:?}"),
+        ));
     }
     state
         .store
@@ -112,7 +145,9 @@ pub async fn delete(State(state): State<Arc<AppState>>, Path(name): Path<String>
             async move { schedules::delete(&tx, &name).await }
         })
         .await?;
-    state.config_event("schedule", "delete", &name, 0, json!({})).await;
+    state
+        .config_event("schedule", "delete", &name, 0, json!({}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,5 +156,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> 
         .store
         .transact(|tx| async move { schedules::list(&tx).await })
         .await?;
-    Ok(Json(json!({ "schedules": records.iter().map(to_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "schedules": records.iter().map(to_json).collect::<Vec<_>>() }),
+    ))
 }

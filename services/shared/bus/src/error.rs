@@ -7,7 +7,10 @@ pub enum Error {
     #[error("cannot connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("jetstream {operation} failed: {reason}")]
-    JetStream { operation: &'static str, reason: String },
+    JetStream {
+        operation: &'static str,
+        reason: String,
+    },
     #[error("malformed {message_type} message: {reason}")]
     Decode {
         message_type: &'static str,

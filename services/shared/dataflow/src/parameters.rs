@@ -27,7 +27,10 @@ pub fn resolve(
     given: &HashMap<String, String>,
 ) -> Result<BTreeMap<String, String>, (String, String)> {
     if let Some(unknown) = given.keys().find(|name| !declared.contains_key(*name)) {
-        return Err((unknown.clone(), "the dataflow declares no such parameter".into()));
+        return Err((
+            unknown.clone(),
+            "the dataflow declares no such parameter".into(),
+        ));
     }
     let mut values = BTreeMap::new();
     for (name, default) in declared {

@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn paths_stay_inside_the_root() {
         let root = Path::new("/data");
-        assert_eq!(resolve(root, "a/b.csv").unwrap(), Path::new("/data/a/b.csv"));
+        assert_eq!(
+            resolve(root, "a/b.csv").unwrap(),
+            Path::new("/data/a/b.csv")
+        );
         assert_eq!(resolve(root, "./a.csv").unwrap(), Path::new("/data/a.csv"));
         assert!(resolve(root, "../etc/passwd").is_err());
         assert!(resolve(root, "a/../../b").is_err());

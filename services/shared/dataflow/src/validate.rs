@@ -77,13 +77,20 @@ impl Checker<'_> {
     }
 }
 
-fn check(value: &Value, connection_exists: &dyn Fn(&str) -> bool) -> Result<Dataflow, Vec<Problem>> {
+fn check(
+    value: &Value,
+    connection_exists: &dyn Fn(&str) -> bool,
+) -> Result<Dataflow, Vec<Problem>> {
     let mut checker = Checker {
         problems: Vec::new(),
         connection_exists,
     };
     let Some(root) = value.as_object() else {
-        checker.problem(None, "document".into(), "a dataflow document is a JSON object");
+        checker.problem(
+            None,
+            "document".into(),
+            "a dataflow document is a JSON object",
+        );
         return Err(checker.problems);
     };
     for key in root.keys() {
@@ -94,7 +101,11 @@ fn check(value: &Value, connection_exists: &dyn Fn(&str) -> bool) -> Result<Data
     let kind = match root.get("kind").and_then(Value::as_str) {
         Some("job") => Some(Kind::Job),
         Some("service") => {
-            checker.problem(None, "kind".into(), "service dataflows are not supported yet; use \"job\"");
+            checker.problem(
+                None,
+                "kind".into(),
+                "service dataflows are not supported yet; use \"job\"",
+            );
             None
         }
         _ => {
@@ -106,7 +117,11 @@ fn check(value: &Value, connection_exists: &dyn Fn(&str) -> bool) -> Result<Data
     let stages = match root.get("stages").and_then(Value::as_array) {
         Some(stages) if !stages.is_empty() => check_stages(&mut checker, stages, &declared),
         _ => {
-            checker.problem(None, "stages".into(), "required: a non-empty array of stages");
+            checker.problem(
+                None,
+                "stages".into(),
+                "required: a non-empty array of stages",
+            );
             Vec::new()
         }
     };
@@ -129,13 +144,21 @@ fn check_parameters(
         return declared;
     };
     let Some(map) = value.as_object() else {
-        checker.problem(None, "parameters".into(), "an object of name to default value (null: required)");
+        checker.problem(
+            None,
+            "parameters".into(),
+            "an object of name to default value (null: required)",
+        );
         return declared;
     };
     for (name, default) in map {
         let field = format!("parameters.{name}");
         if !is_identifier(name) {
-            checker.problem(None, field.clone(), "parameter names are letters, digits and '_'");
+            checker.problem(
+                None,
+                field.clone(),
+                "parameter names are letters, digits and '_'",
+            );
         }
         match scalar_to_string(default) {
             Ok(default) => {
@@ -251,7 +274,10 @@ impl StageChecker<'_, '_> {
     fn check_placeholders(&mut self, field: &str, text: &str) {
         for name in parameters::referenced(text) {
             if !self.declared.contains_key(&name) {
-                self.problem(field, format!("uses ${{{name}}}, which `parameters` does not declare"));
+                self.problem(
+                    field,
+                    format!("uses ${{{name}}}, which `parameters` does not declare"),
+                );
             }
         }
     }
@@ -260,7 +286,10 @@ impl StageChecker<'_, '_> {
         let unknown: Vec<String> = self
             .fields
             .keys()
-            .filter(|k| !allowed.contains(&k.as_str()) && !["id", "type", "description"].contains(&k.as_str()))
+            .filter(|k| {
+                !allowed.contains(&k.as_str())
+                    && !["id", "type", "description"].contains(&k.as_str())
+            })
             .cloned()
             .collect();
         for key in unknown {
@@ -306,14 +335,21 @@ impl StageChecker<'_, '_> {
                 false
             }
             None => {
-                self.problem(field, format!("no earlier stage named {name:?} (inputs must come first)"));
+                self.problem(
+                    field,
+                    format!("no earlier stage named {name:?} (inputs must come first)"),
+                );
                 false
             }
         }
     }
 
     fn spec(&mut self) -> Option<(StageSpec, Produces)> {
-        let kind = self.fields.get("type").and_then(Value::as_str).unwrap_or("");
+        let kind = self
+            .fields
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         match kind {
             "read" => {
                 self.only_fields(&["connection", "path", "format"]);
@@ -342,7 +378,9 @@ impl StageChecker<'_, '_> {
             "write" => {
                 self.only_fields(&["input", "connection", "path", "format"]);
                 let input = self.string("input");
-                let input_ok = input.as_deref().is_some_and(|name| self.input("input", name));
+                let input_ok = input
+                    .as_deref()
+                    .is_some_and(|name| self.input("input", name));
                 let (connection, path, format) = (self.connection(), self.path(), self.format());
                 if !input_ok {
                     return None;
@@ -364,13 +402,19 @@ impl StageChecker<'_, '_> {
                         Some((StageSpec::Delay { milliseconds: ms }, Produces::Nothing))
                     }
                     _ => {
-                        self.problem("milliseconds", format!("required: an integer from 0 to {MAX_DELAY_MS}"));
+                        self.problem(
+                            "milliseconds",
+                            format!("required: an integer from 0 to {MAX_DELAY_MS}"),
+                        );
                         None
                     }
                 }
             }
             _ => {
-                self.problem("type", "required: \"read\", \"sql\", \"write\" or \"delay\"");
+                self.problem(
+                    "type",
+                    "required: \"read\", \"sql\", \"write\" or \"delay\"",
+                );
                 None
             }
         }

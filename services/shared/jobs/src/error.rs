@@ -33,9 +33,7 @@ impl SubmitError {
 
     pub fn field(&self) -> Option<&str> {
         match self {
-            SubmitError::Invalid { field, .. } | SubmitError::NotFound { field, .. } => {
-                Some(field)
-            }
+            SubmitError::Invalid { field, .. } | SubmitError::NotFound { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -47,15 +47,18 @@ enum Accepted {
 impl Submitter {
     pub async fn submit(&self, request: SubmitRequest) -> Result<Submitted, SubmitError> {
         if request.dataflow.trim().is_empty() {
-            return Err(SubmitError::invalid("dataflow", "required: the dataflow's name"));
+            return Err(SubmitError::invalid(
+                "dataflow",
+                "required: the dataflow's name",
+            ));
         }
-        if let Some(key) = &request.idempotency_key {
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
-                return Err(SubmitError::invalid(
-                    "idempotency_key",
-                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes"),
-                ));
-            }
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES)
+        {
+            return Err(SubmitError::invalid(
+                "idempotency_key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes"),
+            ));
         }
         // Chosen once, outside the retried transaction: UUIDv7 sorts by creation time.
         let job_id = uuid::Uuid::now_v7().to_string();
@@ -92,13 +95,12 @@ impl Submitter {
         request: &SubmitRequest,
         job_id: &str,
     ) -> prism_store::Result<Result<Accepted, SubmitError>> {
-        if let Some(key) = &request.idempotency_key {
-            if let Some(existing_id) = jobs::idempotent_job_id(tx, key).await? {
-                if let Some(job) = jobs::get(tx, &existing_id).await? {
-                    let pending = jobs::list_pending_dispatch_of(tx, &existing_id).await?;
-                    return Ok(Ok(Accepted::Existing(job, pending)));
-                }
-            }
+        if let Some(key) = &request.idempotency_key
+            && let Some(existing_id) = jobs::idempotent_job_id(tx, key).await?
+            && let Some(job) = jobs::get(tx, &existing_id).await?
+        {
+            let pending = jobs::list_pending_dispatch_of(tx, &existing_id).await?;
+            return Ok(Ok(Accepted::Existing(job, pending)));
         }
         let record = match request.version {
             Some(version) => dataflows::get_version(tx, &request.dataflow, version).await?,
@@ -106,8 +108,14 @@ impl Submitter {
         };
         let Some(record) = record else {
             let (field, message) = match request.version {
-                Some(v) => ("version", format!("dataflow {:?} has no version {v}", request.dataflow)),
-                None => ("dataflow", format!("no dataflow named {:?}", request.dataflow)),
+                Some(v) => (
+                    "version",
+                    format!("dataflow {:?} has no version {v}", request.dataflow),
+                ),
+                None => (
+                    "dataflow",
+                    format!("no dataflow named {:?}", request.dataflow),
+                ),
             };
             return Ok(Err(SubmitError::NotFound {
                 field: field.into(),
@@ -117,16 +125,25 @@ impl Submitter {
         let dataflow = match prism_dataflow::validate::from_stored(&record.document_json) {
             Ok(dataflow) => dataflow,
             Err(problems) => {
-                let message = problems.first().map_or("invalid".into(), |p| p.message.clone());
-                return Ok(Err(SubmitError::invalid("dataflow", format!("stored dataflow is invalid: {message}"))));
+                let message = problems
+                    .first()
+                    .map_or("invalid".into(), |p| p.message.clone());
+                return Ok(Err(SubmitError::invalid(
+                    "dataflow",
+                    format!("stored dataflow is invalid: {message}"),
+                )));
             }
         };
-        let parameters = match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters) {
-            Ok(values) => values,
-            Err((name, message)) => {
-                return Ok(Err(SubmitError::invalid(format!("parameters.{name}"), message)));
-            }
-        };
+        let parameters =
+            match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters) {
+                Ok(values) => values,
+                Err((name, message)) => {
+                    return Ok(Err(SubmitError::invalid(
+                        format!("parameters.{name}"),
+                        message,
+                    )));
+                }
+            };
         let mut snapshot = Vec::new();
         for name in dataflow.connections() {
             match connections::get(tx, name).await? {
@@ -138,7 +155,9 @@ impl Submitter {
                 None => {
                     return Ok(Err(SubmitError::NotFound {
                         field: "dataflow".into(),
-                        message: format!("the dataflow uses connection {name:?}, which no longer exists"),
+                        message: format!(
+                            "the dataflow uses connection {name:?}, which no longer exists"
+                        ),
                     }));
                 }
             }

@@ -41,7 +41,11 @@ fn map_err(error: FdbError) -> Error {
     if error.is_retryable() {
         return Error::Conflict;
     }
-    Error::Backend(format!("foundationdb error {}: {}", error.code(), error.message()))
+    Error::Backend(format!(
+        "foundationdb error {}: {}",
+        error.code(),
+        error.message()
+    ))
 }
 
 pub struct FdbBackend {
@@ -51,8 +55,11 @@ pub struct FdbBackend {
 impl FdbBackend {
     pub fn open(cluster_file: &str) -> Result<Self> {
         boot_network();
-        let db = Database::new(Some(cluster_file))
-            .map_err(|e| Error::Config(format!("cannot open FoundationDB cluster file {cluster_file:?}: {e}")))?;
+        let db = Database::new(Some(cluster_file)).map_err(|e| {
+            Error::Config(format!(
+                "cannot open FoundationDB cluster file {cluster_file:?}: {e}"
+            ))
+        })?;
         Ok(FdbBackend { db: Arc::new(db) })
     }
 }
@@ -69,7 +76,8 @@ impl Backend for FdbBackend {
     async fn ping(&self) -> Result<()> {
         let trx = self.db.create_trx().map_err(map_err)?;
         // Unreachable clusters otherwise make reads wait forever.
-        trx.set_option(TransactionOption::Timeout(2_000)).map_err(map_err)?;
+        trx.set_option(TransactionOption::Timeout(2_000))
+            .map_err(map_err)?;
         trx.get(b"prism-ping", true).await.map_err(map_err)?;
         Ok(())
     }
@@ -129,7 +137,10 @@ impl BackendTransaction for FdbTransaction {
 
     async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
         let guard = self.trx.read().await;
-        guard.as_ref().ok_or(Error::Finished)?.clear_range(begin, end);
+        guard
+            .as_ref()
+            .ok_or(Error::Finished)?
+            .clear_range(begin, end);
         Ok(())
     }
 
@@ -146,10 +157,11 @@ impl BackendTransaction for FdbTransaction {
         key.extend_from_slice(&user_version.to_be_bytes());
         key.extend_from_slice(&(prefix.len() as u32).to_le_bytes());
         let guard = self.trx.read().await;
-        guard
-            .as_ref()
-            .ok_or(Error::Finished)?
-            .atomic_op(&key, value, MutationType::SetVersionstampedKey);
+        guard.as_ref().ok_or(Error::Finished)?.atomic_op(
+            &key,
+            value,
+            MutationType::SetVersionstampedKey,
+        );
         Ok(())
     }
 

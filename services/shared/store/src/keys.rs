@@ -80,5 +80,9 @@ pub fn jobs_unpack_id(key: &[u8]) -> Option<String> {
 
 /// The job id in a key of [`pending_dispatch`].
 pub fn pending_unpack_id(key: &[u8]) -> Option<String> {
-    pending_dispatch().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
+    pending_dispatch()
+        .0
+        .unpack::<(String,)>(key)
+        .ok()
+        .map(|(id,)| id)
 }

@@ -125,7 +125,10 @@ impl Tx {
         reverse: bool,
     ) -> Result<Vec<KeyValue>> {
         self.check_age()?;
-        self.inner.backend.get_range(begin, end, limit, reverse).await
+        self.inner
+            .backend
+            .get_range(begin, end, limit, reverse)
+            .await
     }
 
     pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {

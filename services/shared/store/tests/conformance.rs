@@ -32,7 +32,8 @@ impl Backend {
 
 fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(prism_store::sqlite::SqliteBackend::open(dir.path().join("kv.db")).unwrap());
+    let store =
+        Store::new(prism_store::sqlite::SqliteBackend::open(dir.path().join("kv.db")).unwrap());
     Backend {
         store,
         prefix: b"t/".to_vec(),
@@ -43,7 +44,8 @@ fn sqlite() -> Backend {
 #[cfg(feature = "foundationdb")]
 fn foundationdb() -> Option<Backend> {
     let cluster_file = std::env::var("PRISM_FDB_CLUSTER_FILE").ok()?;
-    let store = Store::new(prism_store::fdb::FdbBackend::open(&cluster_file).expect("open FoundationDB"));
+    let store =
+        Store::new(prism_store::fdb::FdbBackend::open(&cluster_file).expect("open FoundationDB"));
     Some(Backend {
         store,
         prefix: format!("conformance/{}/", uuid::Uuid::new_v4()).into_bytes(),
@@ -54,7 +56,10 @@ fn foundationdb() -> Option<Backend> {
 async fn ordered_range_reads(b: Backend) {
     b.store
         .transact(|tx| {
-            let keys: Vec<Vec<u8>> = [&b"c"[..], b"a", b"b", b"b\x00", b"d"].iter().map(|k| b.key(k)).collect();
+            let keys: Vec<Vec<u8>> = [&b"c"[..], b"a", b"b", b"b\x00", b"d"]
+                .iter()
+                .map(|k| b.key(k))
+                .collect();
             async move {
                 for key in &keys {
                     tx.set(key, key).await?;
@@ -65,13 +70,46 @@ async fn ordered_range_reads(b: Backend) {
         .await
         .unwrap();
     let (begin, end) = (b.key(b""), b.end());
-    let all = b.store.transact(|tx| { let (begin, end) = (begin.clone(), end.clone()); async move { tx.get_range(&begin, &end, 0, false).await } }).await.unwrap();
-    let suffixes: Vec<Vec<u8>> = all.iter().map(|kv| kv.key[b.prefix.len()..].to_vec()).collect();
-    assert_eq!(suffixes, vec![b"a".to_vec(), b"b".to_vec(), b"b\x00".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+    let all = b
+        .store
+        .transact(|tx| {
+            let (begin, end) = (begin.clone(), end.clone());
+            async move { tx.get_range(&begin, &end, 0, false).await }
+        })
+        .await
+        .unwrap();
+    let suffixes: Vec<Vec<u8>> = all
+        .iter()
+        .map(|kv| kv.key[b.prefix.len()..].to_vec())
+        .collect();
+    assert_eq!(
+        suffixes,
+        vec![
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"b\x00".to_vec(),
+            b"c".to_vec(),
+            b"d".to_vec()
+        ]
+    );
     let (from, to) = (b.key(b"b"), b.key(b"d"));
-    let reversed = b.store.transact(|tx| { let (from, to) = (from.clone(), to.clone()); async move { tx.get_range(&from, &to, 2, true).await } }).await.unwrap();
-    let suffixes: Vec<Vec<u8>> = reversed.iter().map(|kv| kv.key[b.prefix.len()..].to_vec()).collect();
-    assert_eq!(suffixes, vec![b"c".to_vec(), b"b\x00".to_vec()], "reverse, limited, end exclusive");
+    let reversed = b
+        .store
+        .transact(|tx| {
+            let (from, to) = (from.clone(), to.clone());
+            async move { tx.get_range(&from, &to, 2, true).await }
+        })
+        .await
+        .unwrap();
+    let suffixes: Vec<Vec<u8>> = reversed
+        .iter()
+        .map(|kv| kv.key[b.prefix.len()..].to_vec())
+        .collect();
+    assert_eq!(
+        suffixes,
+        vec![b"c".to_vec(), b"b\x00".to_vec()],
+        "reverse, limited, end exclusive"
+    );
 }
 
 async fn read_your_writes_and_clears(b: Backend) {
@@ -87,12 +125,20 @@ async fn read_your_writes_and_clears(b: Backend) {
                 let before = tx.get(&k1).await?;
                 tx.clear(&k1).await?;
                 tx.clear_range(&k2, &k3).await?;
-                Ok((before, tx.get(&k1).await?, tx.get(&k2).await?, tx.get(&k3).await?))
+                Ok((
+                    before,
+                    tx.get(&k1).await?,
+                    tx.get(&k2).await?,
+                    tx.get(&k3).await?,
+                ))
             }
         })
         .await
         .unwrap();
-    assert_eq!(seen, (Some(b"one".to_vec()), None, None, Some(b"three".to_vec())));
+    assert_eq!(
+        seen,
+        (Some(b"one".to_vec()), None, None, Some(b"three".to_vec()))
+    );
 }
 
 async fn failed_transactions_commit_nothing(b: Backend) {
@@ -108,7 +154,14 @@ async fn failed_transactions_commit_nothing(b: Backend) {
         })
         .await;
     assert!(matches!(outcome, Err(Error::Backend(_))));
-    let value = b.store.transact(|tx| { let key = key.clone(); async move { tx.get(&key).await } }).await.unwrap();
+    let value = b
+        .store
+        .transact(|tx| {
+            let key = key.clone();
+            async move { tx.get(&key).await }
+        })
+        .await
+        .unwrap();
     assert_eq!(value, None);
 }
 
@@ -124,7 +177,10 @@ async fn conflicts_are_retried_serializably(b: Backend) {
                 .transact(|tx| {
                     let key = key.clone();
                     async move {
-                        let current = tx.get(&key).await?.map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap()));
+                        let current = tx
+                            .get(&key)
+                            .await?
+                            .map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap()));
                         tokio::task::yield_now().await;
                         tx.set(&key, &(current + 1).to_be_bytes()).await
                     }
@@ -135,22 +191,45 @@ async fn conflicts_are_retried_serializably(b: Backend) {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let value = b.store.transact(|tx| { let key = key.clone(); async move { tx.get(&key).await } }).await.unwrap();
+    let value = b
+        .store
+        .transact(|tx| {
+            let key = key.clone();
+            async move { tx.get(&key).await }
+        })
+        .await
+        .unwrap();
     assert_eq!(value, Some(20u32.to_be_bytes().to_vec()));
 }
 
 async fn size_limits_hold(b: Backend) {
     let big_key = b.key(&vec![b'k'; limits::MAX_KEY_BYTES + 1]);
-    let err = b.store.transact(|tx| { let k = big_key.clone(); async move { tx.set(&k, b"v").await } }).await.unwrap_err();
+    let err = b
+        .store
+        .transact(|tx| {
+            let k = big_key.clone();
+            async move { tx.set(&k, b"v").await }
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::KeyTooLarge { .. }), "{err}");
     let key = b.key(b"v");
     let err = b
         .store
-        .transact(|tx| { let k = key.clone(); async move { tx.set(&k, &vec![0; limits::MAX_VALUE_BYTES + 1]).await } })
+        .transact(|tx| {
+            let k = key.clone();
+            async move { tx.set(&k, &vec![0; limits::MAX_VALUE_BYTES + 1]).await }
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ValueTooLarge { .. }), "{err}");
-    let ok = b.store.transact(|tx| { let k = key.clone(); async move { tx.set(&k, &vec![0; limits::MAX_VALUE_BYTES]).await } }).await;
+    let ok = b
+        .store
+        .transact(|tx| {
+            let k = key.clone();
+            async move { tx.set(&k, &vec![0; limits::MAX_VALUE_BYTES]).await }
+        })
+        .await;
     assert!(ok.is_ok(), "a value of exactly the limit fits");
     let err = b
         .store
@@ -158,7 +237,11 @@ async fn size_limits_hold(b: Backend) {
             let b = &b;
             async move {
                 for i in 0..(limits::MAX_TRANSACTION_BYTES / limits::MAX_VALUE_BYTES + 1) {
-                    tx.set(&b.key(format!("bulk/{i}").as_bytes()), &vec![1; limits::MAX_VALUE_BYTES]).await?;
+                    tx.set(
+                        &b.key(format!("bulk/{i}").as_bytes()),
+                        &vec![1; limits::MAX_VALUE_BYTES],
+                    )
+                    .await?;
                 }
                 Ok(())
             }
@@ -167,7 +250,14 @@ async fn size_limits_hold(b: Backend) {
         .unwrap_err();
     assert!(matches!(err, Error::TransactionTooLarge { .. }), "{err}");
     let (begin, end) = (b.key(b"bulk/"), b.key(b"bulk0"));
-    let left = b.store.transact(|tx| { let (begin, end) = (begin.clone(), end.clone()); async move { tx.get_range(&begin, &end, 0, false).await } }).await.unwrap();
+    let left = b
+        .store
+        .transact(|tx| {
+            let (begin, end) = (begin.clone(), end.clone());
+            async move { tx.get_range(&begin, &end, 0, false).await }
+        })
+        .await
+        .unwrap();
     assert!(left.is_empty(), "an oversized transaction commits nothing");
 }
 
@@ -180,14 +270,21 @@ async fn time_limit_holds(b: Backend) {
             let (key, runs) = (key.clone(), &runs);
             async move {
                 if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(limits::MAX_TRANSACTION_DURATION + Duration::from_millis(200)).await;
+                    tokio::time::sleep(
+                        limits::MAX_TRANSACTION_DURATION + Duration::from_millis(200),
+                    )
+                    .await;
                 }
                 tx.set(&key, b"done").await
             }
         })
         .await
         .unwrap();
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "the too-old attempt was retried");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the too-old attempt was retried"
+    );
 }
 
 async fn versionstamps_increase_in_commit_order(b: Backend) {
@@ -206,10 +303,30 @@ async fn versionstamps_increase_in_commit_order(b: Backend) {
     }
     let mut end = prefix.clone();
     end.push(0xff);
-    let rows = b.store.transact(|tx| { let (p, e) = (prefix.clone(), end.clone()); async move { tx.get_range(&p, &e, 0, false).await } }).await.unwrap();
+    let rows = b
+        .store
+        .transact(|tx| {
+            let (p, e) = (prefix.clone(), end.clone());
+            async move { tx.get_range(&p, &e, 0, false).await }
+        })
+        .await
+        .unwrap();
     let values: Vec<Vec<u8>> = rows.iter().map(|kv| kv.value.clone()).collect();
-    assert_eq!(values, vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1], vec![2, 0], vec![2, 1]]);
-    assert!(rows.iter().all(|kv| kv.key.len() == prefix.len() + VERSIONSTAMP_LEN));
+    assert_eq!(
+        values,
+        vec![
+            vec![0, 0],
+            vec![0, 1],
+            vec![1, 0],
+            vec![1, 1],
+            vec![2, 0],
+            vec![2, 1]
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|kv| kv.key.len() == prefix.len() + VERSIONSTAMP_LEN)
+    );
 }
 
 macro_rules! conformance {
@@ -256,7 +373,11 @@ async fn two_embedded_stores_share_one_file() {
     let second = Store::new(prism_store::sqlite::SqliteBackend::open(&path).unwrap());
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
         tasks.push(tokio::spawn(async move {
             store
                 .transact(|tx| async move {
@@ -269,6 +390,9 @@ async fn two_embedded_stores_share_one_file() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let n = second.transact(|tx| async move { tx.get(b"n").await }).await.unwrap();
+    let n = second
+        .transact(|tx| async move { tx.get(b"n").await })
+        .await
+        .unwrap();
     assert_eq!(n, Some(vec![20]));
 }

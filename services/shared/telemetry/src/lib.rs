@@ -26,7 +26,11 @@ pub fn init(service_name: &'static str) {
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = if json {
         registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     } else {
         registry

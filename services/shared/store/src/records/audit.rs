@@ -73,4 +73,3 @@ fn parse_seq(seq: &str) -> Option<[u8; VERSIONSTAMP_LEN]> {
 pub fn is_valid_seq(seq: &str) -> bool {
     parse_seq(seq).is_some()
 }
-

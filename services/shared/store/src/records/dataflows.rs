@@ -39,7 +39,8 @@ pub async fn get_version(
 
 /// The latest version of every dataflow, by name.
 pub async fn list_latest(tx: &Tx) -> Result<Vec<DataflowVersionRecord>> {
-    let rows = scan_records::<DataflowVersionRecord>(tx, keys::dataflows().range(), 0, false).await?;
+    let rows =
+        scan_records::<DataflowVersionRecord>(tx, keys::dataflows().range(), 0, false).await?;
     let mut latest: Vec<DataflowVersionRecord> = Vec::new();
     for (_, record) in rows {
         // Keys sort by (name, version): a record replaces the previous one of its name.

@@ -60,16 +60,25 @@ pub async fn list(
                 jobs.push(job);
                 if jobs.len() == limit {
                     let next = jobs.last().map(|j| j.id.clone());
-                    return Ok(JobPage { jobs, next_cursor: next });
+                    return Ok(JobPage {
+                        jobs,
+                        next_cursor: next,
+                    });
                 }
             }
         }
         if exhausted {
-            return Ok(JobPage { jobs, next_cursor: None });
+            return Ok(JobPage {
+                jobs,
+                next_cursor: None,
+            });
         }
         if scanned >= MAX_SCANNED {
             let next = Some(job_id_of(&end));
-            return Ok(JobPage { jobs, next_cursor: next });
+            return Ok(JobPage {
+                jobs,
+                next_cursor: next,
+            });
         }
     }
 }
@@ -86,14 +95,16 @@ pub async fn idempotent_job_id(tx: &Tx, key: &str) -> Result<Option<String>> {
 }
 
 pub async fn remember_idempotency_key(tx: &Tx, key: &str, job_id: &str) -> Result<()> {
-    tx.set(&keys::idempotency().key(&key), job_id.as_bytes()).await
+    tx.set(&keys::idempotency().key(&key), job_id.as_bytes())
+        .await
 }
 
 /// Keeps the encoded run message until JetStream has acknowledged it, so that a
 /// gateway crash between the commit and the publish loses nothing: the scheduler
 /// republishes what stays pending (JetStream drops the duplicate by `Nats-Msg-Id`).
 pub async fn put_pending_dispatch(tx: &Tx, job_id: &str, run_message: &[u8]) -> Result<()> {
-    tx.set(&keys::pending_dispatch().key(&job_id), run_message).await
+    tx.set(&keys::pending_dispatch().key(&job_id), run_message)
+        .await
 }
 
 pub async fn clear_pending_dispatch(tx: &Tx, job_id: &str) -> Result<()> {
