@@ -1,0 +1,84 @@
+"""Validates the compose files without a Docker engine: YAML syntax, the keys of the
+compose specification that these files use, and references between services,
+volumes and files. `docker compose config` does more where an engine exists."""
+import pathlib
+import sys
+
+import yaml
+
+HERE = pathlib.Path(__file__).parent
+SERVICE_KEYS = {
+    "image", "build", "command", "entrypoint", "environment", "volumes", "ports",
+    "depends_on", "restart", "deploy", "healthcheck", "networks", "hostname",
+    "configs", "expose", "ulimits", "working_dir", "user",
+}
+TOP_KEYS = {"name", "services", "volumes", "networks", "configs", "x-prism"}
+
+
+def fail(file, message):
+    print(f"{file.name}: {message}")
+    return 1
+
+
+def check(file):
+    errors = 0
+    doc = yaml.safe_load(file.read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        return fail(file, "no services")
+    errors += sum(fail(file, f"unknown top-level key {k}") for k in doc if k not in TOP_KEYS and not k.startswith("x-"))
+    services = doc["services"]
+    volumes = set((doc.get("volumes") or {}).keys())
+    configs = set((doc.get("configs") or {}).keys())
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            errors += fail(file, f"service {name} is not a mapping")
+            continue
+        errors += sum(fail(file, f"{name}: unknown key {k}") for k in service if k not in SERVICE_KEYS and not k.startswith("x-"))
+        if "image" not in service and "build" not in service:
+            errors += fail(file, f"{name}: needs image or build")
+        build = service.get("build")
+        if isinstance(build, dict):
+            dockerfile = (HERE / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).resolve()
+            if not dockerfile.exists():
+                errors += fail(file, f"{name}: dockerfile {dockerfile} missing")
+        deps = service.get("depends_on") or []
+        for dep in (deps if isinstance(deps, list) else deps.keys()):
+            if dep not in services:
+                errors += fail(file, f"{name}: depends_on unknown service {dep}")
+        for volume in service.get("volumes") or []:
+            source = str(volume).split(":")[0]
+            if source.startswith((".", "/")):
+                if source.startswith("./") and source.endswith((".cfg", ".conf", ".cluster")) and not (HERE / source).exists():
+                    errors += fail(file, f"{name}: mounted file {source} missing")
+            elif source not in volumes:
+                errors += fail(file, f"{name}: volume {source} not declared")
+        for config in service.get("configs") or []:
+            source = config["source"] if isinstance(config, dict) else config
+            if source not in configs:
+                errors += fail(file, f"{name}: config {source} not declared")
+        env = service.get("environment") or {}
+        if not isinstance(env, dict):
+            errors += fail(file, f"{name}: environment must be a mapping")
+        elif service.get("image", "").startswith("prism") or "build" in service:
+            for key in env:
+                if not key.startswith("PRISM_") and key not in ("FDB_CLUSTER_FILE",):
+                    errors += fail(file, f"{name}: unexpected environment {key}")
+    for name, config in (doc.get("configs") or {}).items():
+        if "file" in config and not (HERE / config["file"]).exists():
+            errors += fail(file, f"config {name}: file {config['file']} missing")
+    return errors
+
+
+def main():
+    files = sorted(HERE.glob("*.yml"))
+    if not files:
+        print("no compose files")
+        return 1
+    errors = sum(check(f) for f in files)
+    for f in files:
+        print(f"{f.name}: {'invalid' if errors else 'ok'}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

