@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/prism/v1/jobs.proto",
         "proto/prism/v1/events.proto",
         "proto/prism/v1/store.proto",
+        "proto/prism/v1/cluster.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

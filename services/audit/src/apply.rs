@@ -2,7 +2,8 @@
 use async_nats::jetstream;
 use prism_bus::headers;
 use prism_schemas::v1::{
-    AuditRecord, ConfigEvent, JobEvent, JobRecord, JobState, ScheduleEvent, SubmissionRejected,
+    AuditRecord, ConfigEvent, JobEvent, JobRecord, JobState, NodeEvent, ScheduleEvent,
+    SubmissionRejected,
 };
 use prism_store::records::{audit, jobs, now_ms};
 use prism_store::{Store, Tx};
@@ -102,6 +103,16 @@ fn to_audit_record(message: &jetstream::Message) -> AuditRecord {
                 "payload_bytes": event.payload_bytes,
             })
             .to_string(),
+        };
+    }
+    if let Some(event) = decode_as::<NodeEvent>(message) {
+        return AuditRecord {
+            event_id: event.event_id,
+            time_ms: event.occurred_at_ms,
+            actor: format!("node:{}", event.node),
+            action: format!("node.{}", event.kind),
+            target: format!("node/{}", event.node),
+            details_json: json!({ "role": event.role }).to_string(),
         };
     }
     // Unknown or undecodable: keep a trace of it, keyed by its stream position.

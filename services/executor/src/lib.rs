@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use prism_bus::{Bus, subjects, topology};
+use std::sync::atomic::Ordering;
+
+use prism_bus::{Bus, nodes, subjects, topology};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +30,8 @@ pub struct ExecutorConfig {
     /// How long shutdown waits for running jobs before leaving them to redelivery.
     pub drain_timeout: Duration,
     pub topology: topology::Topology,
+    /// Running-job count and draining flag, reported by the node heartbeat.
+    pub status: nodes::NodeStatus,
 }
 
 impl Default for ExecutorConfig {
@@ -39,6 +43,7 @@ impl Default for ExecutorConfig {
             node_id: format!("executor-{}", std::process::id()),
             drain_timeout: Duration::from_secs(30),
             topology: topology::Topology::default(),
+            status: nodes::NodeStatus::default(),
         }
     }
 }
@@ -73,13 +78,24 @@ pub async fn run(
         bus,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Draining (API call): stop taking jobs, finish the running ones, then exit.
+    let drain = CancellationToken::new();
+    let mut drain_requests = worker.bus.client.subscribe(subjects::drain(&config.node_id)).await?;
+    let drain_signal = drain.clone();
+    tokio::spawn(async move {
+        if drain_requests.next().await.is_some() {
+            drain_signal.cancel();
+        }
+    });
     tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");
     let mut running = tokio::task::JoinSet::new();
-    while !shutdown.is_cancelled() {
+    let status = config.status.clone();
+    while !shutdown.is_cancelled() && !drain.is_cancelled() {
         // Fetch only as many jobs as there are free slots: a prefetched job would wait
         // here while its ack wait runs out.
         let first = tokio::select! {
             () = shutdown.cancelled() => break,
+            () = drain.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit?,
         };
         let mut permits = vec![first];
@@ -104,9 +120,11 @@ pub async fn run(
             match next {
                 Ok(message) => {
                     let Some(permit) = permits.pop() else { break };
-                    let worker = worker.clone();
+                    let (worker, in_flight) = (worker.clone(), status.in_flight.clone());
+                    in_flight.fetch_add(1, Ordering::Relaxed);
                     running.spawn(async move {
                         worker.handle(message).await;
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
                 }
@@ -118,8 +136,15 @@ pub async fn run(
         }
         while running.try_join_next().is_some() {}
     }
+    status.draining.store(true, Ordering::Relaxed);
     tracing::info!(in_flight = running.len(), "executor draining");
-    let drained = tokio::time::timeout(config.drain_timeout, async {
+    // A drain request waits for every running job; a shutdown signal waits a bounded time.
+    let bound = if drain.is_cancelled() && !shutdown.is_cancelled() {
+        Duration::MAX
+    } else {
+        config.drain_timeout
+    };
+    let drained = tokio::time::timeout(bound, async {
         while running.join_next().await.is_some() {}
     })
     .await;

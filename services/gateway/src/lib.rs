@@ -57,6 +57,7 @@ pub async fn run(
         store,
         bus,
         cancels,
+        topology: config.topology,
     });
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");

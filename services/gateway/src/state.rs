@@ -12,6 +12,7 @@ pub struct AppState {
     pub submitter: Submitter,
     /// Cancellation requests, read by executors (which never read the store).
     pub cancels: kv::Store,
+    pub topology: prism_bus::topology::Topology,
 }
 
 /// Who made a change. Authentication is not built yet, so every caller is anonymous.

@@ -73,6 +73,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let topology = Topology {
         replicas: config.nats_replicas,
     };
+    // Streams first: the node's own events go to EVENTS.
+    topology.ensure(&bus.jetstream).await?;
+    let status = prism_bus::nodes::NodeStatus::default();
+    let node = prism_schemas::v1::NodeInfo {
+        id: config.node_id.clone(),
+        role: format!("{:?}", config.role).to_lowercase(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().into(),
+        started_at_ms: now_ms(),
+        ..Default::default()
+    };
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat = tokio::spawn(prism_bus::nodes::heartbeat(
+        bus.clone(),
+        topology,
+        node,
+        status.clone(),
+        heartbeat_stop.clone(),
+    ));
     let mut services = JoinSet::new();
     let runs = |role: Role| config.role == role || config.role == Role::Standalone;
     if runs(Role::Audit) {
@@ -90,6 +109,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ack_wait: config.ack_wait,
             node_id: config.node_id.clone(),
             topology,
+            status: status.clone(),
             ..Default::default()
         };
         let (bus, shutdown) = (bus.clone(), shutdown.clone());
@@ -139,6 +159,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         // One service ending ends the process: a half-running node is worse than none.
         shutdown.cancel();
     }
+    heartbeat_stop.cancel();
+    if let Ok(Err(error)) = heartbeat.await {
+        tracing::warn!(%error, "node registry unavailable");
+    }
     // Flush what the client buffered (acks, events) before the connection goes.
     let _ = bus.client.flush().await;
     if let Some(child) = nats_child {
@@ -146,6 +170,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("prism stopped");
     failure.map_or(Ok(()), Err)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 async fn watch_signals(shutdown: CancellationToken) {

@@ -1,5 +1,6 @@
 //! The HTTP API, one module per resource.
 mod audit;
+mod cluster;
 mod connections;
 mod dataflows;
 mod health;
@@ -42,6 +43,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(schedules::delete),
         )
         .route("/v1/audit", get(audit::list))
+        .route("/v1/cluster/nodes", get(cluster::list))
+        .route("/v1/cluster/nodes/{id}/drain", post(cluster::drain))
         .fallback(health::not_found)
         .with_state(state)
 }

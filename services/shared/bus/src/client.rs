@@ -17,11 +17,20 @@ impl Bus {
     /// Connects, retrying forever in the background after the first success so a
     /// restarted NATS node is rejoined without restarting the process.
     pub async fn connect(url: &str, client_name: &str) -> Result<Bus> {
+        // A comma-separated list names the nodes of a cluster.
+        let servers = url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Connect {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
         let client = async_nats::ConnectOptions::new()
             .name(client_name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| Error::Connect {
                 url: url.into(),

@@ -4,6 +4,7 @@
 //! contract version.
 pub mod error;
 pub mod headers;
+pub mod nodes;
 pub mod subjects;
 pub mod topology;
 

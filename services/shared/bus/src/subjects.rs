@@ -61,3 +61,16 @@ pub const JOB_CANCELS_BUCKET: &str = "prism_job_cancels";
 pub fn job_event_id(job_id: &str, attempt: u32, kind: &str) -> String {
     format!("{job_id}.{attempt}.{kind}")
 }
+
+/// Key-value bucket of live nodes (`NodeInfo`), keyed by node id.
+pub const NODES_BUCKET: &str = "prism_nodes";
+
+/// `prism.events.node.<node>.<started|draining|stopped>`
+pub fn node_event(node: &str, kind: &str) -> String {
+    format!("prism.events.node.{node}.{kind}")
+}
+
+/// Core NATS control message asking node `<node>` to drain.
+pub fn drain(node: &str) -> String {
+    format!("prism.ctl.drain.{node}")
+}

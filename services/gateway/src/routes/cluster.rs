@@ -1,0 +1,54 @@
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use prism_bus::{nodes, subjects};
+use prism_schemas::v1::NodeInfo;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input;
+use crate::state::AppState;
+
+fn to_json(node: &NodeInfo) -> Value {
+    json!({
+        "id": node.id,
+        "role": node.role,
+        "version": node.version,
+        "host": node.host,
+        "started_at": input::time(node.started_at_ms),
+        "heartbeat_at": input::time(node.heartbeat_at_ms),
+        "in_flight": node.in_flight,
+        "draining": node.draining,
+        "health": if nodes::is_healthy(node) { "healthy" } else { "unhealthy" },
+    })
+}
+
+async fn all(state: &AppState) -> ApiResult<Vec<NodeInfo>> {
+    Ok(nodes::list(&state.bus, &state.topology).await?)
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let nodes = all(&state).await?;
+    Ok(Json(json!({ "nodes": nodes.iter().map(to_json).collect::<Vec<_>>() })))
+}
+
+/// Asks an executor to stop taking jobs, finish its running ones, and exit.
+pub async fn drain(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let nodes = all(&state).await?;
+    let Some(node) = nodes.iter().find(|n| n.id == id) else {
+        return Err(ApiError::not_found("id", format!("no live node {id:?}")));
+    };
+    if !matches!(node.role.as_str(), "executor" | "standalone") {
+        return Err(ApiError::invalid("id", format!("node {id:?} is a {}; only executors drain", node.role)));
+    }
+    state
+        .bus
+        .client
+        .publish(subjects::drain(&id), "drain".into())
+        .await
+        .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
+    state.config_event("node", "drain", &id, 0, json!({})).await;
+    Ok((StatusCode::ACCEPTED, Json(to_json(node))))
+}
