@@ -279,14 +279,31 @@ impl Cluster {
 
     /// Waits until `count` healthy nodes are registered.
     pub async fn wait_nodes(&self, count: usize) {
-        wait_until(&format!("{count} healthy nodes"), Duration::from_secs(60), || async {
+        let reached = tokio::time::timeout(
+            Duration::from_secs(90),
+            wait_until(&format!("{count} healthy nodes"), Duration::from_secs(100), || async {
+                let (_, body) = self.api.get("/v1/cluster/nodes").await;
+                let healthy = body["nodes"]
+                    .as_array()
+                    .map_or(0, |n| n.iter().filter(|n| n["health"] == "healthy").count());
+                (healthy >= count).then_some(())
+            }),
+        )
+        .await;
+        if reached.is_err() {
             let (_, body) = self.api.get("/v1/cluster/nodes").await;
-            let healthy = body["nodes"]
-                .as_array()
-                .map_or(0, |n| n.iter().filter(|n| n["health"] == "healthy").count());
-            (healthy >= count).then_some(())
-        })
-        .await
+            let logs: Vec<String> = std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                .map(|e| {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                    format!("{}: {}", e.file_name().to_string_lossy(), tail.join(" | "))
+                })
+                .collect();
+            panic!("fewer than {count} healthy nodes: {body}\n{}", logs.join("\n"));
+        }
     }
 
     /// Starts one more executor: joining needs nothing but starting it.

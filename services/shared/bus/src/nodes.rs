@@ -72,6 +72,7 @@ pub async fn heartbeat(
     status: NodeStatus,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    topology.ensure(&bus.jetstream).await?;
     let nodes = bucket(&bus, &topology).await?;
     publish_event(&bus, &info, "started").await;
     let mut announced_draining = false;

@@ -15,6 +15,8 @@ pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long attempt and cancel records stay: longer than any job may run.
 pub const JOB_STATE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+const ENSURE_ATTEMPTS: u32 = 60;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Topology {
     /// Stream and bucket replicas: 1 on one server, 3 on a NATS cluster.
@@ -29,7 +31,24 @@ impl Default for Topology {
 
 impl Topology {
     /// Creates what is missing; existing streams and buckets are left as they are.
+    /// Retried for a while: on a NATS cluster, processes starting together race to
+    /// create the same streams, and the meta leader may still be in election.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_ensure(js).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < ENSURE_ATTEMPTS => {
+                    tracing::info!(%error, attempt, "jetstream topology not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn try_ensure(&self, js: &jetstream::Context) -> Result<()> {
         js.get_or_create_stream(stream::Config {
             name: subjects::JOBS_STREAM.into(),
             subjects: vec![subjects::JOBS_SUBJECTS.into()],
