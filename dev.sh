@@ -34,6 +34,13 @@ ensure_nats_server() {
   export PRISM_NATS_SERVER="$scripts/nats-server"
 }
 
+# nginx balances the gateways in the cluster tests.
+ensure_nginx() {
+  if [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null; then return; fi
+  say "installing nginx (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+}
+
 build() {
   say "building prism (first build takes a few minutes)"
   cargo build --quiet -p prism
@@ -100,9 +107,16 @@ down() {
 
 run_tests() {
   ensure_nats_server
+  ensure_nginx
   build
   say "running tests"
-  cargo test --workspace
+  # nextest runs each test in its own process and keeps the cluster tests apart
+  # (.config/nextest.toml); plain cargo test where it is missing.
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-tests fail
+  else
+    cargo test --workspace
+  fi
 }
 
 case "${1:-}" in

@@ -97,14 +97,20 @@ impl NatsCluster {
 
     /// Every node's URL, comma separated, as clients are configured.
     pub fn urls(&self) -> String {
-        self.nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .map(|n| n.url.clone())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Waits until JetStream has a meta leader (streams can be created).
     pub async fn wait_ready(&self) {
-        let client = wait_until("nats cluster reachable", Duration::from_secs(30), || async {
-            async_nats::connect(&self.nodes[0].url).await.ok()
-        })
+        let client = wait_until(
+            "nats cluster reachable",
+            Duration::from_secs(30),
+            || async { async_nats::connect(&self.nodes[0].url).await.ok() },
+        )
         .await;
         let js = async_nats::jetstream::new(client);
         wait_until("jetstream meta leader", Duration::from_secs(60), || async {
@@ -216,7 +222,13 @@ impl Cluster {
         let store = format!("sqlite://{}", dir.path().join("config.db").display());
         let env = |node: &str, http: Option<u16>| -> Vec<(&'static str, String)> {
             let mut env = vec![
-                ("PRISM_DATA_DIR", dir.path().join(format!("data-{node}")).display().to_string()),
+                (
+                    "PRISM_DATA_DIR",
+                    dir.path()
+                        .join(format!("data-{node}"))
+                        .display()
+                        .to_string(),
+                ),
                 ("PRISM_NATS_URL", nats.urls()),
                 ("PRISM_NATS_REPLICAS", "3".into()),
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
@@ -240,7 +252,10 @@ impl Cluster {
                 Prism::start("gateway", &env(&node, Some(ports[i])), &log(&node))
             })
             .collect();
-        let gateway_apis: Vec<Api> = ports.iter().map(|p| Api::new(format!("http://127.0.0.1:{p}"))).collect();
+        let gateway_apis: Vec<Api> = ports
+            .iter()
+            .map(|p| Api::new(format!("http://127.0.0.1:{p}")))
+            .collect();
         let schedulers = (0..2)
             .map(|i| {
                 let node = format!("scheduler-{i}");
@@ -254,7 +269,12 @@ impl Cluster {
                 Prism::start("executor", &env(&node, None), &log(&node))
             })
             .collect();
-        let lb = LoadBalancer::start(&ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>());
+        let lb = LoadBalancer::start(
+            &ports
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect::<Vec<_>>(),
+        );
         let api = Api::new(lb.url.clone());
         for gateway in &gateway_apis {
             gateway.wait_ready(Duration::from_secs(90)).await;
@@ -281,13 +301,17 @@ impl Cluster {
     pub async fn wait_nodes(&self, count: usize) {
         let reached = tokio::time::timeout(
             Duration::from_secs(90),
-            wait_until(&format!("{count} healthy nodes"), Duration::from_secs(100), || async {
-                let (_, body) = self.api.get("/v1/cluster/nodes").await;
-                let healthy = body["nodes"]
-                    .as_array()
-                    .map_or(0, |n| n.iter().filter(|n| n["health"] == "healthy").count());
-                (healthy >= count).then_some(())
-            }),
+            wait_until(
+                &format!("{count} healthy nodes"),
+                Duration::from_secs(100),
+                || async {
+                    let (_, body) = self.api.get("/v1/cluster/nodes").await;
+                    let healthy = body["nodes"]
+                        .as_array()
+                        .map_or(0, |n| n.iter().filter(|n| n["health"] == "healthy").count());
+                    (healthy >= count).then_some(())
+                },
+            ),
         )
         .await;
         if reached.is_err() {
@@ -302,7 +326,10 @@ impl Cluster {
                     format!("{}: {}", e.file_name().to_string_lossy(), tail.join(" | "))
                 })
                 .collect();
-            panic!("fewer than {count} healthy nodes: {body}\n{}", logs.join("\n"));
+            panic!(
+                "fewer than {count} healthy nodes: {body}\n{}",
+                logs.join("\n")
+            );
         }
     }
 
@@ -316,7 +343,12 @@ impl Cluster {
                 *value = node.clone();
             }
             if *key == "PRISM_DATA_DIR" {
-                *value = self.dir.path().join(format!("data-{node}")).display().to_string();
+                *value = self
+                    .dir
+                    .path()
+                    .join(format!("data-{node}"))
+                    .display()
+                    .to_string();
             }
         }
         let log = self.dir.path().join(format!("{node}.log"));

@@ -56,6 +56,7 @@ pub struct ServicesSpec {
     pub schedulers: usize,
     pub ack_wait_secs: u64,
     pub max_attempts: u32,
+    pub misfire_grace_secs: u64,
 }
 
 impl Default for ServicesSpec {
@@ -65,6 +66,7 @@ impl Default for ServicesSpec {
             schedulers: 1,
             ack_wait_secs: 30,
             max_attempts: 5,
+            misfire_grace_secs: 60,
         }
     }
 }
@@ -104,6 +106,10 @@ impl Services {
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
                 ("PRISM_MAX_ATTEMPTS", spec.max_attempts.to_string()),
                 ("PRISM_NODE_ID", node.to_string()),
+                (
+                    "PRISM_MISFIRE_GRACE_SECS",
+                    spec.misfire_grace_secs.to_string(),
+                ),
             ]
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));

@@ -24,10 +24,16 @@ async fn prepare(cluster: &Cluster, delay_ms: u64) {
     write_people_csv(&cluster.files);
     let (status, body) = cluster
         .api
-        .put("/v1/connections/files", &json!({"kind":"local","root": cluster.files}))
+        .put(
+            "/v1/connections/files",
+            &json!({"kind":"local","root": cluster.files}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = cluster.api.put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms)).await;
+    let (status, body) = cluster
+        .api
+        .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -35,15 +41,23 @@ async fn prepare(cluster: &Cluster, delay_ms: u64) {
 /// gateway answers 202, as a careful client does.
 async fn submit_until_accepted(api: &Api, n: usize) -> String {
     let body = json!({"dataflow":"numbered","parameters":{"n": n}});
-    wait_until(&format!("job {n} accepted"), Duration::from_secs(120), || async {
-        let (status, accepted) = api.submit_with_key(&body, &format!("job-{n}")).await;
-        (status == 202).then(|| accepted["id"].as_str().unwrap().to_string())
-    })
+    wait_until(
+        &format!("job {n} accepted"),
+        Duration::from_secs(120),
+        || async {
+            let (status, accepted) = api.submit_with_key(&body, &format!("job-{n}")).await;
+            (status == 202).then(|| accepted["id"].as_str().unwrap().to_string())
+        },
+    )
     .await
 }
 
 /// Submits jobs `range` with `parallel` clients; returns ids by job number.
-fn submit_all(api: &Api, range: std::ops::Range<usize>, parallel: usize) -> tokio::task::JoinHandle<HashMap<usize, String>> {
+fn submit_all(
+    api: &Api,
+    range: std::ops::Range<usize>,
+    parallel: usize,
+) -> tokio::task::JoinHandle<HashMap<usize, String>> {
     let api = api.clone();
     tokio::spawn(async move {
         let next = Arc::new(AtomicUsize::new(range.start));
@@ -74,7 +88,10 @@ fn random_below(n: usize) -> usize {
 }
 
 /// Every job succeeded, once: one output each, one terminal audit entry each.
-async fn assert_all_done_once(cluster: &Cluster, ids: &HashMap<usize, String>) -> HashMap<String, usize> {
+async fn assert_all_done_once(
+    cluster: &Cluster,
+    ids: &HashMap<usize, String>,
+) -> HashMap<String, usize> {
     let api = &cluster.api;
     for id in ids.values() {
         let job = api.wait_terminal(id, JOB_TIMEOUT).await;
@@ -84,19 +101,32 @@ async fn assert_all_done_once(cluster: &Cluster, ids: &HashMap<usize, String>) -
     expected.sort();
     assert_eq!(visible_files(&cluster.files.join("out")), expected);
     let wanted: HashSet<&String> = ids.values().collect();
-    let (terminals, by_executor) = wait_until("every terminal event audited", Duration::from_secs(120), || async {
-        let mut terminals: HashMap<String, usize> = HashMap::new();
-        let mut by_executor: HashMap<String, usize> = HashMap::new();
-        for entry in api.audit().await {
-            let action = entry["action"].as_str().unwrap_or("");
-            if matches!(action, "job.succeeded" | "job.failed" | "job.cancelled") {
-                let id = entry["target"].as_str().unwrap().trim_start_matches("job/").to_string();
-                *terminals.entry(id).or_default() += 1;
-                *by_executor.entry(entry["actor"].as_str().unwrap().to_string()).or_default() += 1;
+    let (terminals, by_executor) = wait_until(
+        "every terminal event audited",
+        Duration::from_secs(120),
+        || async {
+            let mut terminals: HashMap<String, usize> = HashMap::new();
+            let mut by_executor: HashMap<String, usize> = HashMap::new();
+            for entry in api.audit().await {
+                let action = entry["action"].as_str().unwrap_or("");
+                if matches!(action, "job.succeeded" | "job.failed" | "job.cancelled") {
+                    let id = entry["target"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("job/")
+                        .to_string();
+                    *terminals.entry(id).or_default() += 1;
+                    *by_executor
+                        .entry(entry["actor"].as_str().unwrap().to_string())
+                        .or_default() += 1;
+                }
             }
-        }
-        wanted.iter().all(|id| terminals.contains_key(*id)).then_some((terminals, by_executor))
-    })
+            wanted
+                .iter()
+                .all(|id| terminals.contains_key(*id))
+                .then_some((terminals, by_executor))
+        },
+    )
     .await;
     for id in ids.values() {
         assert_eq!(terminals[id], 1, "job {id} has one terminal state");
@@ -110,10 +140,15 @@ async fn cluster_runs_500_jobs_while_executors_are_killed_again_and_again() {
     prepare(&cluster, 0).await;
 
     // Configuration is the same everywhere: saved through one gateway, served by the other.
-    let (status, saved) = cluster.gateway_apis[0].put("/v1/dataflows/shared", &numbered_dataflow(0)).await;
+    let (status, saved) = cluster.gateway_apis[0]
+        .put("/v1/dataflows/shared", &numbered_dataflow(0))
+        .await;
     assert_eq!(status, 201);
     let (status, seen) = cluster.gateway_apis[1].get("/v1/dataflows/shared").await;
-    assert_eq!((status, seen["version"].clone()), (200, saved["version"].clone()));
+    assert_eq!(
+        (status, seen["version"].clone()),
+        (200, saved["version"].clone())
+    );
 
     let submissions = submit_all(&cluster.api, 0..500, 6);
     let mut kills = 0;
@@ -126,39 +161,81 @@ async fn cluster_runs_500_jobs_while_executors_are_killed_again_and_again() {
     let ids = submissions.await.unwrap();
     assert_eq!(ids.len(), 500);
     let by_executor = assert_all_done_once(&cluster, &ids).await;
-    assert!(by_executor.len() >= 2, "work spread over executors: {by_executor:?}");
+    assert!(
+        by_executor.len() >= 2,
+        "work spread over executors: {by_executor:?}"
+    );
 
     // Nodes are listed with their health; a new executor joins by being started.
     cluster.add_executor();
     cluster.wait_nodes(2 + 2 + 1 + 4).await;
     let (_, nodes) = cluster.api.get("/v1/cluster/nodes").await;
-    let roles: HashSet<String> = nodes["nodes"].as_array().unwrap().iter().map(|n| n["role"].as_str().unwrap().to_string()).collect();
-    assert_eq!(roles, ["audit", "executor", "gateway", "scheduler"].into_iter().map(String::from).collect());
+    let roles: HashSet<String> = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["role"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        roles,
+        ["audit", "executor", "gateway", "scheduler"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
 
     // Draining an executor: it finishes its running job, takes no more, and exits.
     prepare_slow(&cluster).await;
-    let (_, accepted) = cluster.api.post("/v1/jobs", &json!({"dataflow":"slow","parameters":{"n":"drain"}})).await;
+    let (_, accepted) = cluster
+        .api
+        .post(
+            "/v1/jobs",
+            &json!({"dataflow":"slow","parameters":{"n":"drain"}}),
+        )
+        .await;
     let id = accepted["id"].as_str().unwrap().to_string();
     cluster.api.wait_status(&id, "running", JOB_TIMEOUT).await;
-    let runner = wait_until("the runner of the slow job", Duration::from_secs(30), || async {
-        let (_, nodes) = cluster.api.get("/v1/cluster/nodes").await;
-        nodes["nodes"].as_array().unwrap().iter().find(|n| n["in_flight"].as_u64() == Some(1)).map(|n| n["id"].as_str().unwrap().to_string())
-    })
+    let runner = wait_until(
+        "the runner of the slow job",
+        Duration::from_secs(30),
+        || async {
+            let (_, nodes) = cluster.api.get("/v1/cluster/nodes").await;
+            nodes["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["in_flight"].as_u64() == Some(1))
+                .map(|n| n["id"].as_str().unwrap().to_string())
+        },
+    )
     .await;
-    let (status, body) = cluster.api.post(&format!("/v1/cluster/nodes/{runner}/drain"), &json!({})).await;
+    let (status, body) = cluster
+        .api
+        .post(&format!("/v1/cluster/nodes/{runner}/drain"), &json!({}))
+        .await;
     assert_eq!(status, 202, "{body}");
     let job = cluster.api.wait_terminal(&id, JOB_TIMEOUT).await;
-    assert_eq!((job["status"].clone(), job["attempt"].clone()), (json!("succeeded"), json!(1)), "drained executor finished its job");
+    assert_eq!(
+        (job["status"].clone(), job["attempt"].clone()),
+        (json!("succeeded"), json!(1)),
+        "drained executor finished its job"
+    );
     let index: usize = runner.trim_start_matches("executor-").parse().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cluster.executors[index].exit_code().is_none() {
-        assert!(std::time::Instant::now() < deadline, "drained executor did not exit");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "drained executor did not exit"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 async fn prepare_slow(cluster: &Cluster) {
-    let (status, body) = cluster.api.put("/v1/dataflows/slow", &numbered_dataflow(4_000)).await;
+    let (status, body) = cluster
+        .api
+        .put("/v1/dataflows/slow", &numbered_dataflow(4_000))
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -178,7 +255,11 @@ async fn no_accepted_job_is_lost_when_a_nats_node_or_a_gateway_is_killed() {
     }
     assert_all_done_once(&cluster, &ids).await;
     let (_, page) = cluster.api.get("/v1/jobs?limit=1000").await;
-    assert_eq!(page["jobs"].as_array().unwrap().len(), 120, "no job created twice");
+    assert_eq!(
+        page["jobs"].as_array().unwrap().len(),
+        120,
+        "no job created twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -193,23 +274,50 @@ async fn a_paused_executor_cannot_commit_a_stale_attempt() {
     let id = submit_until_accepted(&cluster.api, 0).await;
     cluster.api.wait_status(&id, "running", JOB_TIMEOUT).await;
     let runner = wait_until("the runner", Duration::from_secs(30), || async {
-        cluster.executors.iter().position(|e| e.log_text().contains("job started"))
+        cluster
+            .executors
+            .iter()
+            .position(|e| e.log_text().contains("job started"))
     })
     .await;
     cluster.executors[runner].signal(libc::SIGSTOP);
     // Past the ack wait the other executor takes over and finishes the job.
     let job = cluster.api.wait_terminal(&id, JOB_TIMEOUT).await;
-    assert_eq!((job["status"].clone(), job["attempt"].clone()), (json!("succeeded"), json!(2)), "{job}");
+    assert_eq!(
+        (job["status"].clone(), job["attempt"].clone()),
+        (json!("succeeded"), json!(2)),
+        "{job}"
+    );
     cluster.executors[runner].signal(libc::SIGCONT);
-    wait_until("stale attempt to give up", Duration::from_secs(30), || async {
-        cluster.executors[runner].log_text().contains("superseded").then_some(())
-    })
+    wait_until(
+        "stale attempt to give up",
+        Duration::from_secs(30),
+        || async {
+            cluster.executors[runner]
+                .log_text()
+                .contains("superseded")
+                .then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, job_after) = cluster.api.get(&format!("/v1/jobs/{id}")).await;
-    assert_eq!(job_after["attempt"], 2, "the stale attempt recorded nothing");
-    let terminals = cluster.api.audit().await.iter().filter(|e| e["target"] == format!("job/{id}") && e["action"] == "job.succeeded").count();
+    assert_eq!(
+        job_after["attempt"], 2,
+        "the stale attempt recorded nothing"
+    );
+    let terminals = cluster
+        .api
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e["target"] == format!("job/{id}") && e["action"] == "job.succeeded")
+        .count();
     assert_eq!(terminals, 1);
     assert_eq!(visible_files(&cluster.files.join("out")), vec!["0.csv"]);
-    assert_eq!(prism_tests::all_files(&cluster.files.join("out")), vec!["0.csv"], "no staging file left");
+    assert_eq!(
+        prism_tests::all_files(&cluster.files.join("out")),
+        vec!["0.csv"],
+        "no staging file left"
+    );
 }

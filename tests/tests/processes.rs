@@ -272,3 +272,42 @@ async fn two_schedulers_fire_each_occurrence_once_even_when_one_dies() {
     .await;
     assert_eq!(fired, occurrences.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn occurrences_missed_while_no_scheduler_runs_are_recorded_as_misfires() {
+    let nats = NatsServer::start();
+    let mut services = Services::start(
+        &nats,
+        ServicesSpec {
+            misfire_grace_secs: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    prepare(&services, 0).await;
+    services.schedulers[0].kill9();
+    let schedule = json!({"dataflow":"numbered","cron":"* * * * * *","parameters":{"n":"m"}});
+    assert_eq!(
+        services.api.put("/v1/schedules/tick", &schedule).await.0,
+        201
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    services.schedulers[0].restart();
+    let misfired = wait_until("misfires recorded", Duration::from_secs(30), || async {
+        let entries = services.api.audit().await;
+        let misfired = entries
+            .iter()
+            .filter(|e| e["action"] == "schedule.misfired")
+            .count();
+        let fired = entries
+            .iter()
+            .filter(|e| e["action"] == "schedule.fired")
+            .count();
+        (misfired >= 3 && fired >= 1).then_some(misfired)
+    })
+    .await;
+    assert!(
+        misfired <= 7,
+        "only the occurrences of the outage misfire: {misfired}"
+    );
+}

@@ -80,7 +80,11 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     // Draining (API call): stop taking jobs, finish the running ones, then exit.
     let drain = CancellationToken::new();
-    let mut drain_requests = worker.bus.client.subscribe(subjects::drain(&config.node_id)).await?;
+    let mut drain_requests = worker
+        .bus
+        .client
+        .subscribe(subjects::drain(&config.node_id))
+        .await?;
     let drain_signal = drain.clone();
     tokio::spawn(async move {
         if drain_requests.next().await.is_some() {

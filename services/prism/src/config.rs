@@ -80,6 +80,15 @@ pub struct Settings {
     /// Deliveries of a job before it is dead-lettered as failed.
     #[arg(long, global = true, env = "PRISM_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    /// Scheduler: an occurrence later than this many seconds is recorded as misfired
+    /// instead of fired.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_MISFIRE_GRACE_SECS",
+        default_value_t = 60
+    )]
+    pub misfire_grace_secs: u64,
     /// Identity of this process in events and logs (default: host and process id).
     #[arg(long, global = true, env = "PRISM_NODE_ID")]
     pub node_id: Option<String>,
@@ -99,6 +108,7 @@ pub struct Config {
     pub executor_concurrency: usize,
     pub ack_wait: Duration,
     pub max_attempts: u32,
+    pub misfire_grace: Duration,
     pub node_id: String,
 }
 
@@ -150,6 +160,7 @@ impl Config {
             executor_concurrency: s.executor_concurrency,
             ack_wait: Duration::from_secs(s.ack_wait_secs),
             max_attempts: s.max_attempts,
+            misfire_grace: Duration::from_secs(s.misfire_grace_secs),
             node_id,
         })
     }

@@ -80,7 +80,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         id: config.node_id.clone(),
         role: format!("{:?}", config.role).to_lowercase(),
         version: env!("CARGO_PKG_VERSION").into(),
-        host: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().into(),
+        host: std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .into(),
         started_at_ms: now_ms(),
         ..Default::default()
     };
@@ -124,6 +127,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let scheduler = prism_scheduler::SchedulerConfig {
             topology,
             max_attempts: config.max_attempts,
+            misfire_grace: config.misfire_grace,
             ..Default::default()
         };
         let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());

@@ -31,17 +31,25 @@ async fn all(state: &AppState) -> ApiResult<Vec<NodeInfo>> {
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let nodes = all(&state).await?;
-    Ok(Json(json!({ "nodes": nodes.iter().map(to_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "nodes": nodes.iter().map(to_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// Asks an executor to stop taking jobs, finish its running ones, and exit.
-pub async fn drain(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn drain(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let nodes = all(&state).await?;
     let Some(node) = nodes.iter().find(|n| n.id == id) else {
         return Err(ApiError::not_found("id", format!("no live node {id:?}")));
     };
     if !matches!(node.role.as_str(), "executor" | "standalone") {
-        return Err(ApiError::invalid("id", format!("node {id:?} is a {}; only executors drain", node.role)));
+        return Err(ApiError::invalid(
+            "id",
+            format!("node {id:?} is a {}; only executors drain", node.role),
+        ));
     }
     state
         .bus

@@ -101,7 +101,10 @@ pub async fn heartbeat(
 pub async fn list(bus: &Bus, topology: &Topology) -> Result<Vec<NodeInfo>> {
     use futures::StreamExt;
     let nodes = bucket(bus, topology).await?;
-    let mut keys = nodes.keys().await.map_err(|e| Error::jetstream("list nodes", e))?;
+    let mut keys = nodes
+        .keys()
+        .await
+        .map_err(|e| Error::jetstream("list nodes", e))?;
     let mut out = Vec::new();
     while let Some(key) = keys.next().await {
         let Ok(key) = key else { continue };
