@@ -10,7 +10,7 @@ HERE = pathlib.Path(__file__).parent
 SERVICE_KEYS = {
     "image", "build", "command", "entrypoint", "environment", "volumes", "ports",
     "depends_on", "restart", "deploy", "healthcheck", "networks", "hostname",
-    "configs", "expose", "ulimits", "working_dir", "user",
+    "configs", "expose", "ulimits", "working_dir", "user", "profiles",
 }
 TOP_KEYS = {"name", "services", "volumes", "networks", "configs", "x-prism"}
 
@@ -66,6 +66,34 @@ def check(file):
     for name, config in (doc.get("configs") or {}).items():
         if "file" in config and not (HERE / config["file"]).exists():
             errors += fail(file, f"config {name}: file {config['file']} missing")
+    if file.name.startswith("cluster"):
+        errors += check_cluster(file, services)
+    return errors
+
+
+def check_cluster(file, services):
+    """What every cluster scenario needs: three NATS nodes, R3 streams, FoundationDB
+    as the store, a load balancer, and executors that never see the store."""
+    errors = 0
+    images = [s.get("image", "") for s in services.values()]
+    if sum(i.startswith("nats:") for i in images) < 3:
+        errors += fail(file, "a cluster needs three NATS nodes")
+    if not any(i.startswith("foundationdb/foundationdb:") for i in images):
+        errors += fail(file, "a cluster needs FoundationDB")
+    if not any(i.startswith(("haproxy:", "nginx:")) for i in images):
+        errors += fail(file, "a cluster needs a load balancer")
+    for name, service in services.items():
+        if not service.get("image", "").startswith("prism"):
+            continue
+        env = service.get("environment") or {}
+        if env.get("PRISM_NATS_REPLICAS") != "3":
+            errors += fail(file, f"{name}: PRISM_NATS_REPLICAS must be 3")
+        command = service.get("command") or []
+        if command == ["executor"]:
+            if "PRISM_STORE" in env:
+                errors += fail(file, f"{name}: executors never read the configuration database")
+        elif not str(env.get("PRISM_STORE", "")).startswith("fdb://"):
+            errors += fail(file, f"{name}: PRISM_STORE must be fdb://")
     return errors
 
 
@@ -74,9 +102,11 @@ def main():
     if not files:
         print("no compose files")
         return 1
-    errors = sum(check(f) for f in files)
+    errors = 0
     for f in files:
-        print(f"{f.name}: {'invalid' if errors else 'ok'}")
+        found = check(f)
+        errors += found
+        print(f"{f.name}: {'invalid' if found else 'ok'}")
     return 1 if errors else 0
 
 

@@ -57,6 +57,7 @@ pub struct ServicesSpec {
     pub ack_wait_secs: u64,
     pub max_attempts: u32,
     pub misfire_grace_secs: u64,
+    pub concurrency: usize,
 }
 
 impl Default for ServicesSpec {
@@ -67,6 +68,7 @@ impl Default for ServicesSpec {
             ack_wait_secs: 30,
             max_attempts: 5,
             misfire_grace_secs: 60,
+            concurrency: 4,
         }
     }
 }
@@ -110,6 +112,7 @@ impl Services {
                     "PRISM_MISFIRE_GRACE_SECS",
                     spec.misfire_grace_secs.to_string(),
                 ),
+                ("PRISM_EXECUTOR_CONCURRENCY", spec.concurrency.to_string()),
             ]
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));

@@ -9,8 +9,15 @@ pub fn prism_bin() -> PathBuf {
         return path.into();
     }
     let exe = std::env::current_exe().expect("current exe");
-    let target_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = target_dir.join("prism");
+    // Tests live in `target/<profile>/deps`, programs in `target/<profile>`.
+    let beside = exe.parent().expect("exe dir");
+    let bin = [
+        beside.join("prism"),
+        beside.parent().map(|p| p.join("prism")).unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|candidate| candidate.exists())
+    .unwrap_or_else(|| beside.join("prism"));
     assert!(
         bin.exists(),
         "{} not found: run `cargo build -p prism` first (the README's test command does)",

@@ -30,6 +30,9 @@ pub enum Role {
     Audit,
     /// All four in one process, with a local nats-server unless --nats-url is given.
     Standalone,
+    /// All four in one process, joined to a NATS cluster and a shared store: one
+    /// cluster node.
+    Node,
 }
 
 #[derive(Debug, Clone, clap::Args)]

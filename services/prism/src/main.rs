@@ -50,7 +50,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(prism_store::open(&config.store_url).await?)
     };
     let listener = match config.role {
-        Role::Gateway | Role::Standalone => Some(TcpListener::bind(config.http_addr).await?),
+        Role::Gateway | Role::Standalone | Role::Node => {
+            Some(TcpListener::bind(config.http_addr).await?)
+        }
         _ => None,
     };
     let nats_child = match (&config.nats_url, config.role) {
@@ -96,7 +98,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         heartbeat_stop.clone(),
     ));
     let mut services = JoinSet::new();
-    let runs = |role: Role| config.role == role || config.role == Role::Standalone;
+    let all_roles = matches!(config.role, Role::Standalone | Role::Node);
+    let runs = |role: Role| config.role == role || all_roles;
     if runs(Role::Audit) {
         let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
         services.spawn(async move {

@@ -45,7 +45,7 @@ pub async fn drain(
     let Some(node) = nodes.iter().find(|n| n.id == id) else {
         return Err(ApiError::not_found("id", format!("no live node {id:?}")));
     };
-    if !matches!(node.role.as_str(), "executor" | "standalone") {
+    if !matches!(node.role.as_str(), "executor" | "standalone" | "node") {
         return Err(ApiError::invalid(
             "id",
             format!("node {id:?} is a {}; only executors drain", node.role),
