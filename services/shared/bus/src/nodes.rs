@@ -108,10 +108,10 @@ pub async fn list(bus: &Bus, topology: &Topology) -> Result<Vec<NodeInfo>> {
     let mut out = Vec::new();
     while let Some(key) = keys.next().await {
         let Ok(key) = key else { continue };
-        if let Ok(Some(value)) = nodes.get(&key).await {
-            if let Ok(info) = NodeInfo::decode(value) {
-                out.push(info);
-            }
+        if let Ok(Some(value)) = nodes.get(&key).await
+            && let Ok(info) = NodeInfo::decode(value)
+        {
+            out.push(info);
         }
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
