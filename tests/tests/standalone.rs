@@ -314,6 +314,12 @@ async fn idempotency_key_returns_the_same_job_and_versions_are_immutable() {
     let job = api.wait_terminal(id, JOB_TIMEOUT).await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["version"], 1);
+    // The same key with a different request is a client error, not a new job.
+    let (status, conflict) = api
+        .submit_with_key(&json!({"dataflow":"adults","version":2}), "order-42")
+        .await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["error"]["field"], "Idempotency-Key");
     let (_, third) = api.submit_with_key(&body, "order-42").await;
     assert_eq!(third["id"], first["id"]);
     assert_eq!(third["status"], "succeeded");

@@ -105,6 +105,9 @@ impl From<SubmitError> for ApiError {
         match error {
             SubmitError::Invalid { field, message } => ApiError::invalid(&field, message),
             SubmitError::NotFound { field, message } => ApiError::not_found(&field, message),
+            SubmitError::Conflict { field, message } => {
+                ApiError::new(Code::Conflict, Some(&field), message)
+            }
             SubmitError::Store(e) => e.into(),
             SubmitError::Bus(e) => e.into(),
         }

@@ -78,6 +78,9 @@ pub async fn submit(
             prism_jobs::SubmitError::Invalid { field, message } if field == "idempotency_key" => {
                 ApiError::invalid("Idempotency-Key", message)
             }
+            prism_jobs::SubmitError::Conflict { message, .. } => {
+                ApiError::new(Code::Conflict, Some("Idempotency-Key"), message)
+            }
             other => other.into(),
         })?;
     let job = submitted.job;

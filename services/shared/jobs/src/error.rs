@@ -8,6 +8,9 @@ pub enum SubmitError {
     Invalid { field: String, message: String },
     #[error("{message}")]
     NotFound { field: String, message: String },
+    /// The idempotency key names a job submitted with a different request.
+    #[error("{message}")]
+    Conflict { field: String, message: String },
     #[error("configuration database unavailable: {0}")]
     Store(#[from] prism_store::Error),
     #[error("bus unavailable: {0}")]
@@ -27,6 +30,7 @@ impl SubmitError {
         match self {
             SubmitError::Invalid { .. } => "invalid_argument",
             SubmitError::NotFound { .. } => "not_found",
+            SubmitError::Conflict { .. } => "conflict",
             SubmitError::Store(_) | SubmitError::Bus(_) => "unavailable",
         }
     }

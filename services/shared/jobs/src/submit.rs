@@ -99,6 +99,14 @@ impl Submitter {
             && let Some(existing_id) = jobs::idempotent_job_id(tx, key).await?
             && let Some(job) = jobs::get(tx, &existing_id).await?
         {
+            if !same_request(&job, request) {
+                return Ok(Err(SubmitError::Conflict {
+                    field: "idempotency_key".into(),
+                    message: format!(
+                        "this key was used for job {existing_id} with a different request"
+                    ),
+                }));
+            }
             let pending = jobs::list_pending_dispatch_of(tx, &existing_id).await?;
             return Ok(Ok(Accepted::Existing(job, pending)));
         }
@@ -256,4 +264,14 @@ impl Submitter {
         }
         Ok(dispatched)
     }
+}
+
+/// Whether `request` asks for what `job` was submitted with: a retry, not a new job.
+fn same_request(job: &JobRecord, request: &SubmitRequest) -> bool {
+    job.dataflow == request.dataflow
+        && request.version.is_none_or(|v| v == job.dataflow_version)
+        && request
+            .parameters
+            .iter()
+            .all(|(name, value)| job.parameters.get(name) == Some(value))
 }
