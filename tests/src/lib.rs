@@ -7,6 +7,7 @@
 //! are found.
 pub mod cluster;
 mod http;
+pub mod jobs;
 mod nats;
 mod platform;
 mod process;

@@ -2,23 +2,16 @@
 //! three NATS nodes (R3 streams), nginx over two gateways, two schedulers, the audit
 //! service and three executors.
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prism_tests::cluster::{Cluster, ClusterSpec};
-use prism_tests::{Api, visible_files, wait_until, write_people_csv};
-use serde_json::{Value, json};
+use prism_tests::jobs::{
+    numbered_dataflow, random_below, submit_all, submit_until_accepted, terminal_entries,
+};
+use prism_tests::{visible_files, wait_until, write_people_csv};
+use serde_json::json;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn numbered_dataflow(delay_ms: u64) -> Value {
-    json!({"kind":"job","parameters":{"n":null},"stages":[
-        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
-        {"id":"adults","type":"sql","inputs":["people"],"query":"SELECT name FROM people WHERE age >= 18 ORDER BY name"},
-        {"id":"pause","type":"delay","milliseconds":delay_ms},
-        {"id":"out","type":"write","input":"adults","connection":"files","path":"out/${n}.csv","format":"csv"}]})
-}
 
 async fn prepare(cluster: &Cluster, delay_ms: u64) {
     write_people_csv(&cluster.files);
@@ -35,56 +28,6 @@ async fn prepare(cluster: &Cluster, delay_ms: u64) {
         .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
         .await;
     assert_eq!(status, 201, "{body}");
-}
-
-/// Submits job `n` through the load balancer, retrying with the same key until a
-/// gateway answers 202, as a careful client does.
-async fn submit_until_accepted(api: &Api, n: usize) -> String {
-    let body = json!({"dataflow":"numbered","parameters":{"n": n}});
-    wait_until(
-        &format!("job {n} accepted"),
-        Duration::from_secs(120),
-        || async {
-            let (status, accepted) = api.submit_with_key(&body, &format!("job-{n}")).await;
-            (status == 202).then(|| accepted["id"].as_str().unwrap().to_string())
-        },
-    )
-    .await
-}
-
-/// Submits jobs `range` with `parallel` clients; returns ids by job number.
-fn submit_all(
-    api: &Api,
-    range: std::ops::Range<usize>,
-    parallel: usize,
-) -> tokio::task::JoinHandle<HashMap<usize, String>> {
-    let api = api.clone();
-    tokio::spawn(async move {
-        let next = Arc::new(AtomicUsize::new(range.start));
-        let mut clients = Vec::new();
-        for _ in 0..parallel {
-            let (api, next, end) = (api.clone(), next.clone(), range.end);
-            clients.push(tokio::spawn(async move {
-                let mut ids = HashMap::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n >= end {
-                        return ids;
-                    }
-                    ids.insert(n, submit_until_accepted(&api, n).await);
-                }
-            }));
-        }
-        let mut ids = HashMap::new();
-        for client in clients {
-            ids.extend(client.await.unwrap());
-        }
-        ids
-    })
-}
-
-fn random_below(n: usize) -> usize {
-    uuid::Uuid::new_v4().as_u128() as usize % n
 }
 
 /// Every job succeeded, once: one output each, one terminal audit entry each.
@@ -105,26 +48,11 @@ async fn assert_all_done_once(
         "every terminal event audited",
         Duration::from_secs(120),
         || async {
-            let mut terminals: HashMap<String, usize> = HashMap::new();
-            let mut by_executor: HashMap<String, usize> = HashMap::new();
-            for entry in api.audit().await {
-                let action = entry["action"].as_str().unwrap_or("");
-                if matches!(action, "job.succeeded" | "job.failed" | "job.cancelled") {
-                    let id = entry["target"]
-                        .as_str()
-                        .unwrap()
-                        .trim_start_matches("job/")
-                        .to_string();
-                    *terminals.entry(id).or_default() += 1;
-                    *by_executor
-                        .entry(entry["actor"].as_str().unwrap().to_string())
-                        .or_default() += 1;
-                }
-            }
+            let (per_job, per_actor) = terminal_entries(api).await;
             wanted
                 .iter()
-                .all(|id| terminals.contains_key(*id))
-                .then_some((terminals, by_executor))
+                .all(|id| per_job.contains_key(*id))
+                .then_some((per_job, per_actor))
         },
     )
     .await;
