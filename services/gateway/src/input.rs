@@ -45,6 +45,13 @@ pub fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> ApiResult<&
     }
 }
 
+pub fn reject_unknown_query(query: &HashMap<String, String>, allowed: &[&str]) -> ApiResult<()> {
+    match query.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => Err(ApiError::invalid(key, "unknown query parameter")),
+        None => Ok(()),
+    }
+}
+
 /// `parameters`: an object of scalar values, as text.
 pub fn parameters(map: &Map<String, Value>) -> ApiResult<HashMap<String, String>> {
     let Some(value) = map.get("parameters") else {

@@ -15,12 +15,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !["limit", "cursor"].contains(&k.as_str()))
-    {
-        return Err(ApiError::invalid(unknown, "unknown query parameter"));
-    }
+    input::reject_unknown_query(&query, &["limit", "cursor"])?;
     let limit = input::limit(query.get("limit"))?;
     let cursor = query.get("cursor").cloned();
     if cursor.as_deref().is_some_and(|c| !audit::is_valid_seq(c)) {

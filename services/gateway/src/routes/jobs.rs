@@ -113,12 +113,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !["status", "dataflow", "limit", "cursor"].contains(&k.as_str()))
-    {
-        return Err(ApiError::invalid(unknown, "unknown query parameter"));
-    }
+    input::reject_unknown_query(&query, &["status", "dataflow", "limit", "cursor"])?;
     let limit = input::limit(query.get("limit"))?;
     let state_filter = match query.get("status") {
         None => None,

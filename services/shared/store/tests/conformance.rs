@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use prism_store::kv::VERSIONSTAMP_LEN;
-use prism_store::{Error, Store, limits};
+use prism_store::{Error, KeyValue, Store, limits};
 
 /// A fresh, empty keyspace on one backend. For FoundationDB, a unique prefix stands
 /// in for "empty", since the cluster is shared.
@@ -28,6 +28,36 @@ impl Backend {
         end.push(0xff);
         end
     }
+}
+
+/// Reads `[begin, end)` in its own transaction.
+async fn range(
+    b: &Backend,
+    begin: &[u8],
+    end: &[u8],
+    limit: usize,
+    reverse: bool,
+) -> Vec<KeyValue> {
+    let (begin, end) = (begin.to_vec(), end.to_vec());
+    b.store
+        .transact(|tx| {
+            let (begin, end) = (begin.clone(), end.clone());
+            async move { tx.get_range(&begin, &end, limit, reverse).await }
+        })
+        .await
+        .unwrap()
+}
+
+/// Reads `key` in its own transaction.
+async fn get(b: &Backend, key: &[u8]) -> Option<Vec<u8>> {
+    let key = key.to_vec();
+    b.store
+        .transact(|tx| {
+            let key = key.clone();
+            async move { tx.get(&key).await }
+        })
+        .await
+        .unwrap()
 }
 
 fn sqlite() -> Backend {
@@ -70,14 +100,7 @@ async fn ordered_range_reads(b: Backend) {
         .await
         .unwrap();
     let (begin, end) = (b.key(b""), b.end());
-    let all = b
-        .store
-        .transact(|tx| {
-            let (begin, end) = (begin.clone(), end.clone());
-            async move { tx.get_range(&begin, &end, 0, false).await }
-        })
-        .await
-        .unwrap();
+    let all = range(&b, &begin, &end, 0, false).await;
     let suffixes: Vec<Vec<u8>> = all
         .iter()
         .map(|kv| kv.key[b.prefix.len()..].to_vec())
@@ -93,14 +116,7 @@ async fn ordered_range_reads(b: Backend) {
         ]
     );
     let (from, to) = (b.key(b"b"), b.key(b"d"));
-    let reversed = b
-        .store
-        .transact(|tx| {
-            let (from, to) = (from.clone(), to.clone());
-            async move { tx.get_range(&from, &to, 2, true).await }
-        })
-        .await
-        .unwrap();
+    let reversed = range(&b, &from, &to, 2, true).await;
     let suffixes: Vec<Vec<u8>> = reversed
         .iter()
         .map(|kv| kv.key[b.prefix.len()..].to_vec())
@@ -154,14 +170,7 @@ async fn failed_transactions_commit_nothing(b: Backend) {
         })
         .await;
     assert!(matches!(outcome, Err(Error::Backend(_))));
-    let value = b
-        .store
-        .transact(|tx| {
-            let key = key.clone();
-            async move { tx.get(&key).await }
-        })
-        .await
-        .unwrap();
+    let value = get(&b, &key).await;
     assert_eq!(value, None);
 }
 
@@ -191,14 +200,7 @@ async fn conflicts_are_retried_serializably(b: Backend) {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let value = b
-        .store
-        .transact(|tx| {
-            let key = key.clone();
-            async move { tx.get(&key).await }
-        })
-        .await
-        .unwrap();
+    let value = get(&b, &key).await;
     assert_eq!(value, Some(20u32.to_be_bytes().to_vec()));
 }
 
@@ -250,14 +252,7 @@ async fn size_limits_hold(b: Backend) {
         .unwrap_err();
     assert!(matches!(err, Error::TransactionTooLarge { .. }), "{err}");
     let (begin, end) = (b.key(b"bulk/"), b.key(b"bulk0"));
-    let left = b
-        .store
-        .transact(|tx| {
-            let (begin, end) = (begin.clone(), end.clone());
-            async move { tx.get_range(&begin, &end, 0, false).await }
-        })
-        .await
-        .unwrap();
+    let left = range(&b, &begin, &end, 0, false).await;
     assert!(left.is_empty(), "an oversized transaction commits nothing");
 }
 
@@ -303,14 +298,7 @@ async fn versionstamps_increase_in_commit_order(b: Backend) {
     }
     let mut end = prefix.clone();
     end.push(0xff);
-    let rows = b
-        .store
-        .transact(|tx| {
-            let (p, e) = (prefix.clone(), end.clone());
-            async move { tx.get_range(&p, &e, 0, false).await }
-        })
-        .await
-        .unwrap();
+    let rows = range(&b, &prefix, &end, 0, false).await;
     let values: Vec<Vec<u8>> = rows.iter().map(|kv| kv.value.clone()).collect();
     assert_eq!(
         values,
