@@ -166,13 +166,16 @@ pub async fn cancel(
         .transact(|tx| {
             let id = id.clone();
             async move {
-                let mut job = jobs::get(&tx, &id).await?.unwrap_or_default();
+                let Some(mut job) = jobs::get(&tx, &id).await? else {
+                    return Ok(None);
+                };
                 job.cancel_requested = true;
                 jobs::put(&tx, &job).await?;
-                Ok(job)
+                Ok(Some(job))
             }
         })
-        .await?;
+        .await?
+        .ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))?;
     state.config_event("job", "cancel", &id, 0, json!({})).await;
     Ok((StatusCode::ACCEPTED, Json(to_json(&job))))
 }
