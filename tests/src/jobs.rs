@@ -1,6 +1,7 @@
 //! Submitting many jobs as careful clients do, and counting what became of them.
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,6 +17,23 @@ pub fn numbered_dataflow(delay_ms: u64) -> Value {
         {"id":"adults","type":"sql","inputs":["people"],"query":"SELECT name FROM people WHERE age >= 18 ORDER BY name"},
         {"id":"pause","type":"delay","milliseconds":delay_ms},
         {"id":"out","type":"write","input":"adults","connection":"files","path":"out/${n}.csv","format":"csv"}]})
+}
+
+/// Creates the `files` connection on `files` (with `people.csv`) and the `numbered`
+/// dataflow, waiting `delay_ms` before its write.
+pub async fn prepare_numbered(api: &Api, files: &Path, delay_ms: u64) {
+    crate::write_people_csv(files);
+    let (status, body) = api
+        .put(
+            "/v1/connections/files",
+            &json!({"kind":"local","root": files}),
+        )
+        .await;
+    assert!(status == 201 || status == 200, "{body}");
+    let (status, body) = api
+        .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
+        .await;
+    assert_eq!(status, 201, "{body}");
 }
 
 /// Submits job `n` of `numbered`, retrying with the same idempotency key until a

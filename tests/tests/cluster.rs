@@ -6,29 +6,13 @@ use std::time::Duration;
 
 use prism_tests::cluster::{Cluster, ClusterSpec};
 use prism_tests::jobs::{
-    numbered_dataflow, random_below, submit_all, submit_until_accepted, terminal_entries,
+    numbered_dataflow, prepare_numbered, random_below, submit_all, submit_until_accepted,
+    terminal_entries,
 };
-use prism_tests::{visible_files, wait_until, write_people_csv};
+use prism_tests::{visible_files, wait_until};
 use serde_json::json;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);
-
-async fn prepare(cluster: &Cluster, delay_ms: u64) {
-    write_people_csv(&cluster.files);
-    let (status, body) = cluster
-        .api
-        .put(
-            "/v1/connections/files",
-            &json!({"kind":"local","root": cluster.files}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = cluster
-        .api
-        .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
-        .await;
-    assert_eq!(status, 201, "{body}");
-}
 
 /// Every job succeeded, once: one output each, one terminal audit entry each.
 async fn assert_all_done_once(
@@ -65,7 +49,7 @@ async fn assert_all_done_once(
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_runs_500_jobs_while_executors_are_killed_again_and_again() {
     let mut cluster = Cluster::start(ClusterSpec::default()).await;
-    prepare(&cluster, 0).await;
+    prepare_numbered(&cluster.api, &cluster.files, 0).await;
 
     // Configuration is the same everywhere: saved through one gateway, served by the other.
     let (status, saved) = cluster.gateway_apis[0]
@@ -170,7 +154,7 @@ async fn prepare_slow(cluster: &Cluster) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_accepted_job_is_lost_when_a_nats_node_or_a_gateway_is_killed() {
     let mut cluster = Cluster::start(ClusterSpec::default()).await;
-    prepare(&cluster, 200).await;
+    prepare_numbered(&cluster.api, &cluster.files, 200).await;
     let submissions = submit_all(&cluster.api, 0..120, 4);
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.nats.nodes[random_below(3)].kill9();
@@ -198,7 +182,7 @@ async fn a_paused_executor_cannot_commit_a_stale_attempt() {
         concurrency: 1,
     })
     .await;
-    prepare(&cluster, 3_000).await;
+    prepare_numbered(&cluster.api, &cluster.files, 3_000).await;
     let id = submit_until_accepted(&cluster.api, 0).await;
     cluster.api.wait_status(&id, "running", JOB_TIMEOUT).await;
     let runner = wait_until("the runner", Duration::from_secs(30), || async {

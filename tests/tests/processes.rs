@@ -2,30 +2,11 @@
 //! one embedded store; processes are killed with SIGKILL mid-work.
 use std::time::Duration;
 
-use prism_tests::jobs::{numbered_dataflow, terminal_entries};
-use prism_tests::{
-    Api, NatsServer, Services, ServicesSpec, visible_files, wait_until, write_people_csv,
-};
+use prism_tests::jobs::{prepare_numbered, terminal_entries};
+use prism_tests::{Api, NatsServer, Services, ServicesSpec, visible_files, wait_until};
 use serde_json::{Value, json};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn prepare(services: &Services, delay_ms: u64) {
-    write_people_csv(&services.files);
-    let (status, body) = services
-        .api
-        .put(
-            "/v1/connections/files",
-            &json!({"kind":"local","root": services.files}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = services
-        .api
-        .put("/v1/dataflows/numbered", &numbered_dataflow(delay_ms))
-        .await;
-    assert_eq!(status, 201, "{body}");
-}
 
 async fn submit(api: &Api, n: usize) -> String {
     let (status, body) = api
@@ -72,7 +53,7 @@ async fn assert_each_job_done_once(services: &Services, ids: &[String]) {
 async fn four_services_as_separate_processes_run_jobs() {
     let nats = NatsServer::start();
     let services = Services::start(&nats, ServicesSpec::default()).await;
-    prepare(&services, 0).await;
+    prepare_numbered(&services.api, &services.files, 0).await;
     let ids = vec![
         submit(&services.api, 0).await,
         submit(&services.api, 1).await,
@@ -92,7 +73,7 @@ async fn an_executor_killed_mid_job_loses_nothing() {
         },
     )
     .await;
-    prepare(&services, 3_000).await;
+    prepare_numbered(&services.api, &services.files, 3_000).await;
     let mut ids = Vec::new();
     for n in 0..4 {
         ids.push(submit(&services.api, n).await);
@@ -121,7 +102,7 @@ async fn an_executor_killed_mid_job_loses_nothing() {
 async fn killed_gateway_and_audit_lose_nothing() {
     let nats = NatsServer::start();
     let mut services = Services::start(&nats, ServicesSpec::default()).await;
-    prepare(&services, 500).await;
+    prepare_numbered(&services.api, &services.files, 500).await;
     let mut ids = Vec::new();
     for n in 0..6 {
         ids.push(submit(&services.api, n).await);
@@ -158,7 +139,7 @@ async fn a_job_past_its_attempts_is_dead_lettered_with_the_reason() {
         },
     )
     .await;
-    prepare(&services, 60_000).await;
+    prepare_numbered(&services.api, &services.files, 60_000).await;
     let id = submit(&services.api, 0).await;
     services.api.wait_status(&id, "running", JOB_TIMEOUT).await;
     services.executors[0].restart();
@@ -182,7 +163,7 @@ async fn two_schedulers_fire_each_occurrence_once_even_when_one_dies() {
         },
     )
     .await;
-    prepare(&services, 0).await;
+    prepare_numbered(&services.api, &services.files, 0).await;
     let schedule = json!({"dataflow":"numbered","cron":"* * * * * *","parameters":{"n":"s"}});
     let (status, body) = services.api.put("/v1/schedules/tick", &schedule).await;
     assert_eq!(status, 201, "{body}");
@@ -258,7 +239,7 @@ async fn occurrences_missed_while_no_scheduler_runs_are_recorded_as_misfires() {
         },
     )
     .await;
-    prepare(&services, 0).await;
+    prepare_numbered(&services.api, &services.files, 0).await;
     services.schedulers[0].kill9();
     let schedule = json!({"dataflow":"numbered","cron":"* * * * * *","parameters":{"n":"m"}});
     assert_eq!(

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prism_tests::cluster::{Cluster, ClusterSpec};
-use prism_tests::jobs::{numbered_dataflow, random_below, submit_all, terminal_entries};
-use prism_tests::{visible_files, write_people_csv};
-use serde_json::json;
+use prism_tests::jobs::{prepare_numbered, random_below, submit_all, terminal_entries};
+use prism_tests::visible_files;
 
 /// Kills one random process and starts it again; returns what it killed.
 async fn strike(cluster: &mut Cluster) -> String {
@@ -88,19 +87,7 @@ async fn main() {
     let jobs = args.first().copied().unwrap_or(1000) as usize;
     let every = Duration::from_millis(args.get(1).copied().unwrap_or(3000));
     let mut cluster = Cluster::start(ClusterSpec::default()).await;
-    write_people_csv(&cluster.files);
-    cluster
-        .api
-        .put(
-            "/v1/connections/files",
-            &json!({"kind":"local","root": cluster.files}),
-        )
-        .await;
-    let (status, body) = cluster
-        .api
-        .put("/v1/dataflows/numbered", &numbered_dataflow(300))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    prepare_numbered(&cluster.api, &cluster.files, 300).await;
 
     let started = Instant::now();
     let submissions = submit_all(&cluster.api, 0..jobs, 8);
