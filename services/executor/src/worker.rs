@@ -1,7 +1,8 @@
 //! One delivery of a job: claim it, run it, commit its output, report its outcome,
 //! and only then acknowledge it.
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, kv};
 use prism_bus::{Bus, subjects};
@@ -24,6 +25,9 @@ pub struct Worker {
     /// Delay before a retryable failure is delivered again.
     pub retry_delay: Duration,
 }
+
+/// How long one delivery keeps retrying bus operations before giving the job back.
+const TRANSIENT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -58,26 +62,32 @@ impl Worker {
             started_at_ms: now_ms(),
             outcome: None,
         };
-        let revision = match self.attempts.claim(&run.job_id, &claim).await {
-            Ok(Claim::Owned(revision)) => revision,
-            Ok(Claim::Finished(outcome)) => {
+        let claimed = self
+            .persist(&message, "claim the job", || {
+                self.attempts.claim(&run.job_id, &claim)
+            })
+            .await;
+        let revision = match claimed {
+            Some(Claim::Owned(revision)) => revision,
+            Some(Claim::Finished(outcome)) => {
                 // Finished before, but the acknowledgement was lost: report it again
                 // (de-duplicated downstream) and acknowledge.
                 tracing::info!("job finished earlier; acknowledging redelivery");
-                if self.publish_event(&outcome).await {
+                let reported = self
+                    .persist(&message, "report the outcome", || {
+                        self.publish_event(&outcome)
+                    })
+                    .await;
+                if reported.is_some() {
                     let _ = message.double_ack().await;
                 }
                 return;
             }
-            Ok(Claim::Lost) => {
+            Some(Claim::Lost) => {
                 tracing::info!("another attempt claimed the job");
                 return;
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot read job attempts; retrying later");
-                let _ = message.ack_with(AckKind::Nak(Some(self.retry_delay))).await;
-                return;
-            }
+            None => return,
         };
         let mut event = JobEvent {
             job_id: run.job_id.clone(),
@@ -108,8 +118,10 @@ impl Worker {
         event.occurred_at_ms = now_ms();
         event.event_id =
             subjects::job_event_id(&run.job_id, attempt, JobState::Running.event_kind());
-        if !self.publish_event(&event).await {
-            let _ = message.ack_with(AckKind::Nak(Some(self.retry_delay))).await;
+        let started = self
+            .persist(&message, "report the start", || self.publish_event(&event))
+            .await;
+        if started.is_none() {
             return;
         }
         tracing::info!("job started");
@@ -174,11 +186,20 @@ impl Worker {
         let mut revision = revision;
         if let Some(outputs) = outputs {
             // Prove ownership right before the rename; a superseded attempt stops here.
-            match self.attempts.renew(&job_id, claim, revision).await {
-                Some(renewed) => revision = renewed,
-                None => {
+            let renewed = self
+                .persist(message, "renew the claim", || {
+                    self.attempts.renew(&job_id, claim, revision)
+                })
+                .await;
+            match renewed {
+                Some(Some(renewed)) => revision = renewed,
+                Some(None) => {
                     outputs.discard();
                     tracing::warn!("attempt superseded before commit; output discarded");
+                    return;
+                }
+                None => {
+                    outputs.discard();
                     return;
                 }
             }
@@ -192,29 +213,74 @@ impl Worker {
         event.finished_at_ms = now_ms();
         event.occurred_at_ms = event.finished_at_ms;
         event.event_id = subjects::job_event_id(&job_id, event.attempt, state.event_kind());
-        if !self.attempts.finish(&job_id, claim, &event, revision).await {
-            tracing::warn!("attempt superseded; outcome not reported");
-            return;
+        let recorded = self
+            .persist(message, "record the outcome", || {
+                self.attempts.finish(&job_id, claim, &event, revision)
+            })
+            .await;
+        match recorded {
+            Some(true) => {}
+            Some(false) => {
+                tracing::warn!("attempt superseded; outcome not reported");
+                return;
+            }
+            None => return,
         }
-        if self.publish_event(&event).await {
+        let reported = self
+            .persist(message, "report the outcome", || self.publish_event(&event))
+            .await;
+        if reported.is_some() {
             let _ = message.double_ack().await;
             tracing::info!(state = state.api_name(), error = %event.error, "job finished");
         }
-        // Not published: no acknowledgement, so the redelivery reports the stored outcome.
+        // Not reported: no acknowledgement, so the redelivery reports the stored outcome.
     }
 
-    async fn publish_event(&self, event: &JobEvent) -> bool {
-        let kind = event.state().event_kind();
-        let subject = subjects::job_event(&event.job_id, kind);
-        match self
-            .bus
+    async fn publish_event(&self, event: &JobEvent) -> anyhow::Result<()> {
+        let subject = subjects::job_event(&event.job_id, event.state().event_kind());
+        self.bus
             .publish_durable(subject, &event.event_id, event)
-            .await
-        {
-            Ok(_) => true,
-            Err(error) => {
-                tracing::warn!(%error, kind, "job event not published");
-                false
+            .await?;
+        Ok(())
+    }
+
+    /// Retries `operation` while the bus is briefly unavailable (a NATS node lost, a
+    /// stream electing a new leader), heartbeating the delivery meanwhile. A nak
+    /// instead would count as an attempt, and a few of them would dead-letter a
+    /// healthy job. `None` once [`TRANSIENT_RETRY_FOR`] has passed: the delivery is
+    /// left unacknowledged and comes back after its ack wait.
+    async fn persist<T, Fut>(
+        &self,
+        message: &jetstream::Message,
+        what: &str,
+        mut operation: impl FnMut() -> Fut,
+    ) -> Option<T>
+    where
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let deadline = Instant::now() + TRANSIENT_RETRY_FOR;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match operation().await {
+                Ok(value) => return Some(value),
+                Err(error) if Instant::now() < deadline => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        what,
+                        "bus unavailable; retrying"
+                    );
+                    let _ = message.ack_with(AckKind::Progress).await;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        what,
+                        "bus unavailable; job left for redelivery"
+                    );
+                    return None;
+                }
             }
         }
     }
