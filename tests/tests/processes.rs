@@ -266,3 +266,43 @@ async fn occurrences_missed_while_no_scheduler_runs_are_recorded_as_misfires() {
         "only the occurrences of the outage misfire: {misfired}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_always_fails_to_write_is_retried_then_failed_with_the_reason() {
+    let nats = NatsServer::start();
+    let services = Services::start(
+        &nats,
+        ServicesSpec {
+            max_attempts: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    prepare_numbered(&services.api, &services.files, 0).await;
+    // A file where the output's directory should be: every write fails with an I/O
+    // error, which is retried, unlike a mistake in the dataflow.
+    std::fs::write(services.files.join("blocked"), "not a directory").unwrap();
+    let dataflow = json!({"kind":"job","stages":[
+        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+        {"id":"out","type":"write","input":"people","connection":"files","path":"blocked/out.csv","format":"csv"}]});
+    assert_eq!(
+        services.api.put("/v1/dataflows/blocked", &dataflow).await.0,
+        201
+    );
+    let (status, accepted) = services
+        .api
+        .post("/v1/jobs", &json!({"dataflow":"blocked"}))
+        .await;
+    assert_eq!(status, 202);
+    let job = services
+        .api
+        .wait_terminal(accepted["id"].as_str().unwrap(), JOB_TIMEOUT)
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempt"], 3, "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("failed after 3 attempts") && error.contains("blocked"),
+        "{error}"
+    );
+}
