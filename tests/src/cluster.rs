@@ -120,7 +120,8 @@ impl NatsCluster {
     }
 }
 
-/// nginx balancing HTTP over the gateways.
+/// nginx balancing HTTP over the gateways. One process (`master_process off`), so
+/// killing it leaves no orphaned worker holding the port.
 pub struct LoadBalancer {
     child: Child,
     pub url: String,
@@ -137,7 +138,7 @@ impl LoadBalancer {
             .collect();
         let d = dir.path().display();
         let config = format!(
-            "user root;\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+            "user root;\nworker_processes 1;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\

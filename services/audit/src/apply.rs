@@ -130,8 +130,10 @@ fn to_audit_record(message: &jetstream::Message) -> AuditRecord {
     }
 }
 
-/// Applies a job event to the job record. Terminal states are final, and an event of
-/// an older attempt than the record's never overrides a newer one.
+/// Applies a job event to the job record. Terminal states are final. A terminal event
+/// is taken whatever its attempt: executors publish one only after recording it in the
+/// attempt bucket with compare-and-set, which admits one outcome per job. A start of an
+/// older attempt than the record's is ignored.
 async fn update_job(tx: &Tx, event: &JobEvent) -> prism_store::Result<()> {
     let mut job = jobs::get(tx, &event.job_id)
         .await?
@@ -146,10 +148,12 @@ async fn update_job(tx: &Tx, event: &JobEvent) -> prism_store::Result<()> {
             ..Default::default()
         });
     let state = event.state();
-    if job.state().is_terminal() || event.attempt < job.attempt {
+    if job.state().is_terminal() {
         return Ok(());
     }
     match state {
+        // A start older than the record's attempt is a stale delivery's.
+        JobState::Running if event.attempt < job.attempt => return Ok(()),
         JobState::Running => {
             job.state = JobState::Running as i32;
             job.attempt = event.attempt;

@@ -47,6 +47,11 @@ impl Attempts {
             Some((existing, _)) if existing.outcome.is_some() => {
                 return Ok(Claim::Finished(existing.outcome.unwrap_or_default()));
             }
+            // A later delivery owns the job: this one is stale (its executor stalled past
+            // the ack wait) and must not take the job back.
+            Some((existing, _)) if existing.attempt > attempt.attempt => {
+                return Ok(Claim::Lost);
+            }
             Some((_, revision)) => (
                 self.bucket
                     .update(job_id, value, revision)

@@ -166,7 +166,7 @@ async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
                     terminal(format!("stage {}: input {input:?} not computed", stage.id))
                 })?;
                 let staged = staging_path(&target, spec.job_id, spec.attempt);
-                remove_stale_staging(&target, spec.job_id, &staged);
+                remove_stale_staging(&target, spec.job_id, spec.attempt);
                 write(&staged, &target, table, *format).inspect_err(|_e| {
                     let _ = std::fs::remove_file(&staged);
                 })?;
@@ -242,8 +242,9 @@ fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
 }
 
 /// Deletes staging files that earlier attempts of this job left behind (their
-/// executor died mid-write). A paused earlier attempt then fails its rename.
-fn remove_stale_staging(target: &Path, job_id: &str, keep: &Path) {
+/// executor died mid-write). Only earlier ones: a stale attempt that wakes up must
+/// not remove the file of the attempt that superseded it.
+fn remove_stale_staging(target: &Path, job_id: &str, attempt: u32) {
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return;
     };
@@ -252,9 +253,14 @@ fn remove_stale_staging(target: &Path, job_id: &str, keep: &Path) {
         return;
     };
     for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        if path != keep && entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(path);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let earlier = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n < attempt);
+        if earlier {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -163,9 +163,12 @@ async fn main() {
     let lost = stuck + missing_outputs + unaudited;
     let duplicated = duplicate_terminals + outputs.len().saturating_sub(ids.len());
     println!("lost: {lost}, duplicated: {duplicated}, failed: {failed}");
-    std::process::exit(if lost + duplicated + failed == 0 {
+    let code = if lost + duplicated + failed == 0 {
         0
     } else {
         1
-    });
+    };
+    // `exit` skips destructors: stop the cluster's processes first.
+    drop(cluster);
+    std::process::exit(code);
 }
