@@ -73,10 +73,6 @@ impl Prism {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// SIGKILL: no chance to clean up, as in a crash.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishAckFuture, publish::PublishAck};
+use async_nats::jetstream::{self, publish::PublishAck};
 use prost::{Message, Name};
 
 use crate::error::{Error, Result};
@@ -52,25 +52,13 @@ impl Bus {
         msg_id: &str,
         message: &M,
     ) -> Result<PublishAck> {
-        self.start_publish(subject, msg_id, message)
-            .await?
-            .await
-            .map_err(|e| Error::jetstream("publish acknowledgement", e))
-    }
-
-    /// Sends without waiting for the stream's acknowledgement; await the returned
-    /// future to learn it. Lets a caller pipeline many publishes.
-    pub async fn start_publish<M: Message + Name>(
-        &self,
-        subject: String,
-        msg_id: &str,
-        message: &M,
-    ) -> Result<PublishAckFuture> {
         let headers = headers::standard(&M::full_name(), Some(msg_id));
         self.jetstream
             .publish_with_headers(subject, headers, message.encode_to_vec().into())
             .await
-            .map_err(|e| Error::jetstream("publish", e))
+            .map_err(|e| Error::jetstream("publish", e))?
+            .await
+            .map_err(|e| Error::jetstream("publish acknowledgement", e))
     }
 }
 

@@ -49,11 +49,6 @@ pub async fn list(tx: &Tx, after: Option<&str>, limit: usize) -> Result<Vec<Audi
         .collect()
 }
 
-/// Whether an event id was already recorded.
-pub async fn seen(tx: &Tx, event_id: &str) -> Result<bool> {
-    Ok(tx.get(&keys::audit_seen().key(&event_id)).await?.is_some())
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
