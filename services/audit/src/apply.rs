@@ -1,29 +1,25 @@
-//! Turning one event into an audit entry and, for job events, the job record.
-use async_nats::jetstream;
-use prism_bus::headers;
-use prism_schemas::v1::{
-    AuditRecord, ConfigEvent, JobEvent, JobRecord, JobState, NodeEvent, ScheduleEvent,
-    SubmissionRejected,
-};
-use prism_store::records::{audit, jobs, now_ms};
+//! The transactions of the audit service: an event becomes an audit entry and, for
+//! job events, the job record's new state; an event that can never be recorded
+//! becomes a dead letter.
+use prism_errors::bounded;
+use prism_schemas::v1::DeadLetterRecord;
+use prism_store::records::{audit, dead_letters, jobs, now_ms};
 use prism_store::{Store, Tx};
-use prost::{Message, Name};
-use serde_json::json;
 
-/// Records `message` in the store. Errors are the store's only: a malformed event is
-/// itself recorded (as `event.malformed`) rather than blocking the stream.
-pub async fn apply_event(store: &Store, message: &jetstream::Message) -> prism_store::Result<()> {
-    let record = to_audit_record(message);
-    let job_event = decode_as::<JobEvent>(message);
+use crate::event::{Event, Incoming};
+use crate::projection::{apply_cancel_request, apply_job_event};
+use crate::record::to_audit_record;
+
+/// Records the event in one transaction. An event id seen before changes nothing.
+pub async fn apply_event(store: &Store, incoming: &Incoming<'_>) -> prism_store::Result<()> {
+    let event = Event::decode(incoming);
+    let record = to_audit_record(&event, incoming);
     store
         .transact(|tx| {
-            let (record, job_event) = (record.clone(), job_event.clone());
+            let (record, event) = (&record, &event);
             async move {
-                if !audit::append(&tx, &record).await? {
-                    return Ok(());
-                }
-                if let Some(event) = job_event {
-                    update_job(&tx, &event).await?;
+                if audit::append(&tx, record).await? {
+                    project(&tx, event).await?;
                 }
                 Ok(())
             }
@@ -31,146 +27,57 @@ pub async fn apply_event(store: &Store, message: &jetstream::Message) -> prism_s
         .await
 }
 
-fn decode_as<M: Message + Name + Default>(message: &jetstream::Message) -> Option<M> {
-    let type_name = headers::message_type(message.headers.as_ref())?;
-    if type_name != M::full_name() {
-        return None;
+/// The job record's part of an event.
+async fn project(tx: &Tx, event: &Event) -> prism_store::Result<()> {
+    let updated = match event {
+        Event::Job(event) => apply_job_event(jobs::get(tx, &event.job_id).await?, event),
+        Event::Config(event) if event.entity == "job" && event.op == "cancel" => {
+            apply_cancel_request(jobs::get(tx, &event.name).await?)
+        }
+        _ => None,
+    };
+    match updated {
+        Some(job) => jobs::put(tx, &job).await,
+        None => Ok(()),
     }
-    M::decode(message.payload.as_ref()).ok()
 }
 
-fn to_audit_record(message: &jetstream::Message) -> AuditRecord {
-    let stream_sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-    if let Some(event) = decode_as::<JobEvent>(message) {
-        let kind = event.state().event_kind();
-        return AuditRecord {
-            event_id: event.event_id.clone(),
-            time_ms: event.occurred_at_ms,
-            actor: if event.executor.is_empty() {
-                "gateway".into()
-            } else {
-                format!("executor:{}", event.executor)
-            },
-            action: format!("job.{kind}"),
-            target: format!("job/{}", event.job_id),
-            details_json: json!({
-                "attempt": event.attempt,
-                "dataflow": event.dataflow,
-                "version": event.dataflow_version,
-                "rows_read": event.rows_read,
-                "rows_written": event.rows_written,
-                "error": event.error,
-            })
-            .to_string(),
-        };
-    }
-    if let Some(event) = decode_as::<ConfigEvent>(message) {
-        return AuditRecord {
-            event_id: event.event_id,
-            time_ms: event.occurred_at_ms,
-            actor: event.actor,
-            action: format!("{}.{}", event.entity, event.op),
-            target: format!("{}/{}", event.entity, event.name),
-            details_json: event.details_json,
-        };
-    }
-    if let Some(event) = decode_as::<ScheduleEvent>(message) {
-        return AuditRecord {
-            event_id: event.event_id,
-            time_ms: event.occurred_at_ms,
-            actor: "scheduler".into(),
-            action: format!("schedule.{}", event.kind),
-            target: format!("schedule/{}", event.schedule),
-            details_json: json!({
-                "occurrence_ms": event.occurrence_ms,
-                "job_id": event.job_id,
-                "detail": event.detail,
-            })
-            .to_string(),
-        };
-    }
-    if let Some(event) = decode_as::<SubmissionRejected>(message) {
-        return AuditRecord {
-            event_id: event.event_id,
-            time_ms: event.occurred_at_ms,
-            actor: "bus".into(),
-            action: "job.submit_rejected".into(),
-            target: prism_bus::subjects::SUBMIT.into(),
-            details_json: json!({
-                "code": event.code,
-                "message": event.message,
-                "field": event.field,
-                "payload_bytes": event.payload_bytes,
-            })
-            .to_string(),
-        };
-    }
-    if let Some(event) = decode_as::<NodeEvent>(message) {
-        return AuditRecord {
-            event_id: event.event_id,
-            time_ms: event.occurred_at_ms,
-            actor: format!("node:{}", event.node),
-            action: format!("node.{}", event.kind),
-            target: format!("node/{}", event.node),
-            details_json: json!({ "role": event.role }).to_string(),
-        };
-    }
-    // Unknown or undecodable: keep a trace of it, keyed by its stream position.
-    AuditRecord {
-        event_id: format!("stream-seq-{stream_sequence}"),
+/// Keeps an event that can never be recorded (`error` is permanent) as a dead letter
+/// operators can list. A job event still moves its job on, with what fits: the job
+/// reaches its terminal state even when its audit entry cannot be written.
+pub async fn dead_letter(
+    store: &Store,
+    incoming: &Incoming<'_>,
+    error: &prism_store::Error,
+) -> prism_store::Result<()> {
+    let event = Event::decode(incoming);
+    let job_id = match &event {
+        Event::Job(job) => prism_errors::bounded_to(&job.job_id, 100),
+        _ => String::new(),
+    };
+    let letter = DeadLetterRecord {
+        subject: prism_errors::bounded_to(incoming.subject, 512),
+        stream_sequence: incoming.stream_sequence,
+        message_type: incoming
+            .message_type
+            .map(|t| prism_errors::bounded_to(t, 512))
+            .unwrap_or_default(),
+        error: bounded(&error.to_string()),
+        payload_bytes: incoming.payload.len() as u64,
         time_ms: now_ms(),
-        actor: "bus".into(),
-        action: "event.malformed".into(),
-        target: message.subject.to_string(),
-        details_json: json!({
-            "message_type": headers::message_type(message.headers.as_ref()),
-            "payload_bytes": message.payload.len(),
-        })
-        .to_string(),
-    }
-}
-
-/// Applies a job event to the job record. Terminal states are final. A terminal event
-/// is taken whatever its attempt: executors publish one only after recording it in the
-/// attempt bucket with compare-and-set, which admits one outcome per job. A start of an
-/// older attempt than the record's is ignored.
-async fn update_job(tx: &Tx, event: &JobEvent) -> prism_store::Result<()> {
-    let mut job = jobs::get(tx, &event.job_id)
-        .await?
-        .unwrap_or_else(|| JobRecord {
-            // The gateway writes the record before it publishes; this covers records that
-            // were never written (e.g. a store restored from an older backup).
-            id: event.job_id.clone(),
-            dataflow: event.dataflow.clone(),
-            dataflow_version: event.dataflow_version,
-            state: JobState::Queued as i32,
-            created_at_ms: event.created_at_ms,
-            ..Default::default()
-        });
-    let state = event.state();
-    if job.state().is_terminal() {
-        return Ok(());
-    }
-    match state {
-        // A start older than the record's attempt is a stale delivery's.
-        JobState::Running if event.attempt < job.attempt => return Ok(()),
-        JobState::Running => {
-            job.state = JobState::Running as i32;
-            job.attempt = event.attempt;
-            job.started_at_ms = event.started_at_ms;
-        }
-        JobState::Succeeded | JobState::Failed | JobState::Cancelled => {
-            job.state = state as i32;
-            job.attempt = event.attempt;
-            if event.started_at_ms != 0 {
-                job.started_at_ms = event.started_at_ms;
+        job_id,
+    };
+    store
+        .transact(|tx| {
+            let (letter, event) = (&letter, &event);
+            async move {
+                dead_letters::append(&tx, letter).await?;
+                // A job id too long to be a key cannot name a job: nothing to move on.
+                match project(&tx, event).await {
+                    Err(e) if !prism_errors::Retryable::retryable(&e) => Ok(()),
+                    other => other,
+                }
             }
-            job.finished_at_ms = event.finished_at_ms;
-            job.rows_read = event.rows_read;
-            job.rows_written = event.rows_written;
-            job.error = event.error.clone();
-        }
-        JobState::Queued | JobState::Unspecified => return Ok(()),
-    }
-    jobs::put(tx, &job).await
+        })
+        .await
 }

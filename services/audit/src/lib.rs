@@ -2,35 +2,58 @@
 //! `EVENTS` (shared by every audit replica) appends each event to the audit log and
 //! keeps job records current, in one transaction per event. An event id seen before
 //! changes nothing, so redeliveries and replays are harmless.
+//!
+//! Nothing loops forever: an event that fails for a reason that may pass (store busy
+//! or down) is redelivered after a delay; one that can never be recorded (too large,
+//! corrupt) is kept as a dead letter (`GET /v1/audit/dead-letters`) and terminated.
+//!
+//! - [`event`]: decoding what arrived; [`record`]: the audit entry it becomes;
+//!   [`projection`]: the job record's new state; [`apply`]: the transactions.
 mod apply;
+mod event;
+mod projection;
+mod record;
 
 use std::time::Duration;
 
-use async_nats::jetstream::AckKind;
+use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
-use prism_bus::{Bus, subjects, topology};
+use prism_bus::{Bus, Error, Result, headers, subjects, topology};
+use prism_errors::Retryable;
 use prism_store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use apply::apply_event;
+pub use apply::{apply_event, dead_letter};
+pub use event::{Event, Incoming};
 
-pub async fn run(
-    store: Store,
-    bus: Bus,
-    topology: topology::Topology,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    topology.ensure(&bus.jetstream).await?;
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    pub topology: topology::Topology,
+}
+
+pub struct AuditDeps {
+    pub store: Store,
+    pub bus: Bus,
+}
+
+/// How long a retryable failure waits before the event comes again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+pub async fn run(config: AuditConfig, deps: AuditDeps, shutdown: CancellationToken) -> Result<()> {
+    let AuditDeps { store, bus } = deps;
+    config.topology.ensure(&bus.jetstream).await?;
     let consumer = bus
         .jetstream
         .get_stream(subjects::EVENTS_STREAM)
-        .await?
+        .await
+        .map_err(|e| Error::jetstream("open stream EVENTS", e))?
         .get_or_create_consumer(subjects::AUDIT_CONSUMER, topology::audit_consumer_config())
-        .await?;
+        .await
+        .map_err(|e| Error::jetstream("create audit consumer", e))?;
     tracing::info!("audit started");
     while !shutdown.is_cancelled() {
-        let mut messages = match consumer.messages().await {
+        let messages = match consumer.messages().await {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "cannot consume events; retrying");
@@ -38,36 +61,62 @@ pub async fn run(
                 continue;
             }
         };
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                next = messages.next() => next,
-            };
-            let message = match next {
-                Some(Ok(message)) => message,
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "event stream interrupted");
-                    break;
-                }
-                None => break,
-            };
-            let span = tracing::info_span!("audit_event", subject = %message.subject);
-            prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
-            let applied = apply_event(&store, &message).instrument(span).await;
-            let ack = match applied {
-                Ok(()) => message.double_ack().await,
-                Err(error) => {
-                    // The store is unreachable or busy: try this event again shortly.
-                    tracing::warn!(%error, "event not recorded; will retry");
-                    message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                        .await
-                }
-            };
-            if let Err(error) = ack {
-                tracing::warn!(%error, "event acknowledgement failed; it will be redelivered");
-            }
-        }
+        consume(&store, messages, &shutdown).await;
     }
     Ok(())
+}
+
+/// Records events until the stream of messages breaks or `shutdown`.
+async fn consume(
+    store: &Store,
+    mut messages: jetstream::consumer::pull::Stream,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = messages.next() => next,
+        };
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "event stream interrupted");
+                return;
+            }
+            None => return,
+        };
+        let span = tracing::info_span!("audit_event", subject = %message.subject);
+        prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
+        let ack = record(store, &message).instrument(span).await;
+        if let Err(error) = message.ack_with(ack).await {
+            tracing::warn!(%error, "event acknowledgement failed; it will be redelivered");
+        }
+    }
+}
+
+/// Records one message; answers how to acknowledge it.
+async fn record(store: &Store, message: &jetstream::Message) -> AckKind {
+    let incoming = Incoming {
+        subject: message.subject.as_str(),
+        message_type: headers::message_type(message.headers.as_ref()),
+        payload: &message.payload,
+        stream_sequence: message.info().map(|i| i.stream_sequence).unwrap_or(0),
+    };
+    let error = match apply_event(store, &incoming).await {
+        Ok(()) => return AckKind::Ack,
+        Err(error) if error.retryable() => {
+            tracing::warn!(%error, "event not recorded; will retry");
+            return AckKind::Nak(Some(RETRY_DELAY));
+        }
+        Err(error) => error,
+    };
+    tracing::error!(%error, sequence = incoming.stream_sequence, "event can never be recorded; dead-lettered");
+    match dead_letter(store, &incoming, &error).await {
+        Ok(()) => AckKind::Term,
+        Err(error) if error.retryable() => AckKind::Nak(Some(RETRY_DELAY)),
+        Err(error) => {
+            tracing::error!(%error, "dead letter not recorded either; event dropped");
+            AckKind::Term
+        }
+    }
 }

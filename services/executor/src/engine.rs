@@ -14,6 +14,7 @@ use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext,
 };
 use prism_dataflow::{Dataflow, Format, StageSpec, parameters, paths};
+use prism_errors::Retryable;
 use prism_schemas::v1::Connection;
 use tokio_util::sync::CancellationToken;
 
@@ -22,12 +23,18 @@ use tokio_util::sync::CancellationToken;
 pub enum EngineError {
     /// The dataflow or its data is wrong: running it again gives the same answer.
     #[error("{0}")]
-    Terminal(String),
+    Dataflow(String),
     /// The machine failed (disk, I/O): another attempt may succeed.
     #[error("{0}")]
-    Retryable(String),
+    Io(String),
     #[error("cancelled")]
     Cancelled,
+}
+
+impl Retryable for EngineError {
+    fn retryable(&self) -> bool {
+        matches!(self, EngineError::Io(_))
+    }
 }
 
 /// One job attempt's inputs.
@@ -55,11 +62,16 @@ pub struct StagedOutputs {
 impl StagedOutputs {
     /// Renames every staged file into place. A rename within a directory is atomic: a
     /// reader sees the old file or the new one, never a part; a retried attempt
-    /// replaces the same path, so output is never duplicated.
-    pub fn commit(self) -> Result<(), EngineError> {
+    /// replaces the same path, so output is never duplicated. Runs on a blocking
+    /// thread: renames and directory syncs wait on the disk.
+    pub async fn commit(self) -> Result<(), EngineError> {
+        blocking(move || self.commit_now()).await
+    }
+
+    fn commit_now(&self) -> Result<(), EngineError> {
         for (staged, target) in &self.files {
             std::fs::rename(staged, target).map_err(|e| {
-                EngineError::Retryable(format!("cannot move output into {}: {e}", target.display()))
+                io_error(format!("cannot move output into {}: {e}", target.display()))
             })?;
             if let Some(dir) = target.parent() {
                 // Make the rename itself durable.
@@ -77,108 +89,162 @@ impl StagedOutputs {
     }
 }
 
+#[derive(Clone)]
 struct Table {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 }
 
-fn terminal(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Terminal(e.to_string())
+fn dataflow_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Dataflow(e.to_string())
 }
 
-fn retryable(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Retryable(e.to_string())
+fn io_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Io(e.to_string())
+}
+
+/// Runs `work` on a blocking thread, so a slow disk never stalls the async workers
+/// that the other services of the process share.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| io_error(format!("file work interrupted: {e}")))?
 }
 
 pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
+    let mut stages = Stages::new(&spec);
     tokio::select! {
-        outcome = run_stages(&spec) => outcome,
+        outcome = stages.run_all() => outcome.map(|()| stages.outcome),
         () = cancel.cancelled() => Err(EngineError::Cancelled),
     }
 }
 
-async fn run_stages(spec: &RunSpec<'_>) -> Result<RunOutcome, EngineError> {
-    let roots: HashMap<&str, &Path> = spec
-        .connections
-        .iter()
-        .map(|c| (c.name.as_str(), Path::new(&c.root)))
-        .collect();
-    let resolve = |connection: &str, path: &str| -> Result<PathBuf, EngineError> {
-        let root = roots
-            .get(connection)
-            .ok_or_else(|| terminal(format!("connection {connection:?} missing from the job")))?;
-        let path = parameters::substitute(path, spec.parameters);
-        paths::resolve(root, &path).map_err(|e| terminal(format!("path {path:?}: {e}")))
-    };
-    let ctx = SessionContext::new();
-    let mut tables: HashMap<String, Table> = HashMap::new();
-    let mut outcome = RunOutcome {
-        rows_read: 0,
-        rows_written: 0,
-        outputs: StagedOutputs::default(),
-    };
-    for stage in &spec.dataflow.stages {
-        match &stage.spec {
-            StageSpec::Read {
-                connection,
-                path,
-                format,
-            } => {
-                let file = resolve(connection, path)?;
-                let frame = read(&ctx, &file, *format).await.map_err(|e| {
-                    terminal(format!(
-                        "stage {}: cannot read {}: {e}",
-                        stage.id,
-                        file.display()
-                    ))
-                })?;
-                let table = collect(frame).await.map_err(|e| {
-                    terminal(format!(
-                        "stage {}: cannot read {}: {e}",
-                        stage.id,
-                        file.display()
-                    ))
-                })?;
-                outcome.rows_read += rows(&table.batches);
-                register(&ctx, &stage.id, &table)?;
-                tables.insert(stage.id.clone(), table);
-            }
-            StageSpec::Sql { query, .. } => {
-                let query = parameters::substitute(query, spec.parameters);
-                let frame = ctx
-                    .sql(&query)
-                    .await
-                    .map_err(|e| terminal(format!("stage {}: {e}", stage.id)))?;
-                let table = collect(frame)
-                    .await
-                    .map_err(|e| terminal(format!("stage {}: {e}", stage.id)))?;
-                register(&ctx, &stage.id, &table)?;
-                tables.insert(stage.id.clone(), table);
-            }
-            StageSpec::Write {
-                input,
-                connection,
-                path,
-                format,
-            } => {
-                let target = resolve(connection, path)?;
-                let table = tables.get(input).ok_or_else(|| {
-                    terminal(format!("stage {}: input {input:?} not computed", stage.id))
-                })?;
-                let staged = staging_path(&target, spec.job_id, spec.attempt);
-                remove_stale_staging(&target, spec.job_id, spec.attempt);
-                write(&staged, &target, table, *format).inspect_err(|_e| {
-                    let _ = std::fs::remove_file(&staged);
-                })?;
-                outcome.rows_written += rows(&table.batches);
-                outcome.outputs.files.push((staged, target));
-            }
-            StageSpec::Delay { milliseconds } => {
-                tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
-            }
+/// The state of one run: the session, the tables computed so far, and the outcome.
+struct Stages<'a> {
+    spec: &'a RunSpec<'a>,
+    roots: HashMap<&'a str, &'a Path>,
+    ctx: SessionContext,
+    tables: HashMap<String, Table>,
+    outcome: RunOutcome,
+}
+
+impl<'a> Stages<'a> {
+    fn new(spec: &'a RunSpec<'a>) -> Self {
+        let roots = spec
+            .connections
+            .iter()
+            .map(|c| (c.name.as_str(), Path::new(&c.root)))
+            .collect();
+        Stages {
+            spec,
+            roots,
+            ctx: SessionContext::new(),
+            tables: HashMap::new(),
+            outcome: RunOutcome {
+                rows_read: 0,
+                rows_written: 0,
+                outputs: StagedOutputs::default(),
+            },
         }
     }
-    Ok(outcome)
+
+    async fn run_all(&mut self) -> Result<(), EngineError> {
+        for stage in &self.spec.dataflow.stages {
+            let id = stage.id.as_str();
+            match &stage.spec {
+                StageSpec::Read {
+                    connection,
+                    path,
+                    format,
+                } => self.read(id, connection, path, *format).await?,
+                StageSpec::Sql { query, .. } => self.sql(id, query).await?,
+                StageSpec::Write {
+                    input,
+                    connection,
+                    path,
+                    format,
+                } => self.write(id, input, connection, path, *format).await?,
+                StageSpec::Delay { milliseconds } => {
+                    tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `path` of `connection` with the job's parameters, resolved beneath its root.
+    fn resolve(&self, connection: &str, path: &str) -> Result<PathBuf, EngineError> {
+        let root = self.roots.get(connection).ok_or_else(|| {
+            dataflow_error(format!("connection {connection:?} missing from the job"))
+        })?;
+        let path = parameters::substitute(path, self.spec.parameters);
+        paths::resolve(root, &path).map_err(|e| dataflow_error(format!("path {path:?}: {e}")))
+    }
+
+    fn keep(&mut self, id: &str, table: Table) -> Result<(), EngineError> {
+        register(&self.ctx, id, &table)?;
+        self.tables.insert(id.to_string(), table);
+        Ok(())
+    }
+
+    async fn read(
+        &mut self,
+        id: &str,
+        connection: &str,
+        path: &str,
+        format: Format,
+    ) -> Result<(), EngineError> {
+        let file = self.resolve(connection, path)?;
+        let failed = |e: datafusion::error::DataFusionError| {
+            dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
+        };
+        let frame = read(&self.ctx, &file, format).await.map_err(failed)?;
+        let table = collect(frame).await.map_err(failed)?;
+        self.outcome.rows_read += rows(&table.batches);
+        self.keep(id, table)
+    }
+
+    async fn sql(&mut self, id: &str, query: &str) -> Result<(), EngineError> {
+        let query = parameters::substitute(query, self.spec.parameters);
+        let failed =
+            |e: datafusion::error::DataFusionError| dataflow_error(format!("stage {id}: {e}"));
+        let frame = self.ctx.sql(&query).await.map_err(failed)?;
+        let table = collect(frame).await.map_err(failed)?;
+        self.keep(id, table)
+    }
+
+    /// Writes the whole file under a staging name; [`StagedOutputs::commit`] renames it.
+    async fn write(
+        &mut self,
+        id: &str,
+        input: &str,
+        connection: &str,
+        path: &str,
+        format: Format,
+    ) -> Result<(), EngineError> {
+        let target = self.resolve(connection, path)?;
+        let table =
+            self.tables.get(input).cloned().ok_or_else(|| {
+                dataflow_error(format!("stage {id}: input {input:?} not computed"))
+            })?;
+        let (job_id, attempt) = (self.spec.job_id, self.spec.attempt);
+        let staged = staging_path(&target, job_id, attempt);
+        let written = rows(&table.batches);
+        let (staged_file, target_file, job_id) =
+            (staged.clone(), target.clone(), job_id.to_string());
+        blocking(move || {
+            remove_stale_staging(&target_file, &job_id, attempt);
+            write(&staged_file, &target_file, &table, format).inspect_err(|_| {
+                let _ = std::fs::remove_file(&staged_file);
+            })
+        })
+        .await?;
+        self.outcome.rows_written += written;
+        self.outcome.outputs.files.push((staged, target));
+        Ok(())
+    }
 }
 
 fn rows(batches: &[RecordBatch]) -> u64 {
@@ -224,10 +290,10 @@ async fn collect(frame: DataFrame) -> datafusion::error::Result<Table> {
 }
 
 fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {
-    let memory =
-        MemTable::try_new(table.schema.clone(), vec![table.batches.clone()]).map_err(terminal)?;
+    let memory = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])
+        .map_err(dataflow_error)?;
     ctx.register_table(name, Arc::new(memory))
-        .map_err(terminal)?;
+        .map_err(dataflow_error)?;
     Ok(())
 }
 
@@ -268,38 +334,38 @@ fn remove_stale_staging(target: &Path, job_id: &str, attempt: u32) {
 fn write(staged: &Path, target: &Path, table: &Table, format: Format) -> Result<(), EngineError> {
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| retryable(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| io_error(format!("cannot create {}: {e}", dir.display())))?;
     }
     let file = File::create(staged)
-        .map_err(|e| retryable(format!("cannot create {}: {e}", staged.display())))?;
+        .map_err(|e| io_error(format!("cannot create {}: {e}", staged.display())))?;
     let file = match format {
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(file);
             for batch in &table.batches {
-                writer.write(batch).map_err(retryable)?;
+                writer.write(batch).map_err(io_error)?;
             }
             writer.into_inner()
         }
         Format::Jsonl => {
             let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(file);
             for batch in &table.batches {
-                writer.write(batch).map_err(retryable)?;
+                writer.write(batch).map_err(io_error)?;
             }
-            writer.finish().map_err(retryable)?;
+            writer.finish().map_err(io_error)?;
             writer.into_inner()
         }
         Format::Parquet => {
             let mut writer =
                 datafusion::parquet::arrow::ArrowWriter::try_new(file, table.schema.clone(), None)
-                    .map_err(retryable)?;
+                    .map_err(io_error)?;
             for batch in &table.batches {
-                writer.write(batch).map_err(retryable)?;
+                writer.write(batch).map_err(io_error)?;
             }
-            writer.into_inner().map_err(retryable)?
+            writer.into_inner().map_err(io_error)?
         }
     };
     // On disk before the rename makes it visible.
-    file.sync_all().map_err(retryable)
+    file.sync_all().map_err(io_error)
 }

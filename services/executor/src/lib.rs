@@ -2,21 +2,24 @@
 //! DataFusion. Executors never read the configuration database; each job message
 //! carries its dataflow and connections. Every executor of a pool shares one durable
 //! consumer, so JetStream balances the work and redelivers what a dead one held.
-mod attempts;
+//!
+//! - [`worker`]: one delivery, from claim to acknowledgement, on the attempt fence.
+//! - [`engine`]: the dataflow on DataFusion, with outputs staged until committed.
 mod engine;
 mod worker;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{PullConsumer, pull};
 use futures::StreamExt;
-use std::sync::atomic::Ordering;
-
-use prism_bus::{Bus, nodes, subjects, topology};
-use tokio::sync::Semaphore;
+use prism_bus::attempts::Attempts;
+use prism_bus::{Bus, Error, Result, nodes, subjects, topology};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::attempts::Attempts;
 use crate::worker::Worker;
 
 #[derive(Debug, Clone)]
@@ -48,59 +51,100 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// What an executor needs from outside: the bus, and nothing else.
+pub struct ExecutorDeps {
+    pub bus: Bus,
+}
+
+/// Runs jobs until `shutdown` or a drain request, then lets running jobs finish.
 pub async fn run(
     config: ExecutorConfig,
-    bus: Bus,
+    deps: ExecutorDeps,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<()> {
+    let bus = deps.bus;
     config.topology.ensure(&bus.jetstream).await?;
-    let stream = bus.jetstream.get_stream(subjects::JOBS_STREAM).await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            &subjects::executor_consumer(&config.pool),
-            topology::executor_consumer_config(&config.pool, config.ack_wait),
-        )
-        .await?;
+    let consumer = open_consumer(&bus, &config).await?;
+    let drain = drain_requests(&bus, &config.node_id).await?;
     let worker = Arc::new(Worker {
-        attempts: Attempts {
-            bucket: config
-                .topology
-                .bucket(&bus.jetstream, subjects::JOB_ATTEMPTS_BUCKET)
-                .await?,
-        },
-        cancels: config
-            .topology
-            .bucket(&bus.jetstream, subjects::JOB_CANCELS_BUCKET)
-            .await?,
+        attempts: Attempts::open(&bus, &config.topology).await?,
         node_id: config.node_id.clone(),
         heartbeat: (config.ack_wait / 4).max(Duration::from_millis(250)),
         retry_delay: Duration::from_secs(1),
         bus,
     });
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    // Draining (API call): stop taking jobs, finish the running ones, then exit.
-    let drain = CancellationToken::new();
-    let mut drain_requests = worker
-        .bus
-        .client
-        .subscribe(subjects::drain(&config.node_id))
-        .await?;
-    let drain_signal = drain.clone();
+    tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");
+    let stop_taking = CancellationToken::new();
+    let (either, shutdown_signal, drain_signal) =
+        (stop_taking.clone(), shutdown.clone(), drain.clone());
     tokio::spawn(async move {
-        if drain_requests.next().await.is_some() {
-            drain_signal.cancel();
+        tokio::select! {
+            () = shutdown_signal.cancelled() => {}
+            () = drain_signal.cancelled() => {}
+        }
+        either.cancel();
+    });
+    let mut running = JoinSet::new();
+    take_jobs(&config, &consumer, &worker, &mut running, &stop_taking).await;
+    config.status.draining.store(true, Ordering::Relaxed);
+    tracing::info!(in_flight = running.len(), "executor draining");
+    // A drain request waits for every running job; a shutdown signal waits a bounded time.
+    let bound = if shutdown.is_cancelled() {
+        config.drain_timeout
+    } else {
+        Duration::MAX
+    };
+    finish_running(running, bound).await;
+    Ok(())
+}
+
+async fn open_consumer(bus: &Bus, config: &ExecutorConfig) -> Result<PullConsumer> {
+    bus.jetstream
+        .get_stream(subjects::JOBS_STREAM)
+        .await
+        .map_err(|e| Error::jetstream("open stream JOBS", e))?
+        .get_or_create_consumer(
+            &subjects::executor_consumer(&config.pool),
+            topology::executor_consumer_config(&config.pool, config.ack_wait),
+        )
+        .await
+        .map_err(|e| Error::jetstream("create executor consumer", e))
+}
+
+/// A token cancelled when someone asks this node to drain (`POST .../drain`).
+async fn drain_requests(bus: &Bus, node_id: &str) -> Result<CancellationToken> {
+    let mut requests = bus
+        .client
+        .subscribe(subjects::drain(node_id))
+        .await
+        .map_err(|e| Error::jetstream("subscribe to drain requests", e))?;
+    let drain = CancellationToken::new();
+    let signal = drain.clone();
+    tokio::spawn(async move {
+        if requests.next().await.is_some() {
+            signal.cancel();
         }
     });
-    tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");
-    let mut running = tokio::task::JoinSet::new();
-    let status = config.status.clone();
-    while !shutdown.is_cancelled() && !drain.is_cancelled() {
-        // Fetch only as many jobs as there are free slots: a prefetched job would wait
-        // here while its ack wait runs out.
+    Ok(drain)
+}
+
+/// Pulls as many jobs as there are free slots, until `stop`: a prefetched job would
+/// wait here while its ack wait runs out.
+async fn take_jobs(
+    config: &ExecutorConfig,
+    consumer: &PullConsumer,
+    worker: &Arc<Worker>,
+    running: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    loop {
         let first = tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = drain.cancelled() => break,
-            permit = slots.clone().acquire_owned() => permit?,
+            () = stop.cancelled() => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
         };
         let mut permits = vec![first];
         while let Ok(permit) = slots.clone().try_acquire_owned() {
@@ -112,42 +156,45 @@ pub async fn run(
             .expires(Duration::from_secs(2))
             .messages()
             .await;
-        let mut messages = match batch {
-            Ok(messages) => messages,
+        match batch {
+            Ok(messages) => start_jobs(messages, permits, worker, &config.status, running).await,
             Err(error) => {
                 tracing::warn!(%error, "cannot fetch jobs; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        while let Some(next) = messages.next().await {
-            match next {
-                Ok(message) => {
-                    let Some(permit) = permits.pop() else { break };
-                    let (worker, in_flight) = (worker.clone(), status.in_flight.clone());
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    running.spawn(async move {
-                        worker.handle(message).await;
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
-                        drop(permit);
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "job fetch interrupted");
-                    break;
-                }
             }
         }
         while running.try_join_next().is_some() {}
     }
-    status.draining.store(true, Ordering::Relaxed);
-    tracing::info!(in_flight = running.len(), "executor draining");
-    // A drain request waits for every running job; a shutdown signal waits a bounded time.
-    let bound = if drain.is_cancelled() && !shutdown.is_cancelled() {
-        Duration::MAX
-    } else {
-        config.drain_timeout
-    };
+}
+
+/// Runs each fetched message on its own task, holding one slot until it is done.
+async fn start_jobs(
+    mut messages: pull::Batch,
+    mut permits: Vec<OwnedSemaphorePermit>,
+    worker: &Arc<Worker>,
+    status: &nodes::NodeStatus,
+    running: &mut JoinSet<()>,
+) {
+    while let Some(next) = messages.next().await {
+        let message = match next {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "job fetch interrupted");
+                return;
+            }
+        };
+        let Some(permit) = permits.pop() else { return };
+        let (worker, in_flight) = (worker.clone(), status.in_flight.clone());
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        running.spawn(async move {
+            worker.handle(message).await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+async fn finish_running(mut running: JoinSet<()>, bound: Duration) {
     let drained = tokio::time::timeout(bound, async {
         while running.join_next().await.is_some() {}
     })
@@ -160,5 +207,4 @@ pub async fn run(
         );
         running.abort_all();
     }
-    Ok(())
 }

@@ -1,23 +1,24 @@
 //! One delivery of a job: claim it, run it, commit its output, report its outcome,
-//! and only then acknowledge it.
+//! and only then acknowledge it. The attempt bucket ([`prism_bus::attempts`]) is the
+//! truth about the job throughout; this module only acts on what it says.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind, kv};
+use async_nats::jetstream::{self, AckKind};
+use prism_bus::attempts::{Attempts, Claim, Standing};
 use prism_bus::{Bus, subjects};
-use prism_schemas::v1::{JobAttempt, JobEvent, JobRun, JobState};
+use prism_errors::{Retryable, bounded};
+use prism_schemas::v1::{JobAttempt, JobEvent, JobRun, JobState, RunRejected};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::attempts::{Attempts, Claim};
 use crate::engine::{self, EngineError, RunSpec};
 
 /// Shared by every job an executor runs.
 pub struct Worker {
     pub bus: Bus,
     pub attempts: Attempts,
-    pub cancels: kv::Store,
     pub node_id: String,
     /// How often a running job tells JetStream it is alive (`+WPI`) and checks that it
     /// still owns the job and was not cancelled.
@@ -39,133 +40,227 @@ impl Worker {
             .info()
             .map(|i| i.delivered.max(1) as u32)
             .unwrap_or(1);
-        let run = match prism_bus::decode::<JobRun>(&message.payload) {
+        let run = match readable_run(&message) {
             Ok(run) => run,
-            Err(error) => {
-                // Nothing can ever run it; terminate so it is not redelivered forever.
-                tracing::error!(%error, "undecodable job run message terminated");
-                let _ = message.ack_with(AckKind::Term).await;
-                return;
-            }
+            Err((job_id, error)) => return self.reject(&message, &job_id, &error).await,
         };
         let span = tracing::info_span!("job", job_id = %run.job_id, attempt);
         prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
-        self.run_delivery(message, run, attempt)
-            .instrument(span)
-            .await;
-    }
-
-    async fn run_delivery(&self, message: jetstream::Message, run: JobRun, attempt: u32) {
         let claim = JobAttempt {
             attempt,
             executor: self.node_id.clone(),
             started_at_ms: now_ms(),
-            outcome: None,
-        };
-        let claimed = self
-            .persist(&message, "claim the job", || {
-                self.attempts.claim(&run.job_id, &claim)
-            })
-            .await;
-        let revision = match claimed {
-            Some(Claim::Owned(revision)) => revision,
-            Some(Claim::Finished(outcome)) => {
-                // Finished before, but the acknowledgement was lost: report it again
-                // (de-duplicated downstream) and acknowledge.
-                tracing::info!("job finished earlier; acknowledging redelivery");
-                let reported = self
-                    .persist(&message, "report the outcome", || {
-                        self.publish_event(&outcome)
-                    })
-                    .await;
-                if reported.is_some() {
-                    let _ = message.double_ack().await;
-                }
-                return;
-            }
-            Some(Claim::Lost) => {
-                tracing::info!("another attempt claimed the job");
-                return;
-            }
-            None => return,
-        };
-        let mut event = JobEvent {
-            job_id: run.job_id.clone(),
-            attempt,
-            dataflow: run.dataflow.clone(),
-            dataflow_version: run.dataflow_version,
-            created_at_ms: run.created_at_ms,
-            started_at_ms: claim.started_at_ms,
-            executor: self.node_id.clone(),
             ..Default::default()
         };
-        let max_attempts = run.max_attempts.max(1);
+        let delivery = Delivery {
+            worker: &self,
+            message,
+            run,
+            claim,
+        };
+        delivery.run().instrument(span).await;
+    }
+
+    /// Terminates a message no executor can ever run, after reporting it once on
+    /// `prism.events.run.rejected` (the audit log's `job.rejected`).
+    async fn reject(&self, message: &jetstream::Message, job_id: &str, reason: &str) {
+        let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        tracing::error!(job_id, reason, sequence, "job run rejected");
+        let event = RunRejected {
+            event_id: format!("rejected.{sequence}"),
+            job_id: prism_errors::bounded_to(job_id, 100),
+            reason: bounded(reason),
+            executor: self.node_id.clone(),
+            stream_sequence: sequence,
+            payload_bytes: message.payload.len() as u64,
+            occurred_at_ms: now_ms(),
+        };
+        let published = persist(message, "report the rejection", || {
+            self.bus
+                .publish_durable(subjects::RUN_REJECTED.into(), &event.event_id, &event)
+        })
+        .await;
+        if published.is_ok() {
+            let _ = message.ack_with(AckKind::Term).await;
+        }
+    }
+}
+
+/// The run message, if it decodes and names a job id that can be one; otherwise
+/// the id it names (if any) and why it can never run.
+fn readable_run(message: &jetstream::Message) -> Result<JobRun, (String, String)> {
+    let run = prism_bus::decode::<JobRun>(&message.payload)
+        .map_err(|e| (String::new(), e.to_string()))?;
+    match Attempts::check_job_id(&run.job_id) {
+        Ok(()) => Ok(run),
+        Err(error) => Err((run.job_id, error.to_string())),
+    }
+}
+
+/// Why a delivery stopped before its acknowledgement.
+enum Stopped {
+    /// The bus stayed unavailable: the delivery is left to come back after its ack wait.
+    GaveUp,
+    /// A permanent error: the message was terminated and reported.
+    Rejected,
+}
+
+/// Retries `operation` while the bus is briefly unavailable (a NATS node lost, a
+/// stream electing a new leader), heartbeating the delivery meanwhile. A nak instead
+/// would count as an attempt, and a few of them would dead-letter a healthy job.
+/// Gives up after [`TRANSIENT_RETRY_FOR`], and at once on an error that cannot pass.
+async fn persist<T, Fut>(
+    message: &jetstream::Message,
+    what: &str,
+    mut operation: impl FnMut() -> Fut,
+) -> Result<T, prism_bus::Error>
+where
+    Fut: Future<Output = Result<T, prism_bus::Error>>,
+{
+    let deadline = Instant::now() + TRANSIENT_RETRY_FOR;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match operation().await {
+            Ok(value) => return Ok(value),
+            Err(error) if error.retryable() && Instant::now() < deadline => {
+                tracing::warn!(%error, what, "bus unavailable; retrying");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => {
+                tracing::error!(%error, what, "giving up on this delivery");
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// One delivery of a job, from its claim to its acknowledgement.
+struct Delivery<'a> {
+    worker: &'a Worker,
+    message: jetstream::Message,
+    run: JobRun,
+    claim: JobAttempt,
+}
+
+impl Delivery<'_> {
+    async fn run(self) {
+        let cancel_requested = match self.take_claim().await {
+            Ok(Some(cancel_requested)) => cancel_requested,
+            Ok(None) | Err(_) => return,
+        };
+        let mut event = self.event();
+        let (attempt, max_attempts) = (self.claim.attempt, self.run.max_attempts.max(1));
         if attempt > max_attempts {
             tracing::warn!(max_attempts, "job dead-lettered");
             event.error = format!(
                 "dead-lettered after {max_attempts} attempts: no attempt finished (executor lost, or the job outlived its ack wait)"
             );
-            self.finish(&message, &claim, revision, event, JobState::Failed, None)
-                .await;
-            return;
+            return self.finish(event, JobState::Failed, None).await;
         }
-        if self.cancel_requested(&run.job_id).await {
-            self.finish(&message, &claim, revision, event, JobState::Cancelled, None)
-                .await;
-            return;
+        if cancel_requested {
+            return self.finish(event, JobState::Cancelled, None).await;
         }
-        event.state = JobState::Running as i32;
-        event.occurred_at_ms = now_ms();
-        event.event_id =
-            subjects::job_event_id(&run.job_id, attempt, JobState::Running.event_kind());
-        let started = self
-            .persist(&message, "report the start", || self.publish_event(&event))
-            .await;
-        if started.is_none() {
+        if self.report_start(&mut event).await.is_err() {
             return;
         }
         tracing::info!("job started");
-
         let stop = CancellationToken::new();
-        let watch = self.watch(&message, &run.job_id, revision, stop.clone());
-        let outcome = run_dataflow(&run, attempt, &stop).await;
+        let watch = self.watch(stop.clone());
+        let outcome = run_dataflow(&self.run, attempt, &stop).await;
         let interrupted = watch.finish().await;
-        match (interrupted, outcome) {
-            (Some(Interrupt::Superseded), Ok(outcome)) => {
-                outcome.outputs.discard();
-                tracing::warn!("attempt superseded; output discarded");
+        self.conclude(event, interrupted, outcome).await;
+    }
+
+    /// `Some(cancel requested)` once this attempt owns the job; `None` when it is not
+    /// this delivery's to run (finished earlier, or a later delivery owns it).
+    async fn take_claim(&self) -> Result<Option<bool>, Stopped> {
+        let job_id = &self.run.job_id;
+        let claimed = self
+            .persist("claim the job", || {
+                self.worker.attempts.claim(job_id, &self.claim)
+            })
+            .await?;
+        match claimed {
+            Claim::Owned { cancel_requested } => Ok(Some(cancel_requested)),
+            Claim::Finished(outcome) => {
+                // Finished before (or cancelled while queued), but not acknowledged:
+                // report it again (de-duplicated downstream) and acknowledge.
+                tracing::info!(
+                    state = outcome.state().api_name(),
+                    "job finished earlier; acknowledging redelivery"
+                );
+                self.persist("report the outcome", || self.publish_event(&outcome))
+                    .await?;
+                let _ = self.message.double_ack().await;
+                Ok(None)
             }
-            (Some(Interrupt::Superseded), Err(_)) => tracing::warn!("attempt superseded"),
+            Claim::Lost => {
+                tracing::info!("another attempt claimed the job");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The event every report of this attempt starts from.
+    fn event(&self) -> JobEvent {
+        JobEvent {
+            job_id: self.run.job_id.clone(),
+            attempt: self.claim.attempt,
+            dataflow: self.run.dataflow.clone(),
+            dataflow_version: self.run.dataflow_version,
+            created_at_ms: self.run.created_at_ms,
+            started_at_ms: self.claim.started_at_ms,
+            executor: self.worker.node_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    async fn report_start(&self, event: &mut JobEvent) -> Result<(), Stopped> {
+        event.state = JobState::Running as i32;
+        event.occurred_at_ms = now_ms();
+        event.event_id =
+            subjects::job_event_id(&event.job_id, event.attempt, JobState::Running.event_kind());
+        self.persist("report the start", || self.publish_event(event))
+            .await
+    }
+
+    /// Decides the outcome of a run the watch may have interrupted.
+    async fn conclude(
+        &self,
+        mut event: JobEvent,
+        interrupted: Option<Interrupt>,
+        outcome: Result<engine::RunOutcome, EngineError>,
+    ) {
+        let (attempt, max_attempts) = (self.claim.attempt, self.run.max_attempts.max(1));
+        match (interrupted, outcome) {
+            (Some(Interrupt::Superseded), outcome) => {
+                if let Ok(outcome) = outcome {
+                    outcome.outputs.discard();
+                }
+                tracing::warn!("attempt superseded; nothing committed or reported");
+            }
             (_, Ok(outcome)) => {
                 event.rows_read = outcome.rows_read;
                 event.rows_written = outcome.rows_written;
-                self.finish(
-                    &message,
-                    &claim,
-                    revision,
-                    event,
-                    JobState::Succeeded,
-                    Some(outcome.outputs),
-                )
-                .await;
+                self.finish(event, JobState::Succeeded, Some(outcome.outputs))
+                    .await;
             }
             (_, Err(EngineError::Cancelled)) => {
-                self.finish(&message, &claim, revision, event, JobState::Cancelled, None)
-                    .await;
+                self.finish(event, JobState::Cancelled, None).await;
             }
-            (_, Err(EngineError::Terminal(error))) => {
-                event.error = error;
-                self.finish(&message, &claim, revision, event, JobState::Failed, None)
-                    .await;
-            }
-            (_, Err(EngineError::Retryable(error))) if attempt < max_attempts => {
+            (_, Err(error)) if error.retryable() && attempt < max_attempts => {
                 tracing::warn!(%error, "attempt failed; the job will be retried");
-                let _ = message.ack_with(AckKind::Nak(Some(self.retry_delay))).await;
+                self.nak().await;
             }
-            (_, Err(EngineError::Retryable(error))) => {
-                event.error = format!("failed after {attempt} attempts: {error}");
-                self.finish(&message, &claim, revision, event, JobState::Failed, None)
-                    .await;
+            (_, Err(error)) => {
+                event.error = if error.retryable() {
+                    bounded(&format!("failed after {attempt} attempts: {error}"))
+                } else {
+                    bounded(&error.to_string())
+                };
+                self.finish(event, JobState::Failed, None).await;
             }
         }
     }
@@ -175,154 +270,163 @@ impl Worker {
     /// redelivery, which finds the outcome or repeats the attempt.
     async fn finish(
         &self,
-        message: &jetstream::Message,
-        claim: &JobAttempt,
-        revision: u64,
         mut event: JobEvent,
         state: JobState,
         outputs: Option<engine::StagedOutputs>,
     ) {
-        let job_id = event.job_id.clone();
-        let mut revision = revision;
+        let mut state = state;
         if let Some(outputs) = outputs {
-            // Prove ownership right before the rename; a superseded attempt stops here.
-            let renewed = self
-                .persist(message, "renew the claim", || {
-                    self.attempts.renew(&job_id, claim, revision)
-                })
-                .await;
-            match renewed {
-                Some(Some(renewed)) => revision = renewed,
-                Some(None) => {
-                    outputs.discard();
-                    tracing::warn!("attempt superseded before commit; output discarded");
-                    return;
-                }
-                None => {
-                    outputs.discard();
-                    return;
-                }
-            }
-            if let Err(error) = outputs.commit() {
-                tracing::warn!(%error, "cannot commit output; the job will be retried");
-                let _ = message.ack_with(AckKind::Nak(Some(self.retry_delay))).await;
-                return;
+            match self.commit(outputs).await {
+                Ok(Commit::Done) => {}
+                Ok(Commit::Cancelled) => state = JobState::Cancelled,
+                Err(_) => return,
             }
         }
+        let job_id = event.job_id.clone();
         event.state = state as i32;
         event.finished_at_ms = now_ms();
         event.occurred_at_ms = event.finished_at_ms;
         event.event_id = subjects::job_event_id(&job_id, event.attempt, state.event_kind());
         let recorded = self
-            .persist(message, "record the outcome", || {
-                self.attempts.finish(&job_id, claim, &event, revision)
+            .persist("record the outcome", || {
+                self.worker.attempts.finish(&job_id, &self.claim, &event)
             })
             .await;
         match recorded {
-            Some(true) => {}
-            Some(false) => {
+            Ok(Standing::Owner { .. }) => {}
+            Ok(Standing::Superseded) => {
                 tracing::warn!("attempt superseded; outcome not reported");
                 return;
             }
-            None => return,
-        }
-        let reported = self
-            .persist(message, "report the outcome", || self.publish_event(&event))
-            .await;
-        if reported.is_some() {
-            let _ = message.double_ack().await;
-            tracing::info!(state = state.api_name(), error = %event.error, "job finished");
+            Err(_) => return,
         }
         // Not reported: no acknowledgement, so the redelivery reports the stored outcome.
-    }
-
-    async fn publish_event(&self, event: &JobEvent) -> anyhow::Result<()> {
-        let subject = subjects::job_event(&event.job_id, event.state().event_kind());
-        self.bus
-            .publish_durable(subject, &event.event_id, event)
-            .await?;
-        Ok(())
-    }
-
-    /// Retries `operation` while the bus is briefly unavailable (a NATS node lost, a
-    /// stream electing a new leader), heartbeating the delivery meanwhile. A nak
-    /// instead would count as an attempt, and a few of them would dead-letter a
-    /// healthy job. `None` once [`TRANSIENT_RETRY_FOR`] has passed: the delivery is
-    /// left unacknowledged and comes back after its ack wait.
-    async fn persist<T, Fut>(
-        &self,
-        message: &jetstream::Message,
-        what: &str,
-        mut operation: impl FnMut() -> Fut,
-    ) -> Option<T>
-    where
-        Fut: Future<Output = anyhow::Result<T>>,
-    {
-        let deadline = Instant::now() + TRANSIENT_RETRY_FOR;
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match operation().await {
-                Ok(value) => return Some(value),
-                Err(error) if Instant::now() < deadline => {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        what,
-                        "bus unavailable; retrying"
-                    );
-                    let _ = message.ack_with(AckKind::Progress).await;
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(error) => {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        what,
-                        "bus unavailable; job left for redelivery"
-                    );
-                    return None;
-                }
-            }
+        if self
+            .persist("report the outcome", || self.publish_event(&event))
+            .await
+            .is_ok()
+        {
+            let _ = self.message.double_ack().await;
+            tracing::info!(state = state.api_name(), error = %event.error, "job finished");
         }
     }
 
-    async fn cancel_requested(&self, job_id: &str) -> bool {
-        matches!(self.cancels.get(job_id).await, Ok(Some(_)))
+    /// Proves ownership right before renaming the output into place; a superseded
+    /// or cancelled attempt discards it instead.
+    async fn commit(&self, outputs: engine::StagedOutputs) -> Result<Commit, Stopped> {
+        let job_id = &self.run.job_id;
+        let renewed = self
+            .persist("renew the claim", || {
+                self.worker.attempts.renew(job_id, &self.claim)
+            })
+            .await;
+        match renewed {
+            Ok(Standing::Owner {
+                cancel_requested: false,
+            }) => {}
+            Ok(Standing::Owner {
+                cancel_requested: true,
+            }) => {
+                outputs.discard();
+                return Ok(Commit::Cancelled);
+            }
+            Ok(Standing::Superseded) => {
+                outputs.discard();
+                tracing::warn!("attempt superseded before commit; output discarded");
+                return Err(Stopped::GaveUp);
+            }
+            Err(stopped) => {
+                outputs.discard();
+                return Err(stopped);
+            }
+        }
+        if let Err(error) = outputs.commit().await {
+            tracing::warn!(%error, "cannot commit output; the job will be retried");
+            self.nak().await;
+            return Err(Stopped::GaveUp);
+        }
+        Ok(Commit::Done)
+    }
+
+    async fn nak(&self) {
+        let _ = self
+            .message
+            .ack_with(AckKind::Nak(Some(self.worker.retry_delay)))
+            .await;
+    }
+
+    async fn publish_event(&self, event: &JobEvent) -> Result<(), prism_bus::Error> {
+        let subject = subjects::job_event(&event.job_id, event.state().event_kind());
+        self.worker
+            .bus
+            .publish_durable(subject, &event.event_id, event)
+            .await
+            .map(drop)
+    }
+
+    /// [`persist`] for this delivery; a permanent error rejects the message.
+    async fn persist<T, Fut>(
+        &self,
+        what: &str,
+        operation: impl FnMut() -> Fut,
+    ) -> Result<T, Stopped>
+    where
+        Fut: Future<Output = Result<T, prism_bus::Error>>,
+    {
+        match persist(&self.message, what, operation).await {
+            Ok(value) => Ok(value),
+            Err(error) if error.retryable() => Err(Stopped::GaveUp),
+            Err(error) => {
+                self.worker
+                    .reject(
+                        &self.message,
+                        &self.run.job_id,
+                        &format!("cannot {what}: {error}"),
+                    )
+                    .await;
+                Err(Stopped::Rejected)
+            }
+        }
     }
 
     /// Heartbeats for a running attempt; stops the run when the job is cancelled or
     /// the attempt is superseded.
-    fn watch(
-        &self,
-        message: &jetstream::Message,
-        job_id: &str,
-        revision: u64,
-        stop: CancellationToken,
-    ) -> Watch {
-        let (message, job_id) = (message.clone(), job_id.to_string());
-        let (attempts, cancels) = (self.attempts.bucket.clone(), self.cancels.clone());
-        let period = self.heartbeat;
+    fn watch(&self, stop: CancellationToken) -> Watch {
+        let (message, job_id) = (self.message.clone(), self.run.job_id.clone());
+        let (attempts, attempt, period) = (
+            self.worker.attempts.clone(),
+            self.claim.attempt,
+            self.worker.heartbeat,
+        );
         let done = CancellationToken::new();
         let done_signal = done.clone();
         let task = tokio::spawn(async move {
-            let attempts = Attempts { bucket: attempts };
             loop {
                 tokio::select! {
                     () = done_signal.cancelled() => return None,
                     () = tokio::time::sleep(period) => {}
                 }
                 let _ = message.ack_with(AckKind::Progress).await;
-                if let Ok(false) = attempts.still_owned(&job_id, revision).await {
-                    stop.cancel();
-                    return Some(Interrupt::Superseded);
-                }
-                if matches!(cancels.get(&job_id).await, Ok(Some(_))) {
-                    stop.cancel();
-                    return Some(Interrupt::Cancelled);
-                }
+                let interrupt = match attempts.check(&job_id, attempt).await {
+                    Ok(Standing::Superseded) => Interrupt::Superseded,
+                    Ok(Standing::Owner {
+                        cancel_requested: true,
+                    }) => Interrupt::Cancelled,
+                    // Owned, or the bus briefly unavailable: go on.
+                    _ => continue,
+                };
+                stop.cancel();
+                return Some(interrupt);
             }
         });
         Watch { done, task }
     }
+}
+
+enum Commit {
+    Done,
+    /// A cancel request arrived before the commit: nothing was written.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -350,7 +454,7 @@ async fn run_dataflow(
 ) -> Result<engine::RunOutcome, EngineError> {
     let dataflow =
         prism_dataflow::validate::from_stored(&run.dataflow_document).map_err(|problems| {
-            EngineError::Terminal(format!(
+            EngineError::Dataflow(format!(
                 "invalid dataflow document: {}",
                 problems.first().map_or("", |p| p.message.as_str())
             ))

@@ -1,41 +1,13 @@
 //! The one error type of the HTTP API: every failure answers
-//! `{"error":{"code","message","field"}}` with the status its code implies.
+//! `{"error":{"code","message","field"}}` with the status its [`Code`] implies.
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use prism_errors::Retryable;
 use prism_jobs::SubmitError;
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    InvalidArgument,
-    NotFound,
-    Conflict,
-    Unavailable,
-    Internal,
-}
-
-impl Code {
-    fn status(self) -> StatusCode {
-        match self {
-            Code::InvalidArgument => StatusCode::BAD_REQUEST,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::Conflict => StatusCode::CONFLICT,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "invalid_argument",
-            Code::NotFound => "not_found",
-            Code::Conflict => "conflict",
-            Code::Unavailable => "unavailable",
-            Code::Internal => "internal",
-        }
-    }
-}
+pub use prism_errors::Code;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -77,39 +49,41 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.code.status(), Json(json!({ "error": error }))).into_response()
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({ "error": error }))).into_response()
     }
 }
 
 impl From<prism_store::Error> for ApiError {
     fn from(error: prism_store::Error) -> Self {
         tracing::warn!(%error, "store error");
-        let code = if error.is_retryable() {
-            Code::Unavailable
-        } else {
-            Code::Internal
-        };
-        ApiError::new(code, None, format!("configuration database: {error}"))
+        ApiError::new(
+            error.code(),
+            None,
+            format!("configuration database: {error}"),
+        )
     }
 }
 
 impl From<prism_bus::Error> for ApiError {
     fn from(error: prism_bus::Error) -> Self {
         tracing::warn!(%error, "bus error");
-        ApiError::new(Code::Unavailable, None, format!("bus: {error}"))
+        let code = if error.retryable() {
+            Code::Unavailable
+        } else {
+            Code::Internal
+        };
+        ApiError::new(code, None, format!("bus: {error}"))
     }
 }
 
 impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         match error {
-            SubmitError::Invalid { field, message } => ApiError::invalid(&field, message),
-            SubmitError::NotFound { field, message } => ApiError::not_found(&field, message),
-            SubmitError::Conflict { field, message } => {
-                ApiError::new(Code::Conflict, Some(&field), message)
-            }
             SubmitError::Store(e) => e.into(),
             SubmitError::Bus(e) => e.into(),
+            other => ApiError::new(other.code(), other.field(), other.to_string()),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The gateway: the HTTP API (`/v1/...`) and job submission over the bus. Stateless:
-//! run as many as needed behind a load balancer.
+//! run as many as needed behind a load balancer. Every gateway also relays outbox
+//! entries whose writer died, so accepted jobs and changes are announced even in a
+//! deployment without a scheduler.
 mod error;
 mod input;
 mod routes;
@@ -8,11 +10,16 @@ mod submissions;
 
 use std::sync::Arc;
 
+use prism_bus::attempts::Attempts;
 use prism_bus::{Bus, subjects, topology::Topology};
 use prism_jobs::Submitter;
+use prism_outbox::Outbox;
 use prism_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+pub use routes::router;
+pub use state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -33,41 +40,71 @@ impl Default for GatewayConfig {
     }
 }
 
-/// Serves HTTP on `listener` and bus submissions until `shutdown`, then drains
-/// in-flight requests.
-pub async fn run(
-    listener: TcpListener,
-    config: GatewayConfig,
+pub struct GatewayDeps {
+    pub listener: TcpListener,
+    pub store: Store,
+    pub bus: Bus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] prism_bus::Error),
+    #[error("http server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// The state the routes share, on `store` and `bus`.
+pub async fn app_state(
+    config: &GatewayConfig,
     store: Store,
     bus: Bus,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> prism_bus::Result<Arc<AppState>> {
     config.topology.ensure(&bus.jetstream).await?;
-    let cancels = config
-        .topology
-        .bucket(&bus.jetstream, subjects::JOB_CANCELS_BUCKET)
-        .await?;
-    let state = Arc::new(state::AppState {
+    let outbox = Outbox {
+        store: store.clone(),
+        bus: bus.clone(),
+    };
+    Ok(Arc::new(AppState {
         submitter: Submitter {
-            store: store.clone(),
-            bus: bus.clone(),
+            outbox: outbox.clone(),
             pool: config.pool.clone(),
             max_attempts: config.max_attempts,
         },
+        attempts: Attempts::open(&bus, &config.topology).await?,
+        outbox,
         store,
         bus,
-        cancels,
         topology: config.topology,
-    });
+    }))
+}
+
+/// Serves HTTP on the listener, bus submissions and the outbox relay until
+/// `shutdown`, then drains in-flight requests.
+pub async fn run(
+    config: GatewayConfig,
+    deps: GatewayDeps,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let GatewayDeps {
+        listener,
+        store,
+        bus,
+    } = deps;
+    let state = app_state(&config, store, bus).await?;
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));
+    let relay = tokio::spawn(state.outbox.clone().relay(shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let app = routes::router(state).layer(axum::middleware::from_fn(trace_request));
+    let app = router(state).layer(axum::middleware::from_fn(trace_request));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
     shutdown.cancel();
-    submissions.await??;
-    Ok(())
+    let _ = relay.await;
+    match submissions.await {
+        Ok(served) => Ok(served?),
+        Err(_) => Ok(()),
+    }
 }
 
 /// One span per request, so store and bus calls (and the trace context they

@@ -1,51 +1,74 @@
-use async_nats::jetstream::kv;
-use prism_bus::{Bus, subjects};
+use prism_bus::attempts::Attempts;
+use prism_bus::{Bus, envelope, subjects};
 use prism_jobs::Submitter;
-use prism_schemas::v1::ConfigEvent;
-use prism_store::Store;
+use prism_outbox::{Outbox, Staged};
+use prism_schemas::v1::{ConfigEvent, OutboxMessage};
 use prism_store::records::now_ms;
+use prism_store::{Store, Tx};
 
 /// What every handler shares.
 pub struct AppState {
     pub store: Store,
     pub bus: Bus,
+    pub outbox: Outbox,
     pub submitter: Submitter,
-    /// Cancellation requests, read by executors (which never read the store).
-    pub cancels: kv::Store,
+    /// The attempt fence: where cancel requests go (executors never read the store).
+    pub attempts: Attempts,
     pub topology: prism_bus::topology::Topology,
 }
 
 /// Who made a change. Authentication is not built yet, so every caller is anonymous.
 pub const ACTOR: &str = "anonymous";
 
-impl AppState {
-    /// Publishes a configuration change for the audit log and outside consumers.
-    /// The change is already committed; a failed publish is logged, not undone.
-    pub async fn config_event(
-        &self,
-        entity: &str,
-        op: &str,
-        name: &str,
-        version: u32,
-        details: serde_json::Value,
-    ) {
+/// A configuration change, announced on `prism.events.config.<entity>.<op>` for the
+/// audit log and outside consumers.
+pub struct Change<'a> {
+    pub entity: &'a str,
+    pub op: &'a str,
+    pub name: &'a str,
+    pub version: u32,
+    pub details: serde_json::Value,
+}
+
+impl Change<'_> {
+    /// The change's event, ready for the outbox.
+    pub fn message(&self) -> OutboxMessage {
         let event = ConfigEvent {
             event_id: uuid::Uuid::now_v7().to_string(),
-            entity: entity.into(),
-            name: name.into(),
-            op: op.into(),
-            version,
+            entity: self.entity.into(),
+            name: self.name.into(),
+            op: self.op.into(),
+            version: self.version,
             actor: ACTOR.into(),
             occurred_at_ms: now_ms(),
-            details_json: details.to_string(),
+            details_json: self.details.to_string(),
         };
-        let subject = subjects::config_event(entity, op);
-        if let Err(error) = self
-            .bus
-            .publish_durable(subject, &event.event_id, &event)
-            .await
-        {
-            tracing::warn!(%error, entity, op, name, "configuration event not published");
+        envelope(
+            subjects::config_event(self.entity, self.op),
+            &event.event_id,
+            &event,
+        )
+    }
+
+    /// Writes the change's event to the outbox within the change's own transaction,
+    /// so that a committed change is always announced.
+    pub async fn stage(&self, tx: &Tx) -> prism_store::Result<Staged> {
+        stage(tx, vec![self.message()]).await
+    }
+}
+
+/// Writes `messages` as one outbox entry within `tx`.
+pub async fn stage(tx: &Tx, messages: Vec<OutboxMessage>) -> prism_store::Result<Staged> {
+    let id = uuid::Uuid::now_v7().to_string();
+    prism_outbox::stage(tx, &id, messages).await
+}
+
+impl AppState {
+    /// Publishes a committed change's outbox entry. A failure is logged, not undone:
+    /// the entry stays and the outbox relay publishes it.
+    pub async fn announce(&self, staged: &Staged) {
+        if let Err(error) = self.outbox.publish(staged).await {
+            tracing::warn!(%error, outbox_id = %staged.id, "change not announced yet; left to the relay");
         }
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use prism_bus::subjects;
-use prism_jobs::{SubmitError, SubmitRequest};
+use prism_errors::Code;
+use prism_jobs::SubmitRequest;
 use prism_schemas::v1::{
     self, SubmissionRejected, SubmitJobReply, SubmitJobRequest, submit_job_reply,
 };
@@ -15,12 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> prism_bus::Result<()> {
     let mut requests = state
         .bus
         .client
         .queue_subscribe(subjects::SUBMIT, subjects::GATEWAY_QUEUE_GROUP.into())
-        .await?;
+        .await
+        .map_err(|e| prism_bus::Error::jetstream("subscribe to submissions", e))?;
     loop {
         let request = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -45,10 +47,10 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> anyhow:
     }
 }
 
-fn error_reply(code: &str, field: &str, message: String) -> SubmitJobReply {
+fn error_reply(code: Code, field: &str, message: String) -> SubmitJobReply {
     SubmitJobReply {
         result: Some(submit_job_reply::Result::Error(v1::Error {
-            code: code.into(),
+            code: code.name().into(),
             message,
             field: field.into(),
         })),
@@ -60,7 +62,7 @@ async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
         Ok(request) => request,
         Err(e) => {
             let reply = error_reply(
-                "invalid_argument",
+                Code::InvalidArgument,
                 "payload",
                 format!("not a prism.v1.SubmitJobRequest: {e}"),
             );
@@ -83,10 +85,8 @@ async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
             })),
         },
         Err(error) => {
-            let refused_by_input = matches!(
-                error,
-                SubmitError::Invalid { .. } | SubmitError::NotFound { .. }
-            );
+            // A conflict is a retry with another request, not a malformed one.
+            let refused_by_input = matches!(error.code(), Code::InvalidArgument | Code::NotFound);
             let reply = error_reply(error.code(), error.field().unwrap_or(""), error.to_string());
             if refused_by_input {
                 record_rejection(state, &reply, payload.len()).await;
@@ -104,7 +104,7 @@ async fn record_rejection(state: &AppState, reply: &SubmitJobReply, payload_byte
     let event = SubmissionRejected {
         event_id: uuid::Uuid::now_v7().to_string(),
         code: error.code.clone(),
-        message: error.message.clone(),
+        message: prism_errors::bounded(&error.message),
         field: error.field.clone(),
         occurred_at_ms: now_ms(),
         payload_bytes: payload_bytes as u64,

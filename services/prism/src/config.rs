@@ -147,6 +147,7 @@ impl Config {
         let store_url = s
             .store
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("config.db").display()));
+        prism_store::parse_url(&store_url).map_err(|e| format!("PRISM_STORE: {e}"))?;
         let node_id = s.node_id.unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             format!("{}-{}", host.trim(), std::process::id())

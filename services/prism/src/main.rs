@@ -3,16 +3,22 @@
 //! runs the chosen role until SIGINT or SIGTERM; a second signal exits at once.
 mod config;
 mod nats_child;
+mod roles;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use prism_bus::{Bus, topology::Topology};
+use prism_bus::Bus;
+use prism_bus::nodes::{self, NodeStatus};
+use prism_bus::topology::Topology;
+use prism_schemas::v1::NodeInfo;
+use prism_store::Store;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cli, Config, Role};
+use crate::nats_child::NatsChild;
 
 /// `EX_USAGE` from sysexits.h: the conventional exit code for bad configuration.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -39,133 +45,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// What the roles of this process run on.
+pub struct Parts {
+    pub store: Option<Store>,
+    pub listener: Option<TcpListener>,
+    pub bus: Bus,
+    pub topology: Topology,
+    pub status: NodeStatus,
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     // Open the store and bind the port before connecting anywhere, so a wrong
     // address or store fails fast.
-    let store = if config.role == Role::Executor {
-        None
-    } else {
-        Some(prism_store::open(&config.store_url).await?)
-    };
-    let listener = match config.role {
-        Role::Gateway | Role::Standalone | Role::Node => {
-            Some(TcpListener::bind(config.http_addr).await?)
-        }
-        _ => None,
-    };
-    let nats_child = match (&config.nats_url, config.role) {
-        (None, Role::Standalone) => Some(
-            nats_child::NatsChild::start(&config.nats_server, &config.data_dir, config.nats_port)
-                .await?,
-        ),
-        _ => None,
-    };
-    let nats_url = match (&config.nats_url, &nats_child) {
-        (Some(url), _) => url.clone(),
-        (None, Some(child)) => child.url.clone(),
-        (None, None) => unreachable!("checked by Config::from_cli"),
-    };
-    // Outside consumers (and the README's example) find the bus here.
-    std::fs::write(config.data_dir.join("nats.url"), &nats_url)?;
-    let bus = Bus::connect(&nats_url, &config.node_id).await?;
-    tracing::info!(role = ?config.role, nats = %nats_url, store = %config.store_url, node = %config.node_id, "prism starting");
-
+    let store = open_store(&config).await?;
+    let listener = bind(&config).await?;
+    let (bus, nats_child) = connect_bus(&config).await?;
     let topology = Topology {
         replicas: config.nats_replicas,
     };
     // Streams first: the node's own events go to EVENTS.
     topology.ensure(&bus.jetstream).await?;
-    let status = prism_bus::nodes::NodeStatus::default();
-    let node = prism_schemas::v1::NodeInfo {
-        id: config.node_id.clone(),
-        role: format!("{:?}", config.role).to_lowercase(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        host: std::fs::read_to_string("/etc/hostname")
-            .unwrap_or_default()
-            .trim()
-            .into(),
-        started_at_ms: now_ms(),
-        ..Default::default()
-    };
+    let status = NodeStatus::default();
     let heartbeat_stop = CancellationToken::new();
-    let heartbeat = tokio::spawn(prism_bus::nodes::heartbeat(
+    let heartbeat = tokio::spawn(nodes::heartbeat(
         bus.clone(),
         topology,
-        node,
+        node_info(&config),
         status.clone(),
         heartbeat_stop.clone(),
     ));
-    let mut services = JoinSet::new();
-    let all_roles = matches!(config.role, Role::Standalone | Role::Node);
-    let runs = |role: Role| config.role == role || all_roles;
-    if runs(Role::Audit) {
-        let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move {
-            (
-                "audit",
-                prism_audit::run(store, bus, topology, shutdown).await,
-            )
-        });
-    }
-    if runs(Role::Executor) {
-        let executor = prism_executor::ExecutorConfig {
-            concurrency: config.executor_concurrency,
-            ack_wait: config.ack_wait,
-            node_id: config.node_id.clone(),
-            topology,
-            status: status.clone(),
-            ..Default::default()
-        };
-        let (bus, shutdown) = (bus.clone(), shutdown.clone());
-        services.spawn(async move {
-            (
-                "executor",
-                prism_executor::run(executor, bus, shutdown).await,
-            )
-        });
-    }
-    if runs(Role::Scheduler) {
-        let scheduler = prism_scheduler::SchedulerConfig {
-            topology,
-            max_attempts: config.max_attempts,
-            misfire_grace: config.misfire_grace,
-            ..Default::default()
-        };
-        let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move {
-            (
-                "scheduler",
-                prism_scheduler::run(scheduler, store, bus, shutdown).await,
-            )
-        });
-    }
-    if let Some(listener) = listener {
-        let gateway = prism_gateway::GatewayConfig {
-            topology,
-            max_attempts: config.max_attempts,
-            ..Default::default()
-        };
-        let (store, bus, shutdown) = (store.clone().expect("store"), bus.clone(), shutdown.clone());
-        services.spawn(async move {
-            (
-                "gateway",
-                prism_gateway::run(listener, gateway, store, bus, shutdown).await,
-            )
-        });
-    }
-
-    let mut failure = None;
-    while let Some(joined) = services.join_next().await {
-        let (name, outcome) = joined?;
-        if let Err(error) = outcome {
-            tracing::error!(service = name, "service failed: {error:#}");
-            failure.get_or_insert(error.context(format!("{name} failed")));
-        }
-        // One service ending ends the process: a half-running node is worse than none.
-        shutdown.cancel();
-    }
+    let parts = Parts {
+        store,
+        listener,
+        bus: bus.clone(),
+        topology,
+        status,
+    };
+    let failure = roles::run(&config, parts, shutdown).await;
     heartbeat_stop.cancel();
     if let Ok(Err(error)) = heartbeat.await {
         tracing::warn!(%error, "node registry unavailable");
@@ -179,11 +97,57 @@ async fn run(config: Config) -> anyhow::Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// Executors never open the configuration database.
+async fn open_store(config: &Config) -> anyhow::Result<Option<Store>> {
+    if config.role == Role::Executor {
+        return Ok(None);
+    }
+    let store = prism_store::open(&config.store_url)
+        .await
+        .with_context(|| format!("opening the store {}", config.store_url))?;
+    Ok(Some(store))
+}
+
+async fn bind(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    if !matches!(config.role, Role::Gateway | Role::Standalone | Role::Node) {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    Ok(Some(listener))
+}
+
+/// Connects to the configured NATS, or to standalone's own nats-server child.
+async fn connect_bus(config: &Config) -> anyhow::Result<(Bus, Option<NatsChild>)> {
+    let (url, child) = match (&config.nats_url, config.role) {
+        (Some(url), _) => (url.clone(), None),
+        (None, Role::Standalone) => {
+            let child =
+                NatsChild::start(&config.nats_server, &config.data_dir, config.nats_port).await?;
+            (child.url.clone(), Some(child))
+        }
+        (None, _) => unreachable!("checked by Config::from_cli"),
+    };
+    // Outside consumers (and the README's example) find the bus here.
+    std::fs::write(config.data_dir.join("nats.url"), &url)?;
+    let bus = Bus::connect(&url, &config.node_id).await?;
+    tracing::info!(role = ?config.role, nats = %url, store = %config.store_url, node = %config.node_id, "prism starting");
+    Ok((bus, child))
+}
+
+fn node_info(config: &Config) -> NodeInfo {
+    NodeInfo {
+        id: config.node_id.clone(),
+        role: format!("{:?}", config.role).to_lowercase(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .into(),
+        started_at_ms: prism_store::records::now_ms(),
+        ..Default::default()
+    }
 }
 
 async fn watch_signals(shutdown: CancellationToken) {

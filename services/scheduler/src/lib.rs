@@ -4,18 +4,22 @@
 //! `schedule:<name>:<occurrence ms>` makes them one job (the store serializes the
 //! accepting transactions; JetStream drops the repeated messages by id).
 //!
-//! It also dispatches jobs whose gateway died between accepting and publishing them.
-pub mod cron;
+//! It also relays outbox entries whose writer died, like every gateway.
+mod clock;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prism_bus::{Bus, subjects, topology::Topology};
-use prism_jobs::{SubmitRequest, Submitter};
+use prism_cron::{Action, Occurrence};
+use prism_jobs::{SubmitError, SubmitRequest, Submitter};
+use prism_outbox::Outbox;
 use prism_schemas::v1::{ScheduleEvent, ScheduleRecord};
 use prism_store::Store;
 use prism_store::records::{now_ms, schedules};
 use tokio_util::sync::CancellationToken;
+
+pub use clock::Clock;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -26,8 +30,7 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// An occurrence later than this is not fired but recorded as misfired.
     pub misfire_grace: Duration,
-    /// How long a job may stay accepted but unpublished before the sweep publishes it.
-    pub pending_grace: Duration,
+    pub clock: Clock,
 }
 
 impl Default for SchedulerConfig {
@@ -38,9 +41,14 @@ impl Default for SchedulerConfig {
             max_attempts: 5,
             tick: Duration::from_millis(500),
             misfire_grace: Duration::from_secs(60),
-            pending_grace: Duration::from_secs(15),
+            clock: Clock::System,
         }
     }
+}
+
+pub struct SchedulerDeps {
+    pub store: Store,
+    pub bus: Bus,
 }
 
 /// Occurrences examined per schedule and tick, so a long outage cannot stall a tick.
@@ -48,114 +56,124 @@ const MAX_OCCURRENCES_PER_TICK: usize = 1_000;
 
 pub async fn run(
     config: SchedulerConfig,
-    store: Store,
-    bus: Bus,
+    deps: SchedulerDeps,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    config.topology.ensure(&bus.jetstream).await?;
+) -> prism_bus::Result<()> {
+    config.topology.ensure(&deps.bus.jetstream).await?;
+    let outbox = Outbox {
+        store: deps.store,
+        bus: deps.bus,
+    };
     let submitter = Submitter {
-        store: store.clone(),
-        bus: bus.clone(),
+        outbox: outbox.clone(),
         pool: config.pool.clone(),
         max_attempts: config.max_attempts,
     };
+    let relay = tokio::spawn(outbox.relay(shutdown.clone()));
     tracing::info!("scheduler started");
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        if let Err(error) = tick(&config, &store, &submitter).await {
+        if let Err(error) = tick(&config, &submitter).await {
             tracing::warn!(%error, "schedule evaluation failed; retrying next tick");
         }
-        if let Err(error) = submitter.sweep_pending(config.pending_grace).await {
-            tracing::warn!(%error, "pending dispatch sweep failed");
-        }
     }
+    let _ = relay.await;
+    Ok(())
 }
 
-async fn tick(
-    config: &SchedulerConfig,
-    store: &Store,
-    submitter: &Submitter,
-) -> anyhow::Result<()> {
-    let all = store
+async fn tick(config: &SchedulerConfig, submitter: &Submitter) -> Result<(), SubmitError> {
+    let all = submitter
+        .outbox
+        .store
         .transact(|tx| async move { schedules::list(&tx).await })
         .await?;
-    let now = Utc::now();
+    let now = config.clock.now();
     for schedule in all.into_iter().filter(|s| s.enabled) {
-        if let Err(error) = fire_due(config, store, submitter, &schedule, now).await {
+        if let Err(error) = fire_due(config, submitter, &schedule, now).await {
             tracing::warn!(schedule = %schedule.name, %error, "schedule not evaluated");
         }
     }
     Ok(())
 }
 
+/// The occurrences of `schedule` due at `now`, each to fire or to record as misfired.
+pub fn plan(
+    schedule: &ScheduleRecord,
+    now: DateTime<Utc>,
+    misfire_grace: Duration,
+) -> Result<Vec<Occurrence>, String> {
+    let expression = prism_cron::parse(&schedule.cron)?;
+    let since = DateTime::<Utc>::from_timestamp_millis(schedule.handled_through_ms)
+        .ok_or("handled-through time out of range")?;
+    Ok(prism_cron::due(
+        &expression,
+        since,
+        now,
+        misfire_grace,
+        MAX_OCCURRENCES_PER_TICK,
+    ))
+}
+
 async fn fire_due(
     config: &SchedulerConfig,
-    store: &Store,
     submitter: &Submitter,
     schedule: &ScheduleRecord,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let expression = cron::parse(&schedule.cron).map_err(anyhow::Error::msg)?;
-    let Some(since) = DateTime::<Utc>::from_timestamp_millis(schedule.handled_through_ms) else {
-        return Ok(());
-    };
-    let due: Vec<DateTime<Utc>> = expression
-        .after(&since)
-        .take_while(|t| *t <= now)
-        .take(MAX_OCCURRENCES_PER_TICK)
-        .collect();
+) -> Result<(), SubmitError> {
+    let due = plan(schedule, now, config.misfire_grace)
+        .map_err(|message| SubmitError::invalid("cron", message))?;
     for occurrence in due {
-        let occurrence_ms = occurrence.timestamp_millis();
-        let late = (now - occurrence).to_std().unwrap_or_default();
-        if late > config.misfire_grace {
-            let detail = format!("{} ms late, beyond the misfire grace", late.as_millis());
-            publish(submitter, schedule, "misfired", occurrence_ms, "", &detail).await?;
-        } else {
-            let request = SubmitRequest {
-                dataflow: schedule.dataflow.clone(),
-                version: None,
-                parameters: schedule.parameters.clone().into_iter().collect(),
-                idempotency_key: Some(format!("schedule:{}:{occurrence_ms}", schedule.name)),
-                schedule: Some(schedule.name.clone()),
-            };
-            match submitter.submit(request).await {
-                Ok(submitted) => {
-                    publish(
-                        submitter,
-                        schedule,
-                        "fired",
-                        occurrence_ms,
-                        &submitted.job.id,
-                        "",
-                    )
-                    .await?;
-                }
-                Err(
-                    error @ (prism_jobs::SubmitError::Invalid { .. }
-                    | prism_jobs::SubmitError::NotFound { .. }),
-                ) => {
-                    publish(
-                        submitter,
-                        schedule,
-                        "misfired",
-                        occurrence_ms,
-                        "",
-                        &error.to_string(),
-                    )
-                    .await?;
-                }
-                // The store or bus is down: stop here and try this occurrence again.
-                Err(error) => return Err(error.into()),
+        let occurrence_ms = occurrence.at.timestamp_millis();
+        match occurrence.action {
+            Action::Misfire { late } => {
+                let detail = format!("{} ms late, beyond the misfire grace", late.as_millis());
+                publish(submitter, schedule, "misfired", occurrence_ms, "", &detail).await?;
             }
+            Action::Fire => fire(submitter, schedule, occurrence_ms).await?,
         }
-        advance(store, &schedule.name, occurrence_ms).await?;
+        advance(&submitter.outbox.store, &schedule.name, occurrence_ms).await?;
     }
     Ok(())
+}
+
+/// Submits the occurrence's job; a refusal (the dataflow is gone, a parameter no
+/// longer fits) is a misfire. The store or bus being down stops here, to try this
+/// occurrence again.
+async fn fire(
+    submitter: &Submitter,
+    schedule: &ScheduleRecord,
+    occurrence_ms: i64,
+) -> Result<(), SubmitError> {
+    let request = SubmitRequest {
+        dataflow: schedule.dataflow.clone(),
+        version: None,
+        parameters: schedule.parameters.clone().into_iter().collect(),
+        idempotency_key: Some(format!("schedule:{}:{occurrence_ms}", schedule.name)),
+        schedule: Some(schedule.name.clone()),
+    };
+    match submitter.submit(request).await {
+        Ok(submitted) => {
+            publish(
+                submitter,
+                schedule,
+                "fired",
+                occurrence_ms,
+                &submitted.job.id,
+                "",
+            )
+            .await
+        }
+        Err(error) if error.code().is_caller_error() => {
+            let detail = prism_errors::bounded(&error.to_string());
+            publish(submitter, schedule, "misfired", occurrence_ms, "", &detail).await
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn publish(
@@ -165,7 +183,7 @@ async fn publish(
     occurrence_ms: i64,
     job_id: &str,
     detail: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), SubmitError> {
     // The same id from every replica: JetStream keeps one event per occurrence.
     let event_id = format!("schedule.{}.{occurrence_ms}.{kind}", schedule.name);
     let event = ScheduleEvent {
@@ -181,6 +199,7 @@ async fn publish(
         tracing::warn!(schedule = %schedule.name, occurrence_ms, detail, "occurrence misfired");
     }
     submitter
+        .outbox
         .bus
         .publish_durable(
             subjects::schedule_event(&schedule.name, kind),
@@ -193,7 +212,7 @@ async fn publish(
 
 /// Marks occurrences through `occurrence_ms` as handled; never moves backwards, so
 /// replicas racing here agree.
-async fn advance(store: &Store, name: &str, occurrence_ms: i64) -> anyhow::Result<()> {
+async fn advance(store: &Store, name: &str, occurrence_ms: i64) -> Result<(), SubmitError> {
     store
         .transact(|tx| async move {
             if let Some(mut record) = schedules::get(&tx, name).await?

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use prism_store::records::audit;
+use prism_store::records::{audit, dead_letters};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -53,4 +53,33 @@ pub async fn list(
     Ok(Json(
         json!({ "entries": items, "next_cursor": next_cursor }),
     ))
+}
+
+/// Events the audit service could never record, newest first.
+pub async fn dead_letters(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    input::reject_unknown_query(&query, &["limit"])?;
+    let limit = input::limit(query.get("limit"))?;
+    let letters = state
+        .store
+        .transact(|tx| async move { dead_letters::list(&tx, limit).await })
+        .await?;
+    let items: Vec<Value> = letters
+        .iter()
+        .map(|(seq, letter)| {
+            json!({
+                "seq": seq,
+                "time": input::time(letter.time_ms),
+                "subject": letter.subject,
+                "stream_sequence": letter.stream_sequence,
+                "message_type": letter.message_type,
+                "error": letter.error,
+                "payload_bytes": letter.payload_bytes,
+                "job_id": (!letter.job_id.is_empty()).then_some(&letter.job_id),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dead_letters": items })))
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::AppState;
+use crate::state::{AppState, Change};
 
 fn to_json(node: &NodeInfo) -> Value {
     json!({
@@ -51,12 +51,27 @@ pub async fn drain(
             format!("node {id:?} is a {}; only executors drain", node.role),
         ));
     }
+    // Recorded before it is sent: a drain request is never unaudited.
+    let change = Change {
+        entity: "node",
+        op: "drain",
+        name: &id,
+        version: 0,
+        details: json!({}),
+    };
+    let staged = state
+        .store
+        .transact(|tx| {
+            let change = &change;
+            async move { change.stage(&tx).await }
+        })
+        .await?;
     state
         .bus
         .client
         .publish(subjects::drain(&id), "drain".into())
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
-    state.config_event("node", "drain", &id, 0, json!({})).await;
+    state.announce(&staged).await;
     Ok((StatusCode::ACCEPTED, Json(to_json(node))))
 }

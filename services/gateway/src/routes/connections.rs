@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::input;
-use crate::state::AppState;
+use crate::state::{AppState, Change};
 
 fn to_json(c: &ConnectionRecord) -> Value {
     json!({
@@ -43,7 +43,7 @@ pub async fn put(
         ));
     }
     let (kind, root) = (kind.to_string(), root.to_string());
-    let (record, created) = state
+    let (record, created, staged) = state
         .store
         .transact(|tx| {
             let (name, kind, root) = (name.clone(), kind.clone(), root.clone());
@@ -58,14 +58,20 @@ pub async fn put(
                     updated_at_ms: now,
                 };
                 connections::put(&tx, &record).await?;
-                Ok((record, existing.is_none()))
+                let change = Change {
+                    entity: "connection",
+                    op: "put",
+                    name: &record.name,
+                    version: 0,
+                    details: to_json(&record),
+                };
+                let staged = change.stage(&tx).await?;
+                Ok((record, existing.is_none(), staged))
             }
         })
         .await?;
+    state.announce(&staged).await;
     let body = to_json(&record);
-    state
-        .config_event("connection", "put", &name, 0, body.clone())
-        .await;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::AppState;
+use crate::state::{AppState, Change};
 
 fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
     let document: Value = serde_json::from_str(&record.document_json).map_err(|e| {
@@ -71,11 +71,19 @@ pub async fn put(
                 let record =
                     dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms())
                         .await?;
-                Ok(Ok(record))
+                let change = Change {
+                    entity: "dataflow",
+                    op: "put",
+                    name: &name,
+                    version: record.version,
+                    details: json!({ "version": record.version }),
+                };
+                let staged = change.stage(&tx).await?;
+                Ok(Ok((record, staged)))
             }
         })
         .await?;
-    let record = saved.map_err(|problems| {
+    let (record, staged) = saved.map_err(|problems| {
         let first = problems.first();
         ApiError {
             code: Code::InvalidArgument,
@@ -87,15 +95,7 @@ pub async fn put(
             details: Some(json!({ "problems": problems })),
         }
     })?;
-    state
-        .config_event(
-            "dataflow",
-            "put",
-            &name,
-            record.version,
-            json!({ "version": record.version }),
-        )
-        .await;
+    state.announce(&staged).await;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": record.name, "version": record.version })),

@@ -5,14 +5,17 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use prism_bus::attempts::CancelOutcome;
+use prism_bus::{envelope, subjects};
 use prism_jobs::SubmitRequest;
-use prism_schemas::v1::{JobRecord, JobState};
+use prism_schemas::v1::{JobEvent, JobRecord, JobState};
 use prism_store::records::jobs::{self, JobFilter};
+use prism_store::records::now_ms;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::AppState;
+use crate::state::{ACTOR, AppState, Change, stage};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -142,40 +145,76 @@ pub async fn list(
     })))
 }
 
-/// Asks the executor running (or about to run) the job to stop. The job becomes
-/// `cancelled` when an executor acts on it; a finished job cannot be cancelled.
+/// Cancels a job through the attempt fence, its one mechanism: a job no executor
+/// claimed yet is `cancelled` at once (the executor that later pulls it acknowledges
+/// it without running it); a running one is asked to stop, and becomes `cancelled`
+/// when its executor acts. A finished job cannot be cancelled. The request itself
+/// reaches the audit log as `job.cancel`, with the terminal event when there is one.
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let job = load(&state, &id).await?;
-    if job.state().is_terminal() {
-        return Err(ApiError::new(
+    let mut job = load(&state, &id).await?;
+    let already_finished = |job_state: JobState| {
+        ApiError::new(
             Code::Conflict,
             Some("id"),
-            format!("job already {}", job.state().api_name()),
-        ));
+            format!("job already {}", job_state.api_name()),
+        )
+    };
+    if job.state().is_terminal() {
+        return Err(already_finished(job.state()));
     }
-    state
-        .cancels
-        .put(&id, "cancel".into())
-        .await
-        .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
-    let job = state
+    let cancelled = cancelled_event(&job);
+    let outcome = state
+        .attempts
+        .request_cancel(&id, &cancelled, ACTOR)
+        .await?;
+    let mut messages = vec![
+        Change {
+            entity: "job",
+            op: "cancel",
+            name: &id,
+            version: 0,
+            details: json!({}),
+        }
+        .message(),
+    ];
+    match outcome {
+        CancelOutcome::AlreadyFinished(job_state) => return Err(already_finished(job_state)),
+        CancelOutcome::CancelledQueued(event) => {
+            let subject = subjects::job_event(&id, JobState::Cancelled.event_kind());
+            messages.push(envelope(subject, &event.event_id, &event));
+            job.state = JobState::Cancelled as i32;
+            job.finished_at_ms = event.finished_at_ms;
+        }
+        CancelOutcome::Requested => {}
+    }
+    job.cancel_requested = true;
+    let staged = state
         .store
         .transact(|tx| {
-            let id = id.clone();
-            async move {
-                let Some(mut job) = jobs::get(&tx, &id).await? else {
-                    return Ok(None);
-                };
-                job.cancel_requested = true;
-                jobs::put(&tx, &job).await?;
-                Ok(Some(job))
-            }
+            let messages = messages.clone();
+            async move { stage(&tx, messages).await }
         })
-        .await?
-        .ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))?;
-    state.config_event("job", "cancel", &id, 0, json!({})).await;
+        .await?;
+    state.announce(&staged).await;
     Ok((StatusCode::ACCEPTED, Json(to_json(&job))))
+}
+
+/// The terminal event of a job cancelled before any executor claimed it.
+fn cancelled_event(job: &JobRecord) -> JobEvent {
+    let now = now_ms();
+    JobEvent {
+        event_id: subjects::job_event_id(&job.id, 0, JobState::Cancelled.event_kind()),
+        job_id: job.id.clone(),
+        state: JobState::Cancelled as i32,
+        attempt: 0,
+        dataflow: job.dataflow.clone(),
+        dataflow_version: job.dataflow_version,
+        occurred_at_ms: now,
+        created_at_ms: job.created_at_ms,
+        finished_at_ms: now,
+        ..Default::default()
+    }
 }

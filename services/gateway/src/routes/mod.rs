@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(schedules::delete),
         )
         .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/dead-letters", get(audit::dead_letters))
         .route("/v1/cluster/nodes", get(cluster::list))
         .route("/v1/cluster/nodes/{id}/drain", post(cluster::drain))
         .fallback(health::not_found)

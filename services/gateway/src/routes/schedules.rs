@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::input;
-use crate::state::AppState;
+use crate::state::{AppState, Change};
 
 fn to_json(s: &ScheduleRecord) -> Value {
     json!({
@@ -34,7 +34,7 @@ pub async fn put(
     input::reject_unknown(&map, &["dataflow", "cron", "parameters", "enabled"])?;
     let dataflow = input::required_str(&map, "dataflow")?.to_string();
     let cron_expression = input::required_str(&map, "cron")?.to_string();
-    prism_scheduler::cron::parse(&cron_expression)
+    prism_cron::parse(&cron_expression)
         .map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
     let parameters = input::parameters(&map)?;
     let enabled = match map.get("enabled") {
@@ -87,15 +87,21 @@ pub async fn put(
                         .map_or(now, |e| e.handled_through_ms.max(now)),
                 };
                 schedules::put(&tx, &record).await?;
-                Ok(Ok((record, existing.is_none())))
+                let change = Change {
+                    entity: "schedule",
+                    op: "put",
+                    name: &record.name,
+                    version: 0,
+                    details: to_json(&record),
+                };
+                let staged = change.stage(&tx).await?;
+                Ok(Ok((record, existing.is_none(), staged)))
             }
         })
         .await?;
-    let (record, created) = saved?;
+    let (record, created, staged) = saved?;
+    state.announce(&staged).await;
     let body = to_json(&record);
-    state
-        .config_event("schedule", "put", &name, 0, body.clone())
-        .await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -132,22 +138,28 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if load(&state, &name).await?.is_none() {
-        return Err(ApiError::not_found(
-            "name",
-            format!("no schedule named {name:?}"),
-        ));
-    }
-    state
+    let staged = state
         .store
         .transact(|tx| {
             let name = name.clone();
-            async move { schedules::delete(&tx, &name).await }
+            async move {
+                if schedules::get(&tx, &name).await?.is_none() {
+                    return Ok(None);
+                }
+                schedules::delete(&tx, &name).await?;
+                let change = Change {
+                    entity: "schedule",
+                    op: "delete",
+                    name: &name,
+                    version: 0,
+                    details: json!({}),
+                };
+                change.stage(&tx).await.map(Some)
+            }
         })
-        .await?;
-    state
-        .config_event("schedule", "delete", &name, 0, json!({}))
-        .await;
+        .await?
+        .ok_or_else(|| ApiError::not_found("name", format!("no schedule named {name:?}")))?;
+    state.announce(&staged).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, publish::PublishAck};
+use prism_schemas::v1::OutboxMessage;
 use prost::{Message, Name};
 
 use crate::error::{Error, Result};
@@ -52,9 +53,24 @@ impl Bus {
         msg_id: &str,
         message: &M,
     ) -> Result<PublishAck> {
-        let headers = headers::standard(&M::full_name(), Some(msg_id));
+        self.publish_envelope(&envelope(subject, msg_id, message))
+            .await
+    }
+
+    /// Publishes a message kept in the outbox, with the trace context it was
+    /// written under, and waits until JetStream has stored it.
+    pub async fn publish_envelope(&self, message: &OutboxMessage) -> Result<PublishAck> {
+        let headers = headers::standard(
+            &message.message_type,
+            Some(&message.msg_id),
+            Some(message.traceparent.as_str()).filter(|t| !t.is_empty()),
+        );
         self.jetstream
-            .publish_with_headers(subject, headers, message.encode_to_vec().into())
+            .publish_with_headers(
+                message.subject.clone(),
+                headers,
+                message.payload.clone().into(),
+            )
             .await
             .map_err(|e| Error::jetstream("publish", e))?
             .await
@@ -62,10 +78,19 @@ impl Bus {
     }
 }
 
+/// `message` ready to publish later (kept in the outbox), under the current trace
+/// context.
+pub fn envelope<M: Message + Name>(subject: String, msg_id: &str, message: &M) -> OutboxMessage {
+    OutboxMessage {
+        subject,
+        msg_id: msg_id.to_string(),
+        message_type: M::full_name(),
+        payload: message.encode_to_vec(),
+        traceparent: headers::current_traceparent().unwrap_or_default(),
+    }
+}
+
 /// Decodes a payload as `M`, naming the type in the error.
 pub fn decode<M: Message + Name + Default>(payload: &[u8]) -> Result<M> {
-    M::decode(payload).map_err(|e| Error::Decode {
-        message_type: M::NAME,
-        reason: e.to_string(),
-    })
+    M::decode(payload).map_err(Error::decode::<M>)
 }

@@ -1,7 +1,9 @@
 //! The bus contract of Prism on NATS JetStream: subjects, streams, consumers and
 //! buckets ([`subjects`], [`topology`]), and publishing with the standard headers
-//! ([`Bus`]). Outside consumers rely on these names: change them only with a new
+//! ([`Bus`]), and the attempt fence that is the truth about a queued or running job
+//! ([`attempts`]). Outside consumers rely on these names: change them only with a new
 //! contract version.
+pub mod attempts;
 pub mod error;
 pub mod headers;
 pub mod nodes;
@@ -10,5 +12,5 @@ pub mod topology;
 
 mod client;
 
-pub use client::{Bus, decode};
+pub use client::{Bus, decode, envelope};
 pub use error::{Error, Result};

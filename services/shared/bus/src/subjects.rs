@@ -50,11 +50,14 @@ pub const AUDIT_CONSUMER: &str = "audit";
 pub const SUBMIT: &str = "prism.jobs.submit";
 pub const GATEWAY_QUEUE_GROUP: &str = "prism-gateways";
 
-/// Key-value bucket of job attempts: which attempt owns a job, and its outcome once
-/// finished. The fence that keeps a stale attempt from committing.
+/// Key-value bucket of job attempts: which attempt owns a job, whether a cancel was
+/// requested, and its outcome once finished. The fence that keeps a stale attempt
+/// from committing (see [`crate::attempts`]).
 pub const JOB_ATTEMPTS_BUCKET: &str = "prism_job_attempts";
-/// Key-value bucket of cancellation requests, keyed by job id.
-pub const JOB_CANCELS_BUCKET: &str = "prism_job_cancels";
+
+/// A job run message an executor can never run (undecodable, or a job id that is
+/// not a UUID): terminated, and reported here once.
+pub const RUN_REJECTED: &str = "prism.events.run.rejected";
 
 /// `Nats-Msg-Id` (and `event_id`) of a job event: one per job, attempt and kind, so a
 /// republished event is dropped by JetStream and ignored by the audit service.

@@ -72,9 +72,7 @@ impl Topology {
         })
         .await
         .map_err(|e| Error::jetstream("create stream EVENTS", e))?;
-        for bucket in [subjects::JOB_ATTEMPTS_BUCKET, subjects::JOB_CANCELS_BUCKET] {
-            self.bucket(js, bucket).await?;
-        }
+        self.bucket(js, subjects::JOB_ATTEMPTS_BUCKET).await?;
         Ok(())
     }
 

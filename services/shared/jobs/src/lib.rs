@@ -2,11 +2,12 @@
 //! and the scheduler, so all three validate, de-duplicate and dispatch alike.
 //!
 //! A job is accepted in one store transaction that writes the job record, its
-//! idempotency key and the run message as "pending dispatch". The run message is then
-//! published to `JOBS` (`Nats-Msg-Id` = job id) and the pending mark is cleared.
-//! Whatever crashes in between, the pending mark remains, and the next replay of the
-//! same idempotency key or the scheduler's sweep publishes it again; JetStream drops
-//! the duplicate, and the executors' attempt bucket fences it beyond that window.
+//! idempotency key and an outbox entry holding the run message and the `queued`
+//! event. They are then published (`Nats-Msg-Id` = job id for the run) and the entry
+//! is cleared. Whatever crashes in between, the entry remains, and the next replay
+//! of the same idempotency key or the outbox relay of any gateway or scheduler
+//! publishes it again; JetStream drops the duplicate, and the executors' attempt
+//! bucket fences it beyond that window.
 mod error;
 mod submit;
 

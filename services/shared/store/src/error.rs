@@ -1,3 +1,4 @@
+use prism_errors::{Code, Retryable};
 use thiserror::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -20,15 +21,38 @@ pub enum Error {
     Corrupt { key: String, reason: String },
     #[error("invalid store configuration: {0}")]
     Config(String),
+    /// The backend failed (I/O, unreachable cluster): the store is unavailable.
     #[error("storage backend error: {0}")]
     Backend(String),
     #[error("transaction already finished")]
     Finished,
 }
 
+impl Retryable for Error {
+    /// Conflicts, old transactions and outages may pass; a record that breaks a limit
+    /// or does not decode fails the same way every time.
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Conflict | Error::TooOld { .. } | Error::Backend(_)
+        )
+    }
+}
+
 impl Error {
-    /// Whether running the transaction again may succeed. Callers never match strings.
-    pub fn is_retryable(&self) -> bool {
+    /// Whether [`crate::Store::transact`] runs the transaction again at once, as
+    /// FoundationDB's retry loop does. Outages are retryable too, but later: that is
+    /// the caller's decision.
+    pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict | Error::TooOld { .. })
+    }
+
+    /// The answer's code: unavailable while it may pass, internal otherwise.
+    pub fn code(&self) -> Code {
+        if self.retryable() {
+            Code::Unavailable
+        } else {
+            Code::Internal
+        }
     }
 }

@@ -60,9 +60,14 @@ pub fn jobs() -> Family {
 pub fn idempotency() -> Family {
     Family(root().subspace(&"idem"))
 }
-/// `("pending", job id)` → encoded `JobRun` not yet acknowledged by JetStream.
-pub fn pending_dispatch() -> Family {
-    Family(root().subspace(&"pending"))
+/// `("outbox", id)` → `OutboxEntry` not yet published; ids are UUIDv7 (a job's id
+/// for its acceptance), so keys sort by creation time.
+pub fn outbox() -> Family {
+    Family(root().subspace(&"outbox"))
+}
+/// `("dead") ++ versionstamp` → `DeadLetterRecord`, in commit order.
+pub fn dead_letters() -> Family {
+    Family(root().subspace(&"dead"))
 }
 /// `("audit") ++ versionstamp` → `AuditRecord`, in commit order.
 pub fn audit() -> Family {
@@ -78,11 +83,7 @@ pub fn jobs_unpack_id(key: &[u8]) -> Option<String> {
     jobs().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
 }
 
-/// The job id in a key of [`pending_dispatch`].
-pub fn pending_unpack_id(key: &[u8]) -> Option<String> {
-    pending_dispatch()
-        .0
-        .unpack::<(String,)>(key)
-        .ok()
-        .map(|(id,)| id)
+/// The entry id in a key of [`outbox`].
+pub fn outbox_unpack_id(key: &[u8]) -> Option<String> {
+    outbox().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
 }

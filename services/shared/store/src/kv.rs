@@ -214,7 +214,7 @@ impl Store {
                 Err(error) => Err(error),
             };
             match outcome {
-                Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+                Err(error) if error.is_conflict() && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, %error, "store transaction retried");
                     tokio::time::sleep(backoff(attempt)).await;
                 }

@@ -20,21 +20,52 @@ pub mod sqlite;
 pub use error::{Error, Result};
 pub use kv::{KeyValue, Store, Tx};
 
-/// Opens the backend named by `url`: `sqlite://<path>` (embedded) or
-/// `fdb://<cluster file>` (needs the `foundationdb` feature).
-pub async fn open(url: &str) -> Result<Store> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(Store::new(sqlite::SqliteBackend::open(path)?));
-    }
-    if let Some(cluster_file) = url.strip_prefix("fdb://") {
-        #[cfg(feature = "foundationdb")]
-        return Ok(Store::new(fdb::FdbBackend::open(cluster_file)?));
-        #[cfg(not(feature = "foundationdb"))]
+/// Where a store lives, parsed from its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `sqlite://<path>`: the embedded backend.
+    Sqlite(String),
+    /// `fdb://<cluster file>`: FoundationDB.
+    Fdb(String),
+}
+
+/// Checks `url` without opening anything, so a wrong URL is a configuration error.
+pub fn parse_url(url: &str) -> Result<Location> {
+    let location = if let Some(path) = url.strip_prefix("sqlite://") {
+        Location::Sqlite(path.to_string())
+    } else if let Some(cluster_file) = url.strip_prefix("fdb://") {
+        if !cfg!(feature = "foundationdb") {
+            return Err(Error::Config(format!(
+                "store {url:?} needs FoundationDB, but this prism was built without the `foundationdb` feature"
+            )));
+        }
+        Location::Fdb(cluster_file.to_string())
+    } else {
         return Err(Error::Config(format!(
-            "store {cluster_file:?} needs FoundationDB, but this prism was built without the `foundationdb` feature"
+            "unknown store url {url:?}: expected sqlite://<path> or fdb://<cluster file>"
         )));
+    };
+    match &location {
+        Location::Sqlite(path) | Location::Fdb(path) if path.is_empty() => {
+            Err(Error::Config(format!("store url {url:?} names no file")))
+        }
+        _ => Ok(location),
     }
-    Err(Error::Config(format!(
-        "unknown store url {url:?}: expected sqlite://<path> or fdb://<cluster file>"
-    )))
+}
+
+/// Opens the backend named by `url` (see [`parse_url`]).
+pub async fn open(url: &str) -> Result<Store> {
+    match parse_url(url)? {
+        Location::Sqlite(path) => {
+            // Opening may wait on another process's schema lock: off the async workers.
+            let backend = tokio::task::spawn_blocking(move || sqlite::SqliteBackend::open(path))
+                .await
+                .map_err(|e| Error::Backend(format!("store open interrupted: {e}")))??;
+            Ok(Store::new(backend))
+        }
+        #[cfg(feature = "foundationdb")]
+        Location::Fdb(cluster_file) => Ok(Store::new(fdb::FdbBackend::open(&cluster_file)?)),
+        #[cfg(not(feature = "foundationdb"))]
+        Location::Fdb(_) => unreachable!("refused by parse_url"),
+    }
 }

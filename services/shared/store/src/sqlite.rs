@@ -12,6 +12,10 @@
 //! committed since the snapshot. Every busy or locked answer is reported as
 //! [`Error::Conflict`], so the shared retry loop runs the transaction again: the
 //! result is serializable, as on FoundationDB.
+//!
+//! Every SQLite call (fsync at commit, busy waits on another process's lock) runs on
+//! tokio's blocking pool, never on the async workers, so a slow disk or a locked
+//! database cannot stall the other services of a standalone process.
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,6 +100,14 @@ impl SqliteBackend {
         Ok(conn)
     }
 
+    /// The same file and pool, to move into a blocking call.
+    fn clone_handle(&self) -> SqliteBackend {
+        SqliteBackend {
+            path: self.path.clone(),
+            idle: self.idle.clone(),
+        }
+    }
+
     fn release(&self, conn: Connection) {
         park(&self.idle, conn);
     }
@@ -108,24 +120,42 @@ impl SqliteBackend {
     }
 }
 
+/// Runs `work` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Backend(format!("store call interrupted: {e}")))?
+}
+
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn begin(&self) -> Result<Box<dyn BackendTransaction>> {
-        let conn = self.acquire()?;
-        conn.execute_batch("BEGIN DEFERRED").map_err(map_err)?;
+        let backend = self.clone_handle();
+        let conn = blocking(move || {
+            let conn = backend.acquire()?;
+            conn.execute_batch("BEGIN DEFERRED").map_err(map_err)?;
+            Ok(conn)
+        })
+        .await?;
         Ok(Box::new(SqliteTransaction {
-            state: Mutex::new(Some(conn)),
+            state: Arc::new(Mutex::new(Some(conn))),
             stamped: Mutex::new(Vec::new()),
             idle: self.idle.clone(),
         }))
     }
 
     async fn ping(&self) -> Result<()> {
-        let conn = self.acquire()?;
-        conn.query_row("SELECT count(*) FROM meta", [], |row| row.get::<_, i64>(0))
-            .map_err(map_err)?;
-        self.release(conn);
-        Ok(())
+        let backend = self.clone_handle();
+        blocking(move || {
+            let conn = backend.acquire()?;
+            conn.query_row("SELECT count(*) FROM meta", [], |row| row.get::<_, i64>(0))
+                .map_err(map_err)?;
+            backend.release(conn);
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -145,22 +175,30 @@ struct StampedWrite {
 
 struct SqliteTransaction {
     /// `None` once committed or rolled back.
-    state: Mutex<Option<Connection>>,
+    state: Arc<Mutex<Option<Connection>>>,
     stamped: Mutex<Vec<StampedWrite>>,
     idle: Arc<Mutex<Vec<Connection>>>,
 }
 
 impl SqliteTransaction {
-    fn with_conn<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let guard = self.state.lock().expect("transaction lock");
-        let conn = guard.as_ref().ok_or(Error::Finished)?;
-        op(conn).map_err(map_err)
+    /// Runs `op` on the transaction's connection, on the blocking pool.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let state = self.state.clone();
+        blocking(move || {
+            let guard = state.lock().expect("transaction lock");
+            let conn = guard.as_ref().ok_or(Error::Finished)?;
+            op(conn).map_err(map_err)
+        })
+        .await
     }
 }
 
 impl Drop for SqliteTransaction {
     fn drop(&mut self) {
-        let conn = self.state.get_mut().ok().and_then(Option::take);
+        let conn = self.state.lock().ok().and_then(|mut state| state.take());
         if let Some(conn) = conn {
             // Not committed: undo, and keep the connection only if it is clean again.
             if conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok() {
@@ -173,12 +211,14 @@ impl Drop for SqliteTransaction {
 #[async_trait]
 impl BackendTransaction for SqliteTransaction {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.with_conn(|conn| {
+        let key = key.to_vec();
+        self.with_conn(move |conn| {
             conn.query_row("SELECT v FROM kv WHERE k = ?1", params![key], |row| {
                 row.get(0)
             })
             .optional()
         })
+        .await
     }
 
     async fn get_range(
@@ -195,7 +235,8 @@ impl BackendTransaction for SqliteTransaction {
         };
         // SQLite reads a negative LIMIT as "no limit".
         let limit = if limit == 0 { -1 } else { limit as i64 };
-        self.with_conn(|conn| {
+        let (begin, end) = (begin.to_vec(), end.to_vec());
+        self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params![begin, end, limit], |row| {
                 Ok(KeyValue {
@@ -205,30 +246,37 @@ impl BackendTransaction for SqliteTransaction {
             })?;
             rows.collect()
         })
+        .await
     }
 
     async fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.with_conn(|conn| {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.with_conn(move |conn| {
             conn.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?
                 .execute(params![key, value])
                 .map(drop)
         })
+        .await
     }
 
     async fn clear(&self, key: &[u8]) -> Result<()> {
-        self.with_conn(|conn| {
+        let key = key.to_vec();
+        self.with_conn(move |conn| {
             conn.prepare_cached("DELETE FROM kv WHERE k = ?1")?
                 .execute(params![key])
                 .map(drop)
         })
+        .await
     }
 
     async fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<()> {
-        self.with_conn(|conn| {
+        let (begin, end) = (begin.to_vec(), end.to_vec());
+        self.with_conn(move |conn| {
             conn.prepare_cached("DELETE FROM kv WHERE k >= ?1 AND k < ?2")?
                 .execute(params![begin, end])
                 .map(drop)
         })
+        .await
     }
 
     async fn set_versionstamped_key(
@@ -251,7 +299,7 @@ impl BackendTransaction for SqliteTransaction {
 
     async fn commit(&self) -> Result<()> {
         let stamped = std::mem::take(&mut *self.stamped.lock().expect("stamped lock"));
-        let result = self.with_conn(|conn| {
+        let result = self.with_conn(move |conn| {
             if !stamped.is_empty() {
                 let version: i64 = conn.query_row(
                     "UPDATE meta SET value = value + 1 WHERE name = 'commit_version' RETURNING value",
@@ -271,7 +319,8 @@ impl BackendTransaction for SqliteTransaction {
                 }
             }
             conn.execute_batch("COMMIT")
-        });
+        })
+        .await;
         if result.is_ok() {
             let conn = self.state.lock().expect("transaction lock").take();
             if let Some(conn) = conn {

@@ -1,6 +1,6 @@
 use prism_schemas::v1::AuditRecord;
 
-use super::decode;
+use super::{decode, hex};
 use crate::error::Result;
 use crate::keys::{self, Family};
 use crate::kv::{Tx, VERSIONSTAMP_LEN};
@@ -47,10 +47,6 @@ pub async fn list(tx: &Tx, after: Option<&str>, limit: usize) -> Result<Vec<Audi
             Ok(AuditEntry { seq, record })
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_seq(seq: &str) -> Option<[u8; VERSIONSTAMP_LEN]> {

@@ -3,7 +3,7 @@ use prism_schemas::v1::{JobRecord, JobState};
 use super::{get_record, put_record, scan_records};
 use crate::error::Result;
 use crate::keys;
-use crate::kv::{KeyValue, Tx};
+use crate::kv::Tx;
 
 pub async fn get(tx: &Tx, id: &str) -> Result<Option<JobRecord>> {
     get_record(tx, &keys::jobs().key(&id)).await
@@ -97,31 +97,4 @@ pub async fn idempotent_job_id(tx: &Tx, key: &str) -> Result<Option<String>> {
 pub async fn remember_idempotency_key(tx: &Tx, key: &str, job_id: &str) -> Result<()> {
     tx.set(&keys::idempotency().key(&key), job_id.as_bytes())
         .await
-}
-
-/// Keeps the encoded run message until JetStream has acknowledged it, so that a
-/// gateway crash between the commit and the publish loses nothing: the scheduler
-/// republishes what stays pending (JetStream drops the duplicate by `Nats-Msg-Id`).
-pub async fn put_pending_dispatch(tx: &Tx, job_id: &str, run_message: &[u8]) -> Result<()> {
-    tx.set(&keys::pending_dispatch().key(&job_id), run_message)
-        .await
-}
-
-pub async fn clear_pending_dispatch(tx: &Tx, job_id: &str) -> Result<()> {
-    tx.clear(&keys::pending_dispatch().key(&job_id)).await
-}
-
-/// Pending run messages, oldest job first: `(job id, encoded JobRun)`.
-pub async fn list_pending_dispatch(tx: &Tx, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
-    let (begin, end) = keys::pending_dispatch().range();
-    let rows: Vec<KeyValue> = tx.get_range(&begin, &end, limit, false).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|kv| keys::pending_unpack_id(&kv.key).map(|id| (id, kv.value)))
-        .collect())
-}
-
-/// The pending run message of one job, if its dispatch has not finished.
-pub async fn list_pending_dispatch_of(tx: &Tx, job_id: &str) -> Result<Option<Vec<u8>>> {
-    tx.get(&keys::pending_dispatch().key(&job_id)).await
 }

@@ -3,7 +3,9 @@
 pub mod audit;
 pub mod connections;
 pub mod dataflows;
+pub mod dead_letters;
 pub mod jobs;
+pub mod outbox;
 pub mod schedules;
 
 use prost::Message;
@@ -40,6 +42,11 @@ pub(crate) async fn scan_records<M: Message + Default>(
     rows.into_iter()
         .map(|kv| decode(&kv.key, &kv.value).map(|record| (kv.key, record)))
         .collect()
+}
+
+/// Lowercase hex digits of `bytes`, for versionstamp positions.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Milliseconds since the Unix epoch, the time unit of every record.

@@ -1,0 +1,133 @@
+//! Starting the services a role runs, each with the same shape,
+//! `run(config, dependencies, shutdown)`, and waiting for them.
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Parts;
+use crate::config::{Config, Role};
+
+type Outcome = (&'static str, anyhow::Result<()>);
+
+/// Runs every service of the role until one ends (which ends them all: a
+/// half-running node is worse than none). Returns the first failure.
+pub async fn run(
+    config: &Config,
+    parts: Parts,
+    shutdown: CancellationToken,
+) -> Option<anyhow::Error> {
+    let mut services = JoinSet::new();
+    start(config, parts, &shutdown, &mut services);
+    let mut failure = None;
+    while let Some(joined) = services.join_next().await {
+        let (name, outcome) = match joined {
+            Ok(done) => done,
+            Err(error) => ("service task", Err(error.into())),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(service = name, "service failed: {error:#}");
+            failure.get_or_insert(error.context(format!("{name} failed")));
+        }
+        shutdown.cancel();
+    }
+    failure
+}
+
+fn start(
+    config: &Config,
+    parts: Parts,
+    shutdown: &CancellationToken,
+    services: &mut JoinSet<Outcome>,
+) {
+    let all_roles = matches!(config.role, Role::Standalone | Role::Node);
+    let runs = |role: Role| config.role == role || all_roles;
+    let Parts {
+        store,
+        listener,
+        bus,
+        topology,
+        status,
+    } = parts;
+    let store = || {
+        store
+            .clone()
+            .expect("the store is open for every role but executor")
+    };
+    if runs(Role::Audit) {
+        let audit = prism_audit::AuditConfig { topology };
+        let deps = prism_audit::AuditDeps {
+            store: store(),
+            bus: bus.clone(),
+        };
+        let shutdown = shutdown.clone();
+        services.spawn(async move {
+            (
+                "audit",
+                prism_audit::run(audit, deps, shutdown)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
+    }
+    if runs(Role::Executor) {
+        let executor = prism_executor::ExecutorConfig {
+            concurrency: config.executor_concurrency,
+            ack_wait: config.ack_wait,
+            node_id: config.node_id.clone(),
+            topology,
+            status,
+            ..Default::default()
+        };
+        let deps = prism_executor::ExecutorDeps { bus: bus.clone() };
+        let shutdown = shutdown.clone();
+        services.spawn(async move {
+            (
+                "executor",
+                prism_executor::run(executor, deps, shutdown)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
+    }
+    if runs(Role::Scheduler) {
+        let scheduler = prism_scheduler::SchedulerConfig {
+            topology,
+            max_attempts: config.max_attempts,
+            misfire_grace: config.misfire_grace,
+            ..Default::default()
+        };
+        let deps = prism_scheduler::SchedulerDeps {
+            store: store(),
+            bus: bus.clone(),
+        };
+        let shutdown = shutdown.clone();
+        services.spawn(async move {
+            (
+                "scheduler",
+                prism_scheduler::run(scheduler, deps, shutdown)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
+    }
+    if let Some(listener) = listener {
+        let gateway = prism_gateway::GatewayConfig {
+            topology,
+            max_attempts: config.max_attempts,
+            ..Default::default()
+        };
+        let deps = prism_gateway::GatewayDeps {
+            listener,
+            store: store(),
+            bus,
+        };
+        let shutdown = shutdown.clone();
+        services.spawn(async move {
+            (
+                "gateway",
+                prism_gateway::run(gateway, deps, shutdown)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! The transactional outbox. A change that others must hear about (a job accepted, a
+//! connection saved) writes the messages to publish into the configuration database
+//! *in the same transaction* as the change. After the commit, the writer publishes
+//! them in order and clears the entry. If it dies in between, the entry stays, and the
+//! relay that every gateway and scheduler runs publishes it after a grace period;
+//! each message carries a `Nats-Msg-Id`, so JetStream drops a repeat. Nothing that
+//! was committed is ever left unannounced, whichever processes are running, as long
+//! as one gateway or scheduler is.
+#![forbid(unsafe_code)]
+use std::time::Duration;
+
+use prism_bus::Bus;
+use prism_errors::Retryable;
+use prism_schemas::v1::{OutboxEntry, OutboxMessage};
+use prism_store::records::{now_ms, outbox};
+use prism_store::{Store, Tx};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration database: {0}")]
+    Store(#[from] prism_store::Error),
+    #[error("bus: {0}")]
+    Bus(#[from] prism_bus::Error),
+}
+
+impl Retryable for Error {
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Store(error) => error.retryable(),
+            Error::Bus(error) => error.retryable(),
+        }
+    }
+}
+
+/// An entry written by a transaction, to publish once it has committed.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub id: String,
+    pub entry: OutboxEntry,
+}
+
+/// Writes `messages` to the outbox under `id` within `tx`.
+pub async fn stage(tx: &Tx, id: &str, messages: Vec<OutboxMessage>) -> prism_store::Result<Staged> {
+    let entry = OutboxEntry {
+        messages,
+        created_at_ms: now_ms(),
+    };
+    outbox::put(tx, id, &entry).await?;
+    Ok(Staged {
+        id: id.to_string(),
+        entry,
+    })
+}
+
+/// The entry still waiting under `id`, if any.
+pub async fn pending(tx: &Tx, id: &str) -> prism_store::Result<Option<Staged>> {
+    Ok(outbox::get(tx, id).await?.map(|entry| Staged {
+        id: id.to_string(),
+        entry,
+    }))
+}
+
+/// How often the relay looks for entries left behind.
+pub const RELAY_PERIOD: Duration = Duration::from_secs(2);
+/// How old an entry must be before the relay takes it over from its writer.
+pub const RELAY_GRACE: Duration = Duration::from_secs(5);
+/// Entries relayed per pass at most.
+const RELAY_BATCH: usize = 500;
+
+#[derive(Clone)]
+pub struct Outbox {
+    pub store: Store,
+    pub bus: Bus,
+}
+
+impl Outbox {
+    /// Publishes a committed entry's messages in order, then clears it. Safe to
+    /// repeat: a message published twice is dropped by JetStream.
+    pub async fn publish(&self, staged: &Staged) -> Result<(), Error> {
+        for message in &staged.entry.messages {
+            self.bus.publish_envelope(message).await?;
+        }
+        let id = staged.id.as_str();
+        self.store
+            .transact(|tx| async move { outbox::clear(&tx, id).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes every entry older than `grace` (its writer died or lost the bus).
+    /// Returns how many it published.
+    pub async fn relay_pending(&self, grace: Duration) -> Result<usize, Error> {
+        let entries = self
+            .store
+            .transact(|tx| async move { outbox::list(&tx, RELAY_BATCH).await })
+            .await?;
+        let cutoff = now_ms() - grace.as_millis() as i64;
+        let mut relayed = 0;
+        for (id, entry) in entries {
+            if entry.created_at_ms > cutoff {
+                continue;
+            }
+            tracing::info!(outbox_id = %id, "relaying an entry its writer left");
+            self.publish(&Staged { id, entry }).await?;
+            relayed += 1;
+        }
+        Ok(relayed)
+    }
+
+    /// Relays left-behind entries every [`RELAY_PERIOD`] until `shutdown`.
+    pub async fn relay(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(RELAY_PERIOD);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(error) = self.relay_pending(RELAY_GRACE).await {
+                tracing::warn!(%error, "outbox relay failed; retrying next period");
+            }
+        }
+    }
+}
