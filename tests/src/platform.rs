@@ -58,6 +58,8 @@ pub struct ServicesSpec {
     pub max_attempts: u32,
     pub misfire_grace_secs: u64,
     pub concurrency: usize,
+    /// Extra environment of the gateway, e.g. fault injection.
+    pub gateway_env: Vec<(&'static str, String)>,
 }
 
 impl Default for ServicesSpec {
@@ -69,6 +71,7 @@ impl Default for ServicesSpec {
             max_attempts: 5,
             misfire_grace_secs: 60,
             concurrency: 4,
+            gateway_env: Vec::new(),
         }
     }
 }
@@ -125,7 +128,11 @@ impl Services {
             Prism::start(role, &env, &log(node))
         };
         let audit = start("audit", "audit");
-        let gateway = start("gateway", "gateway");
+        let gateway = {
+            let mut env = common("gateway");
+            env.extend(spec.gateway_env.iter().cloned());
+            Prism::start("gateway", &env, &log("gateway"))
+        };
         let schedulers = (0..spec.schedulers)
             .map(|i| start("scheduler", &format!("scheduler-{i}")))
             .collect();
@@ -134,16 +141,7 @@ impl Services {
             .collect();
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         api.wait_ready(Duration::from_secs(60)).await;
-        for executor in &executors {
-            wait_until("executor started", Duration::from_secs(30), || async {
-                executor
-                    .log_text()
-                    .contains("executor started")
-                    .then_some(())
-            })
-            .await;
-        }
-        Services {
+        let services = Services {
             gateway,
             schedulers,
             executors,
@@ -151,6 +149,45 @@ impl Services {
             api,
             files,
             dir,
+        };
+        for i in 0..spec.executors {
+            services.wait_registered(&format!("executor-{i}")).await;
         }
+        services
+    }
+
+    /// Starts one more executor, named `node`, with the settings of the others
+    /// (or of the gateway), and waits until it has registered.
+    pub async fn start_executor(&mut self, node: &str) {
+        let template = self.executors.first().unwrap_or(&self.gateway);
+        let mut env: Vec<(&str, String)> = template
+            .env
+            .iter()
+            .filter(|(key, _)| key.as_str() != "PRISM_STORE")
+            .map(|(key, value)| (key.as_str(), value.clone()))
+            .collect();
+        env.retain(|(key, _)| !matches!(*key, "PRISM_NODE_ID" | "PRISM_DATA_DIR"));
+        let data_dir = self.dir.path().join(format!("data-{node}"));
+        env.push(("PRISM_NODE_ID", node.to_string()));
+        env.push(("PRISM_DATA_DIR", data_dir.display().to_string()));
+        let log = self.dir.path().join(format!("{node}.log"));
+        let executor = Prism::start("executor", &env, &log);
+        self.executors.push(executor);
+        self.wait_registered(node).await;
+    }
+
+    /// Waits until node `node` is listed by `GET /v1/cluster/nodes`: it has connected
+    /// and set up its consumers.
+    pub async fn wait_registered(&self, node: &str) {
+        wait_until(
+            &format!("{node} registered"),
+            Duration::from_secs(30),
+            || async {
+                let (_, body) = self.api.get("/v1/cluster/nodes").await;
+                let nodes = body["nodes"].as_array().cloned().unwrap_or_default();
+                nodes.iter().any(|n| n["id"] == node).then_some(())
+            },
+        )
+        .await;
     }
 }

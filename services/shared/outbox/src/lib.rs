@@ -16,6 +16,8 @@ use prism_store::records::{now_ms, outbox};
 use prism_store::{Store, Tx};
 use tokio_util::sync::CancellationToken;
 
+mod fault;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("configuration database: {0}")]
@@ -78,6 +80,7 @@ impl Outbox {
     /// Publishes a committed entry's messages in order, then clears it. Safe to
     /// repeat: a message published twice is dropped by JetStream.
     pub async fn publish(&self, staged: &Staged) -> Result<(), Error> {
+        fault::crash_before_publish();
         for message in &staged.entry.messages {
             self.bus.publish_envelope(message).await?;
         }
