@@ -38,18 +38,22 @@ async fn audit_entries(api: &prism_tests::Api, action: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Gateway, scheduler and audit with no executor, so jobs stay queued; the
+/// `numbered` dataflow is ready.
+async fn without_executors() -> (NatsServer, Services) {
+    let nats = NatsServer::start();
+    let spec = ServicesSpec {
+        executors: 0,
+        ..Default::default()
+    };
+    let services = Services::start(&nats, spec).await;
+    prepare_numbered(&services.api, &services.files, 0).await;
+    (nats, services)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_queued_job_is_cancelled_at_once_and_never_runs() {
-    let nats = NatsServer::start();
-    let mut services = Services::start(
-        &nats,
-        ServicesSpec {
-            executors: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    prepare_numbered(&services.api, &services.files, 0).await;
+    let (nats, mut services) = without_executors().await;
     let api = services.api.clone();
     let (_, accepted) = api
         .post(
@@ -189,16 +193,7 @@ async fn run_messages_that_can_never_run_are_rejected_once_and_free_their_slot()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_that_can_never_be_recorded_are_dead_lettered_and_the_job_still_ends() {
-    let nats = NatsServer::start();
-    let services = Services::start(
-        &nats,
-        ServicesSpec {
-            executors: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    prepare_numbered(&services.api, &services.files, 0).await;
+    let (nats, services) = without_executors().await;
     let api = services.api.clone();
     let (_, accepted) = api
         .post(

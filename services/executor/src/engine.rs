@@ -113,11 +113,21 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| io_error(format!("file work interrupted: {e}")))?
 }
 
+/// Runs every stage until done or `cancel`. On any failure, the files staged so far
+/// are removed: only a successful run leaves output to commit.
 pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
     let mut stages = Stages::new(&spec);
-    tokio::select! {
-        outcome = stages.run_all() => outcome.map(|()| stages.outcome),
-        () = cancel.cancelled() => Err(EngineError::Cancelled),
+    match stages.run_all(cancel).await {
+        Ok(()) => Ok(stages.outcome),
+        Err(error) => {
+            let outputs = std::mem::take(&mut stages.outcome.outputs);
+            let _ = blocking(move || {
+                outputs.discard();
+                Ok(())
+            })
+            .await;
+            Err(error)
+        }
     }
 }
 
@@ -150,25 +160,42 @@ impl<'a> Stages<'a> {
         }
     }
 
-    async fn run_all(&mut self) -> Result<(), EngineError> {
+    /// Stages that only read (read, sql, delay) stop at once on `cancel`; a write runs
+    /// to its end on the blocking pool, so that the file it stages is always known
+    /// (and removed by [`run`]), then the cancel is seen before the next stage.
+    async fn run_all(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         for stage in &self.spec.dataflow.stages {
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
             let id = stage.id.as_str();
-            match &stage.spec {
-                StageSpec::Read {
-                    connection,
-                    path,
-                    format,
-                } => self.read(id, connection, path, *format).await?,
-                StageSpec::Sql { query, .. } => self.sql(id, query).await?,
-                StageSpec::Write {
-                    input,
-                    connection,
-                    path,
-                    format,
-                } => self.write(id, input, connection, path, *format).await?,
-                StageSpec::Delay { milliseconds } => {
-                    tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
+            let work = async {
+                match &stage.spec {
+                    StageSpec::Read {
+                        connection,
+                        path,
+                        format,
+                    } => self.read(id, connection, path, *format).await,
+                    StageSpec::Sql { query, .. } => self.sql(id, query).await,
+                    StageSpec::Delay { milliseconds } => {
+                        tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
+                        Ok(())
+                    }
+                    StageSpec::Write {
+                        input,
+                        connection,
+                        path,
+                        format,
+                    } => self.write(id, input, connection, path, *format).await,
                 }
+            };
+            if matches!(stage.spec, StageSpec::Write { .. }) {
+                work.await?;
+                continue;
+            }
+            tokio::select! {
+                done = work => done?,
+                () = cancel.cancelled() => return Err(EngineError::Cancelled),
             }
         }
         Ok(())

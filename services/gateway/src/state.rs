@@ -30,7 +30,18 @@ pub struct Change<'a> {
     pub details: serde_json::Value,
 }
 
-impl Change<'_> {
+impl<'a> Change<'a> {
+    /// A change without a version (everything but dataflows).
+    pub fn new(entity: &'a str, op: &'a str, name: &'a str, details: serde_json::Value) -> Self {
+        Change {
+            entity,
+            op,
+            name,
+            version: 0,
+            details,
+        }
+    }
+
     /// The change's event, ready for the outbox.
     pub fn message(&self) -> OutboxMessage {
         let event = ConfigEvent {

@@ -1,12 +1,15 @@
 //! Starting the services a role runs, each with the same shape,
 //! `run(config, dependencies, shutdown)`, and waiting for them.
+use std::future::Future;
+
+use prism_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::Parts;
 use crate::config::{Config, Role};
 
-type Outcome = (&'static str, anyhow::Result<()>);
+type Services = JoinSet<(&'static str, anyhow::Result<()>)>;
 
 /// Runs every service of the role until one ends (which ends them all: a
 /// half-running node is worse than none). Returns the first failure.
@@ -32,12 +35,17 @@ pub async fn run(
     failure
 }
 
-fn start(
-    config: &Config,
-    parts: Parts,
-    shutdown: &CancellationToken,
-    services: &mut JoinSet<Outcome>,
-) {
+fn spawn<E>(
+    services: &mut Services,
+    name: &'static str,
+    service: impl Future<Output = Result<(), E>> + Send + 'static,
+) where
+    E: Into<anyhow::Error>,
+{
+    services.spawn(async move { (name, service.await.map_err(Into::into)) });
+}
+
+fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: &mut Services) {
     let all_roles = matches!(config.role, Role::Standalone | Role::Node);
     let runs = |role: Role| config.role == role || all_roles;
     let Parts {
@@ -47,26 +55,19 @@ fn start(
         topology,
         status,
     } = parts;
-    let store = || {
+    let store = || -> Store {
         store
             .clone()
             .expect("the store is open for every role but executor")
     };
+    let shutdown = || shutdown.clone();
     if runs(Role::Audit) {
         let audit = prism_audit::AuditConfig { topology };
         let deps = prism_audit::AuditDeps {
             store: store(),
             bus: bus.clone(),
         };
-        let shutdown = shutdown.clone();
-        services.spawn(async move {
-            (
-                "audit",
-                prism_audit::run(audit, deps, shutdown)
-                    .await
-                    .map_err(Into::into),
-            )
-        });
+        spawn(services, "audit", prism_audit::run(audit, deps, shutdown()));
     }
     if runs(Role::Executor) {
         let executor = prism_executor::ExecutorConfig {
@@ -78,15 +79,11 @@ fn start(
             ..Default::default()
         };
         let deps = prism_executor::ExecutorDeps { bus: bus.clone() };
-        let shutdown = shutdown.clone();
-        services.spawn(async move {
-            (
-                "executor",
-                prism_executor::run(executor, deps, shutdown)
-                    .await
-                    .map_err(Into::into),
-            )
-        });
+        spawn(
+            services,
+            "executor",
+            prism_executor::run(executor, deps, shutdown()),
+        );
     }
     if runs(Role::Scheduler) {
         let scheduler = prism_scheduler::SchedulerConfig {
@@ -99,15 +96,11 @@ fn start(
             store: store(),
             bus: bus.clone(),
         };
-        let shutdown = shutdown.clone();
-        services.spawn(async move {
-            (
-                "scheduler",
-                prism_scheduler::run(scheduler, deps, shutdown)
-                    .await
-                    .map_err(Into::into),
-            )
-        });
+        spawn(
+            services,
+            "scheduler",
+            prism_scheduler::run(scheduler, deps, shutdown()),
+        );
     }
     if let Some(listener) = listener {
         let gateway = prism_gateway::GatewayConfig {
@@ -120,14 +113,10 @@ fn start(
             store: store(),
             bus,
         };
-        let shutdown = shutdown.clone();
-        services.spawn(async move {
-            (
-                "gateway",
-                prism_gateway::run(gateway, deps, shutdown)
-                    .await
-                    .map_err(Into::into),
-            )
-        });
+        spawn(
+            services,
+            "gateway",
+            prism_gateway::run(gateway, deps, shutdown()),
+        );
     }
 }

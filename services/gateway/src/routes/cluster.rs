@@ -52,13 +52,7 @@ pub async fn drain(
         ));
     }
     // Recorded before it is sent: a drain request is never unaudited.
-    let change = Change {
-        entity: "node",
-        op: "drain",
-        name: &id,
-        version: 0,
-        details: json!({}),
-    };
+    let change = Change::new("node", "drain", &id, json!({}));
     let staged = state
         .store
         .transact(|tx| {

@@ -58,13 +58,7 @@ pub async fn put(
                     updated_at_ms: now,
                 };
                 connections::put(&tx, &record).await?;
-                let change = Change {
-                    entity: "connection",
-                    op: "put",
-                    name: &record.name,
-                    version: 0,
-                    details: to_json(&record),
-                };
+                let change = Change::new("connection", "put", &record.name, to_json(&record));
                 let staged = change.stage(&tx).await?;
                 Ok((record, existing.is_none(), staged))
             }

@@ -170,16 +170,7 @@ pub async fn cancel(
         .attempts
         .request_cancel(&id, &cancelled, ACTOR)
         .await?;
-    let mut messages = vec![
-        Change {
-            entity: "job",
-            op: "cancel",
-            name: &id,
-            version: 0,
-            details: json!({}),
-        }
-        .message(),
-    ];
+    let mut messages = vec![Change::new("job", "cancel", &id, json!({})).message()];
     match outcome {
         CancelOutcome::AlreadyFinished(job_state) => return Err(already_finished(job_state)),
         CancelOutcome::CancelledQueued(event) => {

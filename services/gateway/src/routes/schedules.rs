@@ -4,7 +4,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use prism_outbox::Staged;
 use prism_schemas::v1::ScheduleRecord;
+use prism_store::Tx;
 use prism_store::records::{dataflows, now_ms, schedules};
 use serde_json::{Value, json};
 
@@ -36,78 +38,72 @@ pub async fn put(
     let cron_expression = input::required_str(&map, "cron")?.to_string();
     prism_cron::parse(&cron_expression)
         .map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
-    let parameters = input::parameters(&map)?;
     let enabled = match map.get("enabled") {
         None => true,
         Some(value) => value
             .as_bool()
             .ok_or_else(|| ApiError::invalid("enabled", "expected true or false"))?,
     };
-    let saved = state
+    let wanted = ScheduleRecord {
+        name: name.clone(),
+        dataflow,
+        cron: cron_expression,
+        parameters: input::parameters(&map)?.into_iter().collect(),
+        enabled,
+        ..Default::default()
+    };
+    let (record, created, staged) = state
         .store
         .transact(|tx| {
-            let (name, dataflow, cron_expression, parameters) = (
-                name.clone(),
-                dataflow.clone(),
-                cron_expression.clone(),
-                parameters.clone(),
-            );
-            async move {
-                let Some(latest) = dataflows::latest(&tx, &dataflow).await? else {
-                    return Ok(Err(ApiError::invalid(
-                        "dataflow",
-                        format!("no dataflow named {dataflow:?}"),
-                    )));
-                };
-                // The schedule runs the latest version; its parameters must fit it now.
-                let declared = prism_dataflow::validate::from_stored(&latest.document_json)
-                    .map(|d| d.parameters)
-                    .unwrap_or_default();
-                if let Err((param, message)) =
-                    prism_dataflow::parameters::resolve(&declared, &parameters)
-                {
-                    return Ok(Err(ApiError::invalid(
-                        &format!("parameters.{param}"),
-                        message,
-                    )));
-                }
-                let now = now_ms();
-                let existing = schedules::get(&tx, &name).await?;
-                let record = ScheduleRecord {
-                    name,
-                    dataflow,
-                    cron: cron_expression,
-                    parameters: parameters.into_iter().collect(),
-                    enabled,
-                    created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
-                    updated_at_ms: now,
-                    // Never fire retroactively for the time before this save.
-                    handled_through_ms: existing
-                        .as_ref()
-                        .map_or(now, |e| e.handled_through_ms.max(now)),
-                };
-                schedules::put(&tx, &record).await?;
-                let change = Change {
-                    entity: "schedule",
-                    op: "put",
-                    name: &record.name,
-                    version: 0,
-                    details: to_json(&record),
-                };
-                let staged = change.stage(&tx).await?;
-                Ok(Ok((record, existing.is_none(), staged)))
-            }
+            let wanted = &wanted;
+            async move { save(&tx, wanted).await }
         })
-        .await?;
-    let (record, created, staged) = saved?;
+        .await??;
     state.announce(&staged).await;
-    let body = to_json(&record);
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(body)))
+    Ok((status, Json(to_json(&record))))
+}
+
+/// Saves `wanted` if its dataflow exists and its parameters fit the dataflow's latest
+/// version (which the schedule runs); answers the record, whether it is new, and the
+/// staged announcement.
+async fn save(
+    tx: &Tx,
+    wanted: &ScheduleRecord,
+) -> prism_store::Result<ApiResult<(ScheduleRecord, bool, Staged)>> {
+    let Some(latest) = dataflows::latest(tx, &wanted.dataflow).await? else {
+        let message = format!("no dataflow named {:?}", wanted.dataflow);
+        return Ok(Err(ApiError::invalid("dataflow", message)));
+    };
+    let declared = prism_dataflow::validate::from_stored(&latest.document_json)
+        .map(|d| d.parameters)
+        .unwrap_or_default();
+    let given = wanted.parameters.clone().into_iter().collect();
+    if let Err((param, message)) = prism_dataflow::parameters::resolve(&declared, &given) {
+        return Ok(Err(ApiError::invalid(
+            &format!("parameters.{param}"),
+            message,
+        )));
+    }
+    let now = now_ms();
+    let existing = schedules::get(tx, &wanted.name).await?;
+    let record = ScheduleRecord {
+        created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
+        updated_at_ms: now,
+        // Never fire retroactively for the time before this save.
+        handled_through_ms: existing
+            .as_ref()
+            .map_or(now, |e| e.handled_through_ms.max(now)),
+        ..wanted.clone()
+    };
+    schedules::put(tx, &record).await?;
+    let change = Change::new("schedule", "put", &record.name, to_json(&record));
+    let staged = change.stage(tx).await?;
+    Ok(Ok((record, existing.is_none(), staged)))
 }
 
 async fn load(state: &AppState, name: &str) -> ApiResult<Option<ScheduleRecord>> {
@@ -147,13 +143,7 @@ pub async fn delete(
                     return Ok(None);
                 }
                 schedules::delete(&tx, &name).await?;
-                let change = Change {
-                    entity: "schedule",
-                    op: "delete",
-                    name: &name,
-                    version: 0,
-                    details: json!({}),
-                };
+                let change = Change::new("schedule", "delete", &name, json!({}));
                 change.stage(&tx).await.map(Some)
             }
         })
