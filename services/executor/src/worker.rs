@@ -97,13 +97,10 @@ fn readable_run(message: &jetstream::Message) -> Result<JobRun, (String, String)
     }
 }
 
-/// Why a delivery stopped before its acknowledgement.
-enum Stopped {
-    /// The bus stayed unavailable: the delivery is left to come back after its ack wait.
-    GaveUp,
-    /// A permanent error: the message was terminated and reported.
-    Rejected,
-}
+/// A delivery stopped before its acknowledgement: either the bus stayed unavailable
+/// (the delivery comes back after its ack wait) or a permanent error rejected the
+/// message (terminated and reported). The caller does the same in both cases: stop.
+struct Stopped;
 
 /// Retries `operation` while the bus is briefly unavailable (a NATS node lost, a
 /// stream electing a new leader), heartbeating the delivery meanwhile. A nak instead
@@ -333,7 +330,7 @@ impl Delivery<'_> {
             Ok(Standing::Superseded) => {
                 outputs.discard();
                 tracing::warn!("attempt superseded before commit; output discarded");
-                return Err(Stopped::GaveUp);
+                return Err(Stopped);
             }
             Err(stopped) => {
                 outputs.discard();
@@ -343,7 +340,7 @@ impl Delivery<'_> {
         if let Err(error) = outputs.commit().await {
             tracing::warn!(%error, "cannot commit output; the job will be retried");
             self.nak().await;
-            return Err(Stopped::GaveUp);
+            return Err(Stopped);
         }
         Ok(Commit::Done)
     }
@@ -375,7 +372,7 @@ impl Delivery<'_> {
     {
         match persist(&self.message, what, operation).await {
             Ok(value) => Ok(value),
-            Err(error) if error.retryable() => Err(Stopped::GaveUp),
+            Err(error) if error.retryable() => Err(Stopped),
             Err(error) => {
                 self.worker
                     .reject(
@@ -384,7 +381,7 @@ impl Delivery<'_> {
                         &format!("cannot {what}: {error}"),
                     )
                     .await;
-                Err(Stopped::Rejected)
+                Err(Stopped)
             }
         }
     }
