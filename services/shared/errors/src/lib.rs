@@ -20,17 +20,26 @@ pub trait Retryable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     InvalidArgument,
+    /// No valid credential: missing, malformed, expired or revoked.
+    Unauthenticated,
+    /// A valid caller without the permission the request needs.
+    PermissionDenied,
     NotFound,
     Conflict,
+    /// Too many attempts (e.g. failed logins): wait, then try again.
+    ResourceExhausted,
     Unavailable,
     Internal,
 }
 
 impl Code {
-    pub const ALL: [Code; 5] = [
+    pub const ALL: [Code; 8] = [
         Code::InvalidArgument,
+        Code::Unauthenticated,
+        Code::PermissionDenied,
         Code::NotFound,
         Code::Conflict,
+        Code::ResourceExhausted,
         Code::Unavailable,
         Code::Internal,
     ];
@@ -39,6 +48,9 @@ impl Code {
     pub fn name(self) -> &'static str {
         match self {
             Code::InvalidArgument => "invalid_argument",
+            Code::Unauthenticated => "unauthenticated",
+            Code::PermissionDenied => "permission_denied",
+            Code::ResourceExhausted => "resource_exhausted",
             Code::NotFound => "not_found",
             Code::Conflict => "conflict",
             Code::Unavailable => "unavailable",
@@ -50,6 +62,9 @@ impl Code {
     pub fn http_status(self) -> u16 {
         match self {
             Code::InvalidArgument => 400,
+            Code::Unauthenticated => 401,
+            Code::PermissionDenied => 403,
+            Code::ResourceExhausted => 429,
             Code::NotFound => 404,
             Code::Conflict => 409,
             Code::Unavailable => 503,
@@ -66,7 +81,11 @@ impl Code {
     pub fn is_caller_error(self) -> bool {
         matches!(
             self,
-            Code::InvalidArgument | Code::NotFound | Code::Conflict
+            Code::InvalidArgument
+                | Code::Unauthenticated
+                | Code::PermissionDenied
+                | Code::NotFound
+                | Code::Conflict
         )
     }
 }

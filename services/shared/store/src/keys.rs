@@ -78,6 +78,32 @@ pub fn audit_seen() -> Family {
     Family(root().subspace(&"audit_seen"))
 }
 
+/// `("user", name)` → `UserRecord`
+pub fn users() -> Family {
+    Family(root().subspace(&"user"))
+}
+/// `("role", name)` → `RoleRecord` (custom roles only)
+pub fn roles() -> Family {
+    Family(root().subspace(&"role"))
+}
+/// `("acl", entity, name)` → `AclRecord`
+pub fn acls() -> Family {
+    Family(root().subspace(&"acl"))
+}
+/// `("token", sha-256 of the secret)` → `TokenRecord`
+pub fn tokens() -> Family {
+    Family(root().subspace(&"token"))
+}
+/// `("user_token", user, token id)` → sha-256 of the secret: a user's tokens.
+pub fn user_tokens() -> Family {
+    Family(root().subspace(&"user_token"))
+}
+/// `("auth_generation")` → u64, big endian: bumped by every change that can take
+/// a permission or a token away, so that every gateway drops what it cached.
+pub fn auth_generation() -> Vec<u8> {
+    root().pack(&("auth_generation",))
+}
+
 /// The job id in a key of [`jobs`].
 pub fn jobs_unpack_id(key: &[u8]) -> Option<String> {
     jobs().0.unpack::<(String,)>(key).ok().map(|(id,)| id)

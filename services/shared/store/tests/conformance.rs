@@ -317,6 +317,103 @@ async fn versionstamps_increase_in_commit_order(b: Backend) {
     );
 }
 
+/// Users, roles, overrides and tokens round-trip, and a token is found by its hash
+/// and by its user until it is deleted. Names are unique per run, since a
+/// FoundationDB cluster is shared.
+async fn identity_records(b: Backend) {
+    use prism_schemas::v1::{AclEntry, AclRecord, Grant, RoleRecord, TokenRecord, UserRecord};
+    use prism_store::records::{acls, auth_generation, roles, tokens, users};
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let user = UserRecord {
+        name: format!("alice-{run}"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        roles: vec!["designer".into()],
+        ..Default::default()
+    };
+    let role = RoleRecord {
+        name: format!("finance-{run}"),
+        grants: vec![Grant {
+            entity: "dataflows".into(),
+            r#match: "finance-*".into(),
+            actions: vec!["view".into(), "execute".into()],
+        }],
+        ..Default::default()
+    };
+    let acl = AclRecord {
+        entity: "dataflows".into(),
+        name: format!("adults-{run}"),
+        entries: vec![AclEntry {
+            principal: format!("user:{}", user.name),
+            allow: vec![],
+            deny: vec!["execute".into()],
+        }],
+        updated_at_ms: 1,
+    };
+    let token = TokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        user: user.name.clone(),
+        label: "ci".into(),
+        kind: "api".into(),
+        ..Default::default()
+    };
+    let hash = format!("hash-{run}").into_bytes();
+    let (u, r, a, t) = (&user, &role, &acl, &token);
+    let before = b
+        .store
+        .transact(|tx| {
+            let hash = hash.clone();
+            async move {
+                users::put(&tx, u).await?;
+                roles::put(&tx, r).await?;
+                acls::put(&tx, a).await?;
+                tokens::put(&tx, &hash, t).await?;
+                auth_generation::get(&tx).await
+            }
+        })
+        .await
+        .unwrap();
+    let (found, by_user, generation) = b
+        .store
+        .transact(|tx| {
+            let hash = hash.clone();
+            async move {
+                assert_eq!(users::get(&tx, &u.name).await?.as_ref(), Some(u));
+                assert!(users::any(&tx).await?);
+                assert_eq!(roles::get(&tx, &r.name).await?.as_ref(), Some(r));
+                assert_eq!(acls::get(&tx, &a.entity, &a.name).await?.as_ref(), Some(a));
+                let found = tokens::get(&tx, &hash).await?;
+                let by_user = tokens::list_for_user(&tx, &u.name).await?;
+                Ok((found, by_user, auth_generation::bump(&tx).await?))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(t));
+    assert_eq!(by_user, vec![(hash.clone(), token.clone())]);
+    assert!(generation > before, "the generation moves forward");
+    let gone = b
+        .store
+        .transact(|tx| {
+            let hash = hash.clone();
+            async move {
+                tokens::delete(&tx, &hash, t).await?;
+                users::delete(&tx, &u.name).await?;
+                roles::delete(&tx, &r.name).await?;
+                acls::delete(&tx, &a.entity, &a.name).await?;
+                Ok((
+                    tokens::get(&tx, &hash).await?,
+                    tokens::get_by_id(&tx, &u.name, &t.id).await?,
+                    users::get(&tx, &u.name).await?,
+                    roles::get(&tx, &r.name).await?,
+                    acls::get(&tx, &a.entity, &a.name).await?,
+                ))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(gone, (None, None, None, None, None));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -350,6 +447,7 @@ conformance!(
     size_limits_hold,
     time_limit_holds,
     versionstamps_increase_in_commit_order,
+    identity_records,
 );
 
 /// Two stores on one file behave as two processes sharing it.

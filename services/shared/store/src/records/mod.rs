@@ -1,12 +1,17 @@
 //! Typed records on top of [`crate::kv`]. Each function works inside a caller's
 //! transaction, so that several records change atomically.
+pub mod acls;
 pub mod audit;
+pub mod auth_generation;
 pub mod connections;
 pub mod dataflows;
 pub mod dead_letters;
 pub mod jobs;
 pub mod outbox;
+pub mod roles;
 pub mod schedules;
+pub mod tokens;
+pub mod users;
 
 use prost::Message;
 
