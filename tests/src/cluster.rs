@@ -281,6 +281,12 @@ impl Cluster {
             gateway.wait_ready(Duration::from_secs(90)).await;
         }
         api.wait_ready(Duration::from_secs(30)).await;
+        // One session for all: every gateway honours a token issued by any.
+        let api = api.as_admin().await;
+        let gateway_apis: Vec<Api> = gateway_apis
+            .iter()
+            .map(|g| g.with_token(api.token.as_deref()))
+            .collect();
         let cluster = Cluster {
             nats,
             gateways,

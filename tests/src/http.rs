@@ -4,11 +4,13 @@ use serde_json::Value;
 
 use crate::wait_until;
 
-/// A small client of the HTTP API that returns status and JSON body.
+/// A small client of the HTTP API that returns status and JSON body, signed in as
+/// one user once [`Api::as_user`] or [`Api::as_admin`] gave it a token.
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
     client: reqwest::Client,
+    pub token: Option<String>,
 }
 
 impl Api {
@@ -19,10 +21,41 @@ impl Api {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            token: None,
         }
     }
 
+    /// The same gateway with `token` (or none).
+    pub fn with_token(&self, token: Option<&str>) -> Api {
+        Api {
+            token: token.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(&self, user: &str, password: &str) -> (u16, Value) {
+        let body = serde_json::json!({ "user": user, "password": password });
+        self.with_token(None).post("/v1/auth/login", &body).await
+    }
+
+    /// Signed in as `user`; panics if the login fails.
+    pub async fn as_user(&self, user: &str, password: &str) -> Api {
+        let (status, body) = self.login(user, password).await;
+        assert_eq!(status, 200, "login as {user}: {body}");
+        self.with_token(body["token"].as_str())
+    }
+
+    /// Signed in as the first admin, with the harness's password.
+    pub async fn as_admin(&self) -> Api {
+        self.as_user("admin", crate::ADMIN_PASSWORD).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();

@@ -21,6 +21,10 @@ pub use wait::wait_until;
 
 use std::path::Path;
 
+/// The first admin's password in every platform the harness starts
+/// (`PRISM_ADMIN_PASSWORD`); [`Api::as_admin`] signs in with it.
+pub const ADMIN_PASSWORD: &str = "prism-test-admin-password";
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

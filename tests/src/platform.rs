@@ -36,6 +36,7 @@ impl Standalone {
         );
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         api.wait_ready(Duration::from_secs(60)).await;
+        let api = api.as_admin().await;
         Standalone {
             prism,
             api,
@@ -141,6 +142,7 @@ impl Services {
             .collect();
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         api.wait_ready(Duration::from_secs(60)).await;
+        let api = api.as_admin().await;
         let services = Services {
             gateway,
             schedulers,

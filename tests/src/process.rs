@@ -35,13 +35,16 @@ pub struct Prism {
 }
 
 impl Prism {
-    /// Starts `prism <role>` with `env` (on top of a clean `PRISM_*` environment); its
+    /// Starts `prism <role>` with `env` (on top of a clean `PRISM_*` environment, and
+    /// `PRISM_ADMIN_PASSWORD` set to [`crate::ADMIN_PASSWORD`] unless `env` sets it); its
     /// output goes to `log`.
     pub fn start(role: &str, env: &[(&str, String)], log: &Path) -> Prism {
-        let env: HashMap<String, String> = env
+        let mut env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
+        env.entry("PRISM_ADMIN_PASSWORD".into())
+            .or_insert_with(|| crate::ADMIN_PASSWORD.into());
         Self::spawn(role, env, log)
     }
 

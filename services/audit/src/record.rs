@@ -21,11 +21,14 @@ pub fn to_audit_record(event: &Event, incoming: &Incoming<'_>) -> AuditRecord {
     }
 }
 
+/// A job's events name who it runs for (the submitting user, or
+/// `schedule:<name>`); the executor that ran an attempt is in the details.
 fn job(event: &JobEvent) -> AuditRecord {
-    let actor = if event.executor.is_empty() {
-        "gateway".into()
-    } else {
-        format!("executor:{}", event.executor)
+    let actor = match (event.actor.is_empty(), event.executor.is_empty()) {
+        (false, _) => event.actor.clone(),
+        // Events from before identities existed.
+        (true, true) => "gateway".into(),
+        (true, false) => format!("executor:{}", event.executor),
     };
     AuditRecord {
         event_id: event.event_id.clone(),
@@ -40,6 +43,7 @@ fn job(event: &JobEvent) -> AuditRecord {
             "rows_read": event.rows_read,
             "rows_written": event.rows_written,
             "error": bounded(&event.error),
+            "executor": event.executor,
         })
         .to_string(),
     }
@@ -56,17 +60,19 @@ fn config(event: &ConfigEvent) -> AuditRecord {
     }
 }
 
+/// A schedule acts as `schedule:<name>`, with the permissions of its owner.
 fn schedule(event: &ScheduleEvent) -> AuditRecord {
     AuditRecord {
         event_id: event.event_id.clone(),
         time_ms: event.occurred_at_ms,
-        actor: "scheduler".into(),
+        actor: format!("schedule:{}", event.schedule),
         action: format!("schedule.{}", event.kind),
         target: format!("schedule/{}", event.schedule),
         details_json: json!({
             "occurrence_ms": event.occurrence_ms,
             "job_id": event.job_id,
             "detail": bounded(&event.detail),
+            "owner": event.owner,
         })
         .to_string(),
     }

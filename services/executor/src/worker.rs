@@ -210,6 +210,7 @@ impl Delivery<'_> {
             created_at_ms: self.run.created_at_ms,
             started_at_ms: self.claim.started_at_ms,
             executor: self.worker.node_id.clone(),
+            actor: self.run.actor.clone(),
             ..Default::default()
         }
     }

@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: every failure answers
 //! `{"error":{"code","message","field"}}` with the status its [`Code`] implies.
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prism_errors::Retryable;
 use prism_jobs::SubmitError;
@@ -16,6 +16,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra structured detail, e.g. every problem of a dataflow document.
     pub details: Option<Value>,
+    /// Seconds to wait before trying again (`Retry-After`), for `resource_exhausted`.
+    pub retry_after_secs: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -27,7 +29,25 @@ impl ApiError {
             message: message.into(),
             field: field.map(str::to_string),
             details: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// 401: no valid credential. The message says which way it is wrong, never
+    /// whether a user exists.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthenticated, Some("Authorization"), message)
+    }
+
+    /// 403 naming the permission that is missing (`execute on dataflows/adults`).
+    pub fn forbidden(permission: &prism_auth::Permission, because: &str) -> Self {
+        let mut error = Self::new(
+            Code::PermissionDenied,
+            None,
+            format!("missing permission: {permission}"),
+        );
+        error.details = Some(json!({ "permission": permission.to_string(), "because": because }));
+        error
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -51,7 +71,15 @@ impl IntoResponse for ApiError {
         }
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({ "error": error }))).into_response()
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let headers = response.headers_mut();
+        if self.code == Code::Unauthenticated {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 

@@ -2,6 +2,7 @@
 //! run as many as needed behind a load balancer. Every gateway also relays outbox
 //! entries whose writer died, so accepted jobs and changes are announced even in a
 //! deployment without a scheduler.
+pub mod auth;
 mod error;
 mod input;
 mod routes;
@@ -15,10 +16,13 @@ use prism_bus::{Bus, subjects, topology::Topology};
 use prism_jobs::Submitter;
 use prism_outbox::Outbox;
 use prism_store::Store;
+
+use crate::auth::directory::Directory;
+use crate::auth::throttle::Throttle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use routes::router;
+pub use routes::{Route, router, table};
 pub use state::AppState;
 
 #[derive(Debug, Clone)]
@@ -28,6 +32,10 @@ pub struct GatewayConfig {
     pub pool: String,
     /// Deliveries of a job before it is dead-lettered as failed.
     pub max_attempts: u32,
+    /// Where a generated first-admin password is written.
+    pub data_dir: std::path::PathBuf,
+    /// `PRISM_ADMIN_PASSWORD`: the first admin's password, if the directory is empty.
+    pub admin_password: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -36,6 +44,8 @@ impl Default for GatewayConfig {
             topology: Topology::default(),
             pool: subjects::DEFAULT_POOL.into(),
             max_attempts: 5,
+            data_dir: std::path::PathBuf::from("."),
+            admin_password: None,
         }
     }
 }
@@ -52,6 +62,8 @@ pub enum Error {
     Bus(#[from] prism_bus::Error),
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
+    #[error("first admin: {0}")]
+    Bootstrap(String),
 }
 
 /// The state the routes share, on `store` and `bus`.
@@ -66,6 +78,8 @@ pub async fn app_state(
         bus: bus.clone(),
     };
     Ok(Arc::new(AppState {
+        directory: Arc::new(Directory::new(store.clone())),
+        throttle: Throttle::default(),
         submitter: Submitter {
             outbox: outbox.clone(),
             pool: config.pool.clone(),
@@ -91,7 +105,11 @@ pub async fn run(
         store,
         bus,
     } = deps;
+    auth::bootstrap::ensure_admin(&store, &config.data_dir, config.admin_password.clone())
+        .await
+        .map_err(Error::Bootstrap)?;
     let state = app_state(&config, store, bus).await?;
+    let watch = tokio::spawn(state.directory.clone().watch(shutdown.clone()));
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));
     let relay = tokio::spawn(state.outbox.clone().relay(shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
@@ -101,6 +119,7 @@ pub async fn run(
         .await?;
     shutdown.cancel();
     let _ = relay.await;
+    let _ = watch.await;
     match submissions.await {
         Ok(served) => Ok(served?),
         Err(_) => Ok(()),

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use prism_bus::attempts::Attempts;
 use prism_bus::{Bus, envelope, subjects};
 use prism_jobs::Submitter;
@@ -6,8 +8,15 @@ use prism_schemas::v1::{ConfigEvent, OutboxMessage};
 use prism_store::records::now_ms;
 use prism_store::{Store, Tx};
 
+use crate::auth::directory::Directory;
+use crate::auth::throttle::Throttle;
+
 /// What every handler shares.
 pub struct AppState {
+    /// Users, roles, overrides and tokens, cached (see [`Directory`]).
+    pub directory: Arc<Directory>,
+    /// Failed logins, per user name.
+    pub throttle: Throttle,
     pub store: Store,
     pub bus: Bus,
     pub outbox: Outbox,
@@ -17,12 +26,11 @@ pub struct AppState {
     pub topology: prism_bus::topology::Topology,
 }
 
-/// Who made a change. Authentication is not built yet, so every caller is anonymous.
-pub const ACTOR: &str = "anonymous";
-
 /// A configuration change, announced on `prism.events.config.<entity>.<op>` for the
 /// audit log and outside consumers.
 pub struct Change<'a> {
+    /// The user who made it.
+    pub actor: &'a str,
     pub entity: &'a str,
     pub op: &'a str,
     pub name: &'a str,
@@ -32,8 +40,15 @@ pub struct Change<'a> {
 
 impl<'a> Change<'a> {
     /// A change without a version (everything but dataflows).
-    pub fn new(entity: &'a str, op: &'a str, name: &'a str, details: serde_json::Value) -> Self {
+    pub fn new(
+        actor: &'a str,
+        entity: &'a str,
+        op: &'a str,
+        name: &'a str,
+        details: serde_json::Value,
+    ) -> Self {
         Change {
+            actor,
             entity,
             op,
             name,
@@ -50,7 +65,7 @@ impl<'a> Change<'a> {
             name: self.name.into(),
             op: self.op.into(),
             version: self.version,
-            actor: ACTOR.into(),
+            actor: self.actor.into(),
             occurred_at_ms: now_ms(),
             details_json: self.details.to_string(),
         };
@@ -81,5 +96,11 @@ impl AppState {
         if let Err(error) = self.outbox.publish(staged).await {
             tracing::warn!(%error, outbox_id = %staged.id, "change not announced yet; left to the relay");
         }
+    }
+
+    /// After a committed change that may take a permission or a token away: this
+    /// gateway forgets what it cached at once (the others within their poll).
+    pub fn auth_changed(&self, generation: u64) {
+        self.directory.observe(generation);
     }
 }

@@ -1,9 +1,11 @@
 //! Job submission over the bus: `prism.jobs.submit`, answered by one gateway of the
-//! queue group with a `SubmitJobReply`. Same validation and idempotency as HTTP; a
-//! refused submission is answered and recorded, and never stops the gateway.
+//! queue group with a `SubmitJobReply`. Same authentication (the `Authorization`
+//! header carries `Bearer <token>`), authorization, validation and idempotency as
+//! HTTP; a refused submission is answered and recorded, and never stops the gateway.
 use std::sync::Arc;
 
 use futures::StreamExt;
+use prism_auth::{Action, Entity, Permission};
 use prism_bus::subjects;
 use prism_errors::Code;
 use prism_jobs::SubmitRequest;
@@ -14,7 +16,12 @@ use prism_store::records::now_ms;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The header a bus submission carries its token in, as over HTTP.
+pub const AUTHORIZATION: &str = "Authorization";
 
 pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> prism_bus::Result<()> {
     let mut requests = state
@@ -33,7 +40,12 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> prism_b
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let reply = answer(&state, &request.payload).await;
+            let authorization = request
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(AUTHORIZATION))
+                .map(|v| v.as_str().to_string());
+            let reply = answer(&state, authorization.as_deref(), &request.payload).await;
             if let Some(reply_to) = request.reply
                 && let Err(error) = state
                     .bus
@@ -57,7 +69,28 @@ fn error_reply(code: Code, field: &str, message: String) -> SubmitJobReply {
     }
 }
 
-async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
+fn api_error_reply(error: ApiError) -> SubmitJobReply {
+    let field = error.field.clone().unwrap_or_default();
+    error_reply(error.code, &field, error.message)
+}
+
+/// The caller, who must be allowed to execute `dataflow`.
+async fn authorize(
+    state: &AppState,
+    authorization: Option<&str>,
+    dataflow: &str,
+) -> Result<Caller, ApiError> {
+    let caller = auth::authenticate(state, authorization).await?;
+    caller
+        .require(
+            state,
+            Permission::on(Action::Execute, Entity::Dataflows, dataflow),
+        )
+        .await?;
+    Ok(caller)
+}
+
+async fn answer(state: &AppState, authorization: Option<&str>, payload: &[u8]) -> SubmitJobReply {
     let request = match SubmitJobRequest::decode(payload) {
         Ok(request) => request,
         Err(e) => {
@@ -70,12 +103,21 @@ async fn answer(state: &AppState, payload: &[u8]) -> SubmitJobReply {
             return reply;
         }
     };
+    let caller = match authorize(state, authorization, &request.dataflow).await {
+        Ok(caller) => caller,
+        Err(error) => {
+            let reply = api_error_reply(error);
+            record_rejection(state, &reply, payload.len()).await;
+            return reply;
+        }
+    };
     let submission = SubmitRequest {
         dataflow: request.dataflow,
         version: request.version,
         parameters: request.parameters.into_iter().collect(),
         idempotency_key: Some(request.idempotency_key).filter(|k| !k.is_empty()),
         schedule: None,
+        submitted_by: caller.name().to_string(),
     };
     match state.submitter.submit(submission).await {
         Ok(submitted) => SubmitJobReply {

@@ -1,14 +1,11 @@
 //! The gateway's router in process, through `tower::ServiceExt::oneshot`, on a real
 //! embedded store and a real nats-server: every refusal names its field and changes
 //! nothing; every accepted change is announced and leaves no outbox entry behind.
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use prism_bus::Bus;
-use prism_gateway::{GatewayConfig, app_state, router};
+mod common;
+
+use axum::http::StatusCode;
 use prism_store::records::outbox;
-use prism_tests::NatsServer;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::json;
 
 struct Case {
     method: &'static str,
@@ -125,33 +122,91 @@ const CASES: &[Case] = &[
     ),
     case("GET", "/v1/audit/dead-letters", "", 200, None),
     case("GET", "/v1/no/such/route", "", 404, None),
+    case(
+        "PUT",
+        "/v1/users/bob",
+        r#"{"roles":["designer"]}"#,
+        400,
+        Some("password"),
+    ),
+    case(
+        "PUT",
+        "/v1/users/bob",
+        r#"{"password":"short","roles":["designer"]}"#,
+        400,
+        Some("password"),
+    ),
+    case(
+        "PUT",
+        "/v1/users/bob",
+        r#"{"password":"long enough pw","roles":["root"]}"#,
+        400,
+        Some("roles"),
+    ),
+    case(
+        "PUT",
+        "/v1/roles/admin",
+        r#"{"grants":[]}"#,
+        409,
+        Some("name"),
+    ),
+    case(
+        "PUT",
+        "/v1/roles/r",
+        r#"{"grants":[{"entity":"planets","actions":["view"]}]}"#,
+        400,
+        Some("grants[0]"),
+    ),
+    case(
+        "PUT",
+        "/v1/roles/r",
+        r#"{"grants":[{"entity":"dataflows","actions":["fly"]}]}"#,
+        400,
+        Some("grants[0]"),
+    ),
+    case(
+        "PUT",
+        "/v1/acl/planets/x",
+        r#"{"entries":[]}"#,
+        400,
+        Some("entity"),
+    ),
+    case(
+        "PUT",
+        "/v1/acl/dataflows/x",
+        r#"{"entries":[{"principal":"bob","allow":["view"]}]}"#,
+        400,
+        Some("entries[0].principal"),
+    ),
+    case(
+        "POST",
+        "/v1/authz/check",
+        r#"{"action":"fly","entity":"dataflows"}"#,
+        400,
+        Some("action"),
+    ),
+    case(
+        "POST",
+        "/v1/tokens",
+        r#"{"label":"x","expires_at":"2001-01-01T00:00:00Z"}"#,
+        400,
+        Some("expires_at"),
+    ),
+    case("DELETE", "/v1/tokens/nope", "", 404, Some("id")),
+    case("DELETE", "/v1/users/admin", "", 409, Some("name")),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_answers_as_documented_and_refusals_change_nothing() {
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let store_url = format!("sqlite://{}", dir.path().join("config.db").display());
-    let store = prism_store::open(&store_url).await.unwrap();
-    let bus = Bus::connect(&nats.url, "router-test").await.unwrap();
-    let state = app_state(&GatewayConfig::default(), store.clone(), bus.clone())
-        .await
-        .unwrap();
-    let app = router(state);
+    let gateway = common::Gateway::start().await;
+    let admin = gateway.admin().await;
+    let store = gateway.store.clone();
 
     for case in CASES {
-        let request = Request::builder()
-            .method(case.method)
-            .uri(case.path)
-            .header("content-type", "application/json")
-            .body(Body::from(case.body))
-            .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, body) = gateway
+            .send(case.method, case.path, Some(&admin), case.body)
+            .await;
+        let status = StatusCode::from_u16(status).unwrap();
         let what = format!("{} {} -> {status} {body}", case.method, case.path);
         assert_eq!(status, case.status, "{what}");
         if !status.is_success() {
@@ -165,14 +220,17 @@ async fn every_route_answers_as_documented_and_refusals_change_nothing() {
         }
     }
 
-    // Only the two accepted saves changed anything: one connection, two events on
-    // the bus, and no outbox entry left unpublished.
+    // Only the admin's login and the two accepted saves changed anything: three
+    // events on the bus, and no outbox entry left unpublished.
     let left = store
         .transact(|tx| async move { outbox::list(&tx, 100).await })
         .await
         .unwrap();
     assert!(left.is_empty(), "{} outbox entries left", left.len());
-    let mut events = bus.jetstream.get_stream("EVENTS").await.unwrap();
+    let mut events = gateway.bus.jetstream.get_stream("EVENTS").await.unwrap();
     let published = events.info().await.unwrap().state.messages;
-    assert_eq!(published, 2, "one config event per accepted save");
+    assert_eq!(
+        published, 3,
+        "one event for the login, one per accepted save"
+    );
 }

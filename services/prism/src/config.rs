@@ -95,6 +95,15 @@ pub struct Settings {
     /// Identity of this process in events and logs (default: host and process id).
     #[arg(long, global = true, env = "PRISM_NODE_ID")]
     pub node_id: Option<String>,
+    /// Password of the first admin, created when the configuration database has no
+    /// user yet; without it one is generated into <data-dir>/admin.password.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
 }
 
 /// Settings checked and resolved.
@@ -113,6 +122,7 @@ pub struct Config {
     pub max_attempts: u32,
     pub misfire_grace: Duration,
     pub node_id: String,
+    pub admin_password: Option<String>,
 }
 
 impl Config {
@@ -148,6 +158,11 @@ impl Config {
             .store
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("config.db").display()));
         prism_store::parse_url(&store_url).map_err(|e| format!("PRISM_STORE: {e}"))?;
+        let admin_password = s.admin_password.filter(|p| !p.is_empty());
+        if let Some(password) = &admin_password {
+            prism_auth::password::check(password)
+                .map_err(|e| format!("PRISM_ADMIN_PASSWORD {e}"))?;
+        }
         let node_id = s.node_id.unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             format!("{}-{}", host.trim(), std::process::id())
@@ -166,6 +181,7 @@ impl Config {
             max_attempts: s.max_attempts,
             misfire_grace: Duration::from_secs(s.misfire_grace_secs),
             node_id,
+            admin_password,
         })
     }
 }

@@ -106,6 +106,8 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         let gateway = prism_gateway::GatewayConfig {
             topology,
             max_attempts: config.max_attempts,
+            data_dir: config.data_dir.clone(),
+            admin_password: config.admin_password.clone(),
             ..Default::default()
         };
         let deps = prism_gateway::GatewayDeps {

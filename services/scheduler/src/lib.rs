@@ -10,6 +10,7 @@ mod clock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prism_auth::{Action as Permitted, Entity, Permission};
 use prism_bus::{Bus, subjects, topology::Topology};
 use prism_cron::{Action, Occurrence};
 use prism_jobs::{SubmitError, SubmitRequest, Submitter};
@@ -141,20 +142,26 @@ async fn fire_due(
     Ok(())
 }
 
-/// Submits the occurrence's job; a refusal (the dataflow is gone, a parameter no
-/// longer fits) is a misfire. The store or bus being down stops here, to try this
-/// occurrence again.
+/// Submits the occurrence's job, as the schedule's owner: an owner who may no
+/// longer execute the dataflow gets a recorded refusal, not a run. A refusal of the
+/// submission (the dataflow is gone, a parameter no longer fits) is a misfire. The
+/// store or bus being down stops here, to try this occurrence again.
 async fn fire(
     submitter: &Submitter,
     schedule: &ScheduleRecord,
     occurrence_ms: i64,
 ) -> Result<(), SubmitError> {
+    if let Some(because) = refusal(&submitter.outbox.store, schedule).await? {
+        tracing::warn!(schedule = %schedule.name, owner = %schedule.owner, %because, "occurrence refused");
+        return publish(submitter, schedule, "refused", occurrence_ms, "", &because).await;
+    }
     let request = SubmitRequest {
         dataflow: schedule.dataflow.clone(),
         version: None,
         parameters: schedule.parameters.clone().into_iter().collect(),
         idempotency_key: Some(format!("schedule:{}:{occurrence_ms}", schedule.name)),
         schedule: Some(schedule.name.clone()),
+        submitted_by: schedule.owner.clone(),
     };
     match submitter.submit(request).await {
         Ok(submitted) => {
@@ -194,6 +201,7 @@ async fn publish(
         job_id: job_id.into(),
         occurred_at_ms: now_ms(),
         detail: detail.into(),
+        owner: schedule.owner.clone(),
     };
     if kind == "misfired" {
         tracing::warn!(schedule = %schedule.name, occurrence_ms, detail, "occurrence misfired");
@@ -208,6 +216,24 @@ async fn publish(
         )
         .await?;
     Ok(())
+}
+
+/// Why the schedule's owner may not run its dataflow now, if they may not.
+async fn refusal(store: &Store, schedule: &ScheduleRecord) -> Result<Option<String>, SubmitError> {
+    if schedule.owner.is_empty() {
+        return Ok(Some(
+            "the schedule has no owner: save it again to own it".into(),
+        ));
+    }
+    let wanted = Permission::on(Permitted::Execute, Entity::Dataflows, &schedule.dataflow);
+    let decision = store
+        .transact(|tx| {
+            let wanted = wanted.clone();
+            async move { prism_auth::directory::check(&tx, &schedule.owner, &wanted).await }
+        })
+        .await?;
+    Ok((!decision.allowed)
+        .then(|| format!("{} may not {wanted}: {}", schedule.owner, decision.because)))
 }
 
 /// Marks occurrences through `occurrence_ms` as handled; never moves backwards, so

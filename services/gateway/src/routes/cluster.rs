@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use prism_bus::{nodes, subjects};
 use prism_schemas::v1::NodeInfo;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change};
@@ -39,6 +40,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> 
 /// Asks an executor to stop taking jobs, finish its running ones, and exit.
 pub async fn drain(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let nodes = all(&state).await?;
@@ -52,7 +54,7 @@ pub async fn drain(
         ));
     }
     // Recorded before it is sent: a drain request is never unaudited.
-    let change = Change::new("node", "drain", &id, json!({}));
+    let change = Change::new(caller.name(), "node", "drain", &id, json!({}));
     let staged = state
         .store
         .transact(|tx| {

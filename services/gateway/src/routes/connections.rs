@@ -1,14 +1,16 @@
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission};
 use prism_schemas::v1::ConnectionRecord;
 use prism_store::records::{connections, now_ms};
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::{AppState, Change};
@@ -25,6 +27,7 @@ fn to_json(c: &ConnectionRecord) -> Value {
 
 pub async fn put(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -47,6 +50,7 @@ pub async fn put(
         .store
         .transact(|tx| {
             let (name, kind, root) = (name.clone(), kind.clone(), root.clone());
+            let actor = caller.name();
             async move {
                 let now = now_ms();
                 let existing = connections::get(&tx, &name).await?;
@@ -58,7 +62,8 @@ pub async fn put(
                     updated_at_ms: now,
                 };
                 connections::put(&tx, &record).await?;
-                let change = Change::new("connection", "put", &record.name, to_json(&record));
+                let change =
+                    Change::new(actor, "connection", "put", &record.name, to_json(&record));
                 let staged = change.stage(&tx).await?;
                 Ok((record, existing.is_none(), staged))
             }
@@ -94,12 +99,26 @@ pub async fn get(
     }
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The connections the caller may view.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let records = state
         .store
         .transact(|tx| async move { connections::list(&tx).await })
         .await?;
-    Ok(Json(
-        json!({ "connections": records.iter().map(to_json).collect::<Vec<_>>() }),
-    ))
+    let mut visible = Vec::new();
+    for record in &records {
+        if caller
+            .may(
+                &state,
+                Permission::on(Action::View, Entity::Connections, &record.name),
+            )
+            .await?
+        {
+            visible.push(to_json(record));
+        }
+    }
+    Ok(Json(json!({ "connections": visible })))
 }

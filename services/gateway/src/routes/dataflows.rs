@@ -1,15 +1,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission};
 use prism_dataflow::validate::{Syntax, parse_document};
 use prism_schemas::v1::DataflowVersionRecord;
 use prism_store::records::{connections, dataflows, now_ms};
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change};
@@ -45,6 +47,7 @@ fn syntax_of(headers: &HeaderMap) -> Syntax {
 /// Saves a new immutable version; answers `{"name", "version"}`.
 pub async fn put(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -56,7 +59,7 @@ pub async fn put(
     let saved = state
         .store
         .transact(|tx| {
-            let name = name.clone();
+            let (name, actor) = (name.clone(), caller.name());
             async move {
                 let known: HashSet<String> = connections::list(&tx)
                     .await?
@@ -72,6 +75,7 @@ pub async fn put(
                     dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms())
                         .await?;
                 let change = Change {
+                    actor,
                     entity: "dataflow",
                     op: "put",
                     name: &name,
@@ -93,6 +97,7 @@ pub async fn put(
             }),
             field: first.map(|p| p.field.clone()),
             details: Some(json!({ "problems": problems })),
+            retry_after_secs: None,
         }
     })?;
     state.announce(&staged).await;
@@ -145,20 +150,30 @@ pub async fn get_version(
     }
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The dataflows the caller may view, each at its latest version.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let records = state
         .store
         .transact(|tx| async move { dataflows::list_latest(&tx).await })
         .await?;
-    let items: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            json!({
+    let mut items = Vec::new();
+    for r in &records {
+        if caller
+            .may(
+                &state,
+                Permission::on(Action::View, Entity::Dataflows, &r.name),
+            )
+            .await?
+        {
+            items.push(json!({
                 "name": r.name,
                 "latest_version": r.version,
                 "updated_at": input::time(r.created_at_ms),
-            })
-        })
-        .collect();
+            }));
+        }
+    }
     Ok(Json(json!({ "dataflows": items })))
 }

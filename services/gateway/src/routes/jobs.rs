@@ -1,10 +1,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission};
 use prism_bus::attempts::CancelOutcome;
 use prism_bus::{envelope, subjects};
 use prism_jobs::SubmitRequest;
@@ -13,9 +14,10 @@ use prism_store::records::jobs::{self, JobFilter};
 use prism_store::records::now_ms;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{ACTOR, AppState, Change, stage};
+use crate::state::{AppState, Change, stage};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -37,17 +39,32 @@ pub fn to_json(job: &JobRecord) -> Value {
         "schedule": nonempty(&job.schedule),
         "idempotency_key": nonempty(&job.idempotency_key),
         "cancel_requested": job.cancel_requested,
+        "submitted_by": nonempty(&job.submitted_by),
     })
 }
 
+/// Jobs are named by their dataflow: `view on jobs/adults` shows the jobs of
+/// dataflow `adults`.
+fn on_job(action: Action, job: &JobRecord) -> Permission {
+    Permission::on(action, Entity::Jobs, &job.dataflow)
+}
+
+/// Runs a dataflow: needs `execute` on it.
 pub async fn submit(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let map = input::json_object(&body)?;
     input::reject_unknown(&map, &["dataflow", "version", "parameters"])?;
     let dataflow = input::required_str(&map, "dataflow")?.to_string();
+    caller
+        .require(
+            &state,
+            Permission::on(Action::Execute, Entity::Dataflows, &dataflow),
+        )
+        .await?;
     let version = match map.get("version") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -75,6 +92,7 @@ pub async fn submit(
             parameters,
             idempotency_key,
             schedule: None,
+            submitted_by: caller.name().to_string(),
         })
         .await
         .map_err(|e| match e {
@@ -107,13 +125,19 @@ async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&load(&state, &id).await?)))
+    let job = load(&state, &id).await?;
+    caller.require(&state, on_job(Action::View, &job)).await?;
+    Ok(Json(to_json(&job)))
 }
 
+/// A page of the jobs the caller may view (a page may hold fewer than `limit`
+/// when some are hidden; `next_cursor` still moves on).
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     input::reject_unknown_query(&query, &["status", "dataflow", "limit", "cursor"])?;
@@ -139,8 +163,14 @@ pub async fn list(
             async move { jobs::list(&tx, &filter, cursor.as_deref(), limit).await }
         })
         .await?;
+    let mut visible = Vec::new();
+    for job in &page.jobs {
+        if caller.may(&state, on_job(Action::View, job)).await? {
+            visible.push(to_json(job));
+        }
+    }
     Ok(Json(json!({
-        "jobs": page.jobs.iter().map(to_json).collect::<Vec<_>>(),
+        "jobs": visible,
         "next_cursor": page.next_cursor,
     })))
 }
@@ -152,9 +182,11 @@ pub async fn list(
 /// reaches the audit log as `job.cancel`, with the terminal event when there is one.
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut job = load(&state, &id).await?;
+    caller.require(&state, on_job(Action::Modify, &job)).await?;
     let already_finished = |job_state: JobState| {
         ApiError::new(
             Code::Conflict,
@@ -168,9 +200,9 @@ pub async fn cancel(
     let cancelled = cancelled_event(&job);
     let outcome = state
         .attempts
-        .request_cancel(&id, &cancelled, ACTOR)
+        .request_cancel(&id, &cancelled, caller.name())
         .await?;
-    let mut messages = vec![Change::new("job", "cancel", &id, json!({})).message()];
+    let mut messages = vec![Change::new(caller.name(), "job", "cancel", &id, json!({})).message()];
     match outcome {
         CancelOutcome::AlreadyFinished(job_state) => return Err(already_finished(job_state)),
         CancelOutcome::CancelledQueued(event) => {
@@ -206,6 +238,16 @@ fn cancelled_event(job: &JobRecord) -> JobEvent {
         occurred_at_ms: now,
         created_at_ms: job.created_at_ms,
         finished_at_ms: now,
+        actor: job_actor(job),
         ..Default::default()
+    }
+}
+
+/// Who a job's events name: its submitter, or `schedule:<name>`.
+pub fn job_actor(job: &JobRecord) -> String {
+    if job.schedule.is_empty() {
+        job.submitted_by.clone()
+    } else {
+        format!("schedule:{}", job.schedule)
     }
 }

@@ -1,51 +1,217 @@
-//! The HTTP API, one module per resource.
+//! The HTTP API, one module per resource, and the route table: every route is
+//! added with the [`Need`] its caller must meet, so one table drives both the guard
+//! and the authorization-matrix test. A route cannot be added without one.
+mod acl;
 mod audit;
+mod auth;
 mod cluster;
 mod connections;
 mod dataflows;
 mod health;
 mod jobs;
+mod roles;
 mod schedules;
+mod tokens;
+mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use prism_auth::{Action, Entity};
 
+use crate::auth::{Need, guard};
 use crate::state::AppState;
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/connections", get(connections::list))
-        .route(
+/// One row of the route table.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub need: Need,
+}
+
+struct Table {
+    state: Arc<AppState>,
+    router: Router<Arc<AppState>>,
+    routes: Vec<Route>,
+}
+
+impl Table {
+    fn add(
+        mut self,
+        method: Method,
+        path: &'static str,
+        need: Need,
+        handler: MethodRouter<Arc<AppState>>,
+    ) -> Self {
+        let guarded = handler.route_layer(from_fn_with_state((self.state.clone(), need), guard));
+        self.router = self.router.route(path, guarded);
+        self.routes.push(Route { method, path, need });
+        self
+    }
+
+    fn get<H: Handler<T, Arc<AppState>>, T: 'static>(
+        self,
+        path: &'static str,
+        need: Need,
+        h: H,
+    ) -> Self {
+        self.add(Method::GET, path, need, get(h))
+    }
+
+    fn put<H: Handler<T, Arc<AppState>>, T: 'static>(
+        self,
+        path: &'static str,
+        need: Need,
+        h: H,
+    ) -> Self {
+        self.add(Method::PUT, path, need, put(h))
+    }
+
+    fn post<H: Handler<T, Arc<AppState>>, T: 'static>(
+        self,
+        path: &'static str,
+        need: Need,
+        h: H,
+    ) -> Self {
+        self.add(Method::POST, path, need, post(h))
+    }
+
+    fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(
+        self,
+        path: &'static str,
+        need: Need,
+        h: H,
+    ) -> Self {
+        self.add(Method::DELETE, path, need, delete(h))
+    }
+}
+
+use Action::{Delete, Execute, Modify, View};
+use Entity::{Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Users};
+use Need::{Named, Public, Signed, Type, Upsert};
+
+/// The router and its route table.
+pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
+    let t = Table {
+        state: state.clone(),
+        router: Router::new(),
+        routes: Vec::new(),
+    };
+    let t = t
+        .get("/healthz", Public, health::healthz)
+        .get("/readyz", Public, health::readyz)
+        .post("/v1/auth/login", Public, auth::login)
+        .post("/v1/auth/logout", Signed, auth::logout)
+        .get("/v1/me", Signed, auth::me)
+        .post("/v1/authz/check", Signed, auth::check)
+        .post("/v1/tokens", Signed, tokens::create)
+        .get("/v1/tokens", Signed, tokens::list)
+        .delete("/v1/tokens/{id}", Signed, tokens::revoke)
+        .get("/v1/users", Type(View, Users), users::list)
+        .get("/v1/users/{name}", Named(View, Users, "name"), users::get)
+        // Anyone may change their own password; the handler checks the rest.
+        .put("/v1/users/{name}", Signed, users::put)
+        .delete(
+            "/v1/users/{name}",
+            Named(Delete, Users, "name"),
+            users::delete,
+        )
+        .get("/v1/roles", Type(View, Roles), roles::list)
+        .get("/v1/roles/{name}", Named(View, Roles, "name"), roles::get)
+        .put("/v1/roles/{name}", Upsert(Roles, "name"), roles::put)
+        .delete(
+            "/v1/roles/{name}",
+            Named(Delete, Roles, "name"),
+            roles::delete,
+        )
+        .get("/v1/acl/{entity}/{name}", Type(View, Roles), acl::get)
+        .put("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::put)
+        .delete("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::delete)
+        .get(
+            "/v1/connections",
+            Type(View, Connections),
+            connections::list,
+        )
+        .get(
             "/v1/connections/{name}",
-            get(connections::get).put(connections::put),
+            Named(View, Connections, "name"),
+            connections::get,
         )
-        .route("/v1/dataflows", get(dataflows::list))
-        .route(
+        .put(
+            "/v1/connections/{name}",
+            Upsert(Connections, "name"),
+            connections::put,
+        )
+        .get("/v1/dataflows", Type(View, Dataflows), dataflows::list)
+        .get(
             "/v1/dataflows/{name}",
-            get(dataflows::get_latest).put(dataflows::put),
+            Named(View, Dataflows, "name"),
+            dataflows::get_latest,
         )
-        .route(
+        .put(
+            "/v1/dataflows/{name}",
+            Upsert(Dataflows, "name"),
+            dataflows::put,
+        )
+        .get(
             "/v1/dataflows/{name}/versions/{version}",
-            get(dataflows::get_version),
+            Named(View, Dataflows, "name"),
+            dataflows::get_version,
         )
-        .route("/v1/jobs", get(jobs::list).post(jobs::submit))
-        .route("/v1/jobs/{id}", get(jobs::get))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/schedules", get(schedules::list))
-        .route(
+        // Jobs are named by their dataflow: the handlers check per job.
+        .get("/v1/jobs", Type(View, Jobs), jobs::list)
+        .post("/v1/jobs", Type(Execute, Dataflows), jobs::submit)
+        .get("/v1/jobs/{id}", Type(View, Jobs), jobs::get)
+        .post("/v1/jobs/{id}/cancel", Type(Modify, Jobs), jobs::cancel)
+        .get("/v1/schedules", Type(View, Schedules), schedules::list)
+        .get(
             "/v1/schedules/{name}",
-            get(schedules::get)
-                .put(schedules::put)
-                .delete(schedules::delete),
+            Named(View, Schedules, "name"),
+            schedules::get,
         )
-        .route("/v1/audit", get(audit::list))
-        .route("/v1/audit/dead-letters", get(audit::dead_letters))
-        .route("/v1/cluster/nodes", get(cluster::list))
-        .route("/v1/cluster/nodes/{id}/drain", post(cluster::drain))
-        .fallback(health::not_found)
-        .with_state(state)
+        .put(
+            "/v1/schedules/{name}",
+            Upsert(Schedules, "name"),
+            schedules::put,
+        )
+        .delete(
+            "/v1/schedules/{name}",
+            Named(Delete, Schedules, "name"),
+            schedules::delete,
+        )
+        .post(
+            "/v1/schedules/{name}/enable",
+            Named(Execute, Schedules, "name"),
+            schedules::enable,
+        )
+        .post(
+            "/v1/schedules/{name}/disable",
+            Named(Execute, Schedules, "name"),
+            schedules::disable,
+        )
+        .get("/v1/audit", Type(View, Audit), audit::list)
+        .get(
+            "/v1/audit/dead-letters",
+            Type(View, Audit),
+            audit::dead_letters,
+        )
+        .get("/v1/cluster/nodes", Type(View, Cluster), cluster::list)
+        .post(
+            "/v1/cluster/nodes/{id}/drain",
+            Named(Modify, Cluster, "id"),
+            cluster::drain,
+        );
+    // Unknown paths answer 401 to strangers, so the API cannot be mapped without a token.
+    let fallback = health::not_found.layer(from_fn_with_state((state.clone(), Signed), guard));
+    let router = t.router.fallback(fallback).with_state(state);
+    (router, t.routes)
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    table(state).0
 }

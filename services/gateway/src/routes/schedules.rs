@@ -1,15 +1,17 @@
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission};
 use prism_outbox::Staged;
 use prism_schemas::v1::ScheduleRecord;
 use prism_store::Tx;
 use prism_store::records::{dataflows, now_ms, schedules};
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::{AppState, Change};
@@ -21,13 +23,17 @@ fn to_json(s: &ScheduleRecord) -> Value {
         "cron": s.cron,
         "parameters": s.parameters,
         "enabled": s.enabled,
+        "owner": s.owner,
         "created_at": input::time(s.created_at_ms),
         "updated_at": input::time(s.updated_at_ms),
     })
 }
 
+/// Saves a schedule owned by the caller: it will run with the caller's permissions,
+/// so the caller must be allowed to execute its dataflow now.
 pub async fn put(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -44,8 +50,15 @@ pub async fn put(
             .as_bool()
             .ok_or_else(|| ApiError::invalid("enabled", "expected true or false"))?,
     };
+    caller
+        .require(
+            &state,
+            Permission::on(Action::Execute, Entity::Dataflows, &dataflow),
+        )
+        .await?;
     let wanted = ScheduleRecord {
         name: name.clone(),
+        owner: caller.name().to_string(),
         dataflow,
         cron: cron_expression,
         parameters: input::parameters(&map)?.into_iter().collect(),
@@ -101,7 +114,13 @@ async fn save(
         ..wanted.clone()
     };
     schedules::put(tx, &record).await?;
-    let change = Change::new("schedule", "put", &record.name, to_json(&record));
+    let change = Change::new(
+        &record.owner,
+        "schedule",
+        "put",
+        &record.name,
+        to_json(&record),
+    );
     let staged = change.stage(tx).await?;
     Ok(Ok((record, existing.is_none(), staged)))
 }
@@ -132,18 +151,19 @@ pub async fn get(
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let staged = state
         .store
         .transact(|tx| {
-            let name = name.clone();
+            let (name, actor) = (name.clone(), caller.name());
             async move {
                 if schedules::get(&tx, &name).await?.is_none() {
                     return Ok(None);
                 }
                 schedules::delete(&tx, &name).await?;
-                let change = Change::new("schedule", "delete", &name, json!({}));
+                let change = Change::new(actor, "schedule", "delete", &name, json!({}));
                 change.stage(&tx).await.map(Some)
             }
         })
@@ -153,12 +173,80 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The schedules the caller may view.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let records = state
         .store
         .transact(|tx| async move { schedules::list(&tx).await })
         .await?;
-    Ok(Json(
-        json!({ "schedules": records.iter().map(to_json).collect::<Vec<_>>() }),
-    ))
+    let mut visible = Vec::new();
+    for record in &records {
+        if caller
+            .may(
+                &state,
+                Permission::on(Action::View, Entity::Schedules, &record.name),
+            )
+            .await?
+        {
+            visible.push(to_json(record));
+        }
+    }
+    Ok(Json(json!({ "schedules": visible })))
+}
+
+pub async fn enable(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    switch(&state, caller.name(), &name, true).await
+}
+
+pub async fn disable(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    switch(&state, caller.name(), &name, false).await
+}
+
+/// Turns a schedule on or off without changing what it runs or whose it is.
+/// Turning it on never fires the occurrences missed while it was off.
+async fn switch(
+    state: &AppState,
+    actor: &str,
+    name: &str,
+    enabled: bool,
+) -> ApiResult<Json<Value>> {
+    let switched = state
+        .store
+        .transact(|tx| async move {
+            let Some(mut record) = schedules::get(&tx, name).await? else {
+                return Ok(None);
+            };
+            let now = now_ms();
+            if enabled && !record.enabled {
+                record.handled_through_ms = record.handled_through_ms.max(now);
+            }
+            record.enabled = enabled;
+            record.updated_at_ms = now;
+            schedules::put(&tx, &record).await?;
+            let op = if enabled { "enable" } else { "disable" };
+            let staged = Change::new(actor, "schedule", op, name, to_json(&record))
+                .stage(&tx)
+                .await?;
+            Ok(Some((record, staged)))
+        })
+        .await?;
+    let Some((record, staged)) = switched else {
+        return Err(ApiError::not_found(
+            "name",
+            format!("no schedule named {name:?}"),
+        ));
+    };
+    state.announce(&staged).await;
+    Ok(Json(to_json(&record)))
 }

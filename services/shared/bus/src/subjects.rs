@@ -35,7 +35,7 @@ pub fn config_event(entity: &str, op: &str) -> String {
     format!("prism.events.config.{entity}.{op}")
 }
 
-/// `prism.events.schedule.<name>.<fired|misfired>`
+/// `prism.events.schedule.<name>.<fired|misfired|refused>`
 pub fn schedule_event(schedule: &str, kind: &str) -> String {
     format!("prism.events.schedule.{schedule}.{kind}")
 }

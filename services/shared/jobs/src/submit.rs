@@ -20,6 +20,19 @@ pub struct SubmitRequest {
     pub idempotency_key: Option<String>,
     /// The schedule that fired the job, if any.
     pub schedule: Option<String>,
+    /// The user the job runs for: the caller, or the schedule's owner. The caller
+    /// has checked that this user may execute the dataflow.
+    pub submitted_by: String,
+}
+
+impl SubmitRequest {
+    /// Who the job's events name: the user, or `schedule:<name>`.
+    pub fn actor(&self) -> String {
+        match &self.schedule {
+            Some(schedule) => format!("schedule:{schedule}"),
+            None => self.submitted_by.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +133,7 @@ impl Submitter {
             parameters: parameters.clone().into_iter().collect(),
             idempotency_key: request.idempotency_key.clone().unwrap_or_default(),
             schedule: request.schedule.clone().unwrap_or_default(),
+            submitted_by: request.submitted_by.clone(),
             ..Default::default()
         };
         let run = JobRun {
@@ -131,6 +145,7 @@ impl Submitter {
             parameters: parameters.into_iter().collect(),
             created_at_ms: now,
             max_attempts: self.max_attempts,
+            actor: request.actor(),
         };
         jobs::put(tx, &job).await?;
         if let Some(key) = &request.idempotency_key {
@@ -156,6 +171,7 @@ impl Submitter {
             dataflow_version: run.dataflow_version,
             occurred_at_ms: run.created_at_ms,
             created_at_ms: run.created_at_ms,
+            actor: run.actor.clone(),
             ..Default::default()
         };
         vec![
@@ -241,9 +257,11 @@ async fn snapshot_connections(tx: &Tx, dataflow: &Dataflow) -> Decision<Vec<Conn
     Ok(Ok(snapshot))
 }
 
-/// Whether `request` asks for what `job` was submitted with: a retry, not a new job.
+/// Whether `request` asks for what `job` was submitted with, by the same user: a
+/// retry, not a new job. Another user's key is a conflict, never their job.
 fn same_request(job: &JobRecord, request: &SubmitRequest) -> bool {
-    job.dataflow == request.dataflow
+    job.submitted_by == request.submitted_by
+        && job.dataflow == request.dataflow
         && request.version.is_none_or(|v| v == job.dataflow_version)
         && request
             .parameters

@@ -1,0 +1,266 @@
+//! Users. Passwords are hashed before the transaction (slowly, off the async
+//! workers) and never shown; the last enabled admin cannot be removed, disabled or
+//! demoted, so nobody can lock everyone out.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission, builtin, password};
+use prism_schemas::v1::UserRecord;
+use prism_store::Tx;
+use prism_store::records::{auth_generation, now_ms, tokens, users};
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input;
+use crate::state::{AppState, Change};
+
+const MAX_ROLES_PER_USER: usize = 20;
+
+fn to_json(u: &UserRecord) -> Value {
+    json!({
+        "name": u.name,
+        "roles": u.roles,
+        "disabled": u.disabled,
+        "created_at": input::time(u.created_at_ms),
+        "updated_at": input::time(u.updated_at_ms),
+    })
+}
+
+fn is_active_admin(u: &UserRecord) -> bool {
+    !u.disabled && u.roles.iter().any(|r| r == builtin::ADMIN)
+}
+
+/// 409 if removing `name`'s admin rights would leave no enabled admin.
+async fn keep_an_admin(tx: &Tx, name: &str) -> prism_store::Result<Result<(), ApiError>> {
+    let others = users::list(tx).await?;
+    if others.iter().any(|u| u.name != name && is_active_admin(u)) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(ApiError::new(
+        Code::Conflict,
+        Some("name"),
+        "the last enabled admin cannot be deleted, disabled or demoted",
+    )))
+}
+
+async fn load(state: &AppState, name: &str) -> ApiResult<Option<UserRecord>> {
+    let name = name.to_string();
+    Ok(state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move { users::get(&tx, &name).await }
+        })
+        .await?)
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let all = state
+        .store
+        .transact(|tx| async move { users::list(&tx).await })
+        .await?;
+    Ok(Json(
+        json!({ "users": all.iter().map(to_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    match load(&state, &name).await? {
+        Some(user) => Ok(Json(to_json(&user))),
+        None => Err(ApiError::not_found(
+            "name",
+            format!("no user named {name:?}"),
+        )),
+    }
+}
+
+/// What a `PUT` asks for; `None` leaves a field as it is.
+struct Wanted {
+    password_hash: Option<String>,
+    roles: Option<Vec<String>>,
+    disabled: Option<bool>,
+}
+
+/// `{"password"?,"roles","disabled"?}`. Changing one's own password needs no
+/// permission; anything else needs `create` or `modify` on the user.
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    input::check_name("name", &name)?;
+    let map = input::json_object(&body)?;
+    input::reject_unknown(&map, &["password", "roles", "disabled"])?;
+    let own_password_only = name == caller.name() && map.keys().all(|k| k == "password");
+    let existing = load(&state, &name).await?;
+    if !own_password_only {
+        let action = if existing.is_some() {
+            Action::Modify
+        } else {
+            Action::Create
+        };
+        caller
+            .require(&state, Permission::on(action, Entity::Users, &name))
+            .await?;
+    }
+    let roles = read_roles(&state, &map).await?;
+    if existing.is_none() && (roles.is_none() || !map.contains_key("password")) {
+        return Err(ApiError::invalid(
+            if roles.is_none() { "roles" } else { "password" },
+            "required for a new user",
+        ));
+    }
+    let password_hash = match map.get("password") {
+        None => None,
+        Some(value) => {
+            let given = value
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("password", "a string"))?;
+            password::check(given).map_err(|e| ApiError::invalid("password", e))?;
+            Some(
+                password::hash(given.to_string())
+                    .await
+                    .map_err(|e| ApiError::new(Code::Internal, None, e))?,
+            )
+        }
+    };
+    let disabled = match map.get("disabled") {
+        None => None,
+        Some(v) => Some(
+            v.as_bool()
+                .ok_or_else(|| ApiError::invalid("disabled", "true or false"))?,
+        ),
+    };
+    let wanted = Wanted {
+        password_hash,
+        roles,
+        disabled,
+    };
+    let (record, created, generation, staged) = state
+        .store
+        .transact(|tx| {
+            let (name, wanted, actor) = (&name, &wanted, caller.name());
+            async move { save(&tx, actor, name, wanted).await }
+        })
+        .await??;
+    state.auth_changed(generation);
+    state.announce(&staged).await;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(to_json(&record))))
+}
+
+/// `roles`, each built in or custom, if given.
+async fn read_roles(state: &AppState, map: &Map<String, Value>) -> ApiResult<Option<Vec<String>>> {
+    let Some(value) = map.get("roles") else {
+        return Ok(None);
+    };
+    let names: Vec<String> = value
+        .as_array()
+        .filter(|a| a.len() <= MAX_ROLES_PER_USER)
+        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "roles",
+                format!("a list of at most {MAX_ROLES_PER_USER} role names"),
+            )
+        })?;
+    let known = state.directory.roles().await?;
+    if let Some(unknown) = names.iter().find(|r| !known.exists(r)) {
+        return Err(ApiError::invalid(
+            "roles",
+            format!("no role named {unknown:?}"),
+        ));
+    }
+    Ok(Some(names))
+}
+
+type Saved = (UserRecord, bool, u64, prism_outbox::Staged);
+
+async fn save(
+    tx: &Tx,
+    actor: &str,
+    name: &str,
+    wanted: &Wanted,
+) -> prism_store::Result<ApiResult<Saved>> {
+    let existing = users::get(tx, name).await?;
+    let now = now_ms();
+    let base = existing.clone().unwrap_or_else(|| UserRecord {
+        name: name.into(),
+        created_at_ms: now,
+        ..Default::default()
+    });
+    let record = UserRecord {
+        password_hash: wanted
+            .password_hash
+            .clone()
+            .unwrap_or(base.password_hash.clone()),
+        roles: wanted.roles.clone().unwrap_or(base.roles.clone()),
+        disabled: wanted.disabled.unwrap_or(base.disabled),
+        updated_at_ms: now,
+        ..base
+    };
+    if existing.as_ref().is_some_and(is_active_admin) && !is_active_admin(&record) {
+        if let Err(refused) = keep_an_admin(tx, name).await? {
+            return Ok(Err(refused));
+        }
+    }
+    users::put(tx, &record).await?;
+    let generation = auth_generation::bump(tx).await?;
+    let mut details = to_json(&record);
+    details["password_changed"] = json!(wanted.password_hash.is_some());
+    let staged = Change::new(actor, "user", "put", name, details)
+        .stage(tx)
+        .await?;
+    Ok(Ok((record, existing.is_none(), generation, staged)))
+}
+
+/// Deletes a user and every token of theirs.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (generation, staged) = state
+        .store
+        .transact(|tx| {
+            let (name, actor) = (name.clone(), caller.name());
+            async move {
+                let Some(existing) = users::get(&tx, &name).await? else {
+                    return Ok(Err(ApiError::not_found(
+                        "name",
+                        format!("no user named {name:?}"),
+                    )));
+                };
+                if is_active_admin(&existing)
+                    && let Err(refused) = keep_an_admin(&tx, &name).await?
+                {
+                    return Ok(Err(refused));
+                }
+                for (hash, token) in tokens::list_for_user(&tx, &name).await? {
+                    tokens::delete(&tx, &hash, &token).await?;
+                }
+                users::delete(&tx, &name).await?;
+                let generation = auth_generation::bump(&tx).await?;
+                let staged = Change::new(actor, "user", "delete", &name, json!({}))
+                    .stage(&tx)
+                    .await?;
+                Ok(Ok((generation, staged)))
+            }
+        })
+        .await??;
+    state.auth_changed(generation);
+    state.announce(&staged).await;
+    Ok(StatusCode::NO_CONTENT)
+}

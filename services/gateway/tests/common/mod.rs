@@ -1,0 +1,103 @@
+//! The gateway in process, on a real embedded store and a real nats-server, driven
+//! through `tower::ServiceExt::oneshot`, with the first admin bootstrapped.
+#![allow(dead_code)]
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use prism_bus::Bus;
+use prism_gateway::{AppState, GatewayConfig, Route, app_state, auth, table};
+use prism_store::Store;
+use prism_tests::{ADMIN_PASSWORD, NatsServer};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub struct Gateway {
+    pub app: Router,
+    pub routes: Vec<Route>,
+    pub state: Arc<AppState>,
+    pub store: Store,
+    pub bus: Bus,
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        let nats = NatsServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let store_url = format!("sqlite://{}", dir.path().join("config.db").display());
+        let store = prism_store::open(&store_url).await.unwrap();
+        auth::bootstrap::ensure_admin(&store, dir.path(), Some(ADMIN_PASSWORD.into()))
+            .await
+            .unwrap();
+        let bus = Bus::connect(&nats.url, "router-test").await.unwrap();
+        let state = app_state(&GatewayConfig::default(), store.clone(), bus.clone())
+            .await
+            .unwrap();
+        let (app, routes) = table(state.clone());
+        Gateway {
+            app,
+            routes,
+            state,
+            store,
+            bus,
+            nats,
+            dir,
+        }
+    }
+
+    /// Sends a request with `token` (if any) and answers status and JSON body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let body = json!({ "user": user, "password": password }).to_string();
+        let (status, answer) = self.send("POST", "/v1/auth/login", None, &body).await;
+        assert_eq!(status, 200, "login as {user}: {answer}");
+        answer["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates `user` with `roles` (as admin) and signs in as them.
+    pub async fn user_with_roles(&self, admin: &str, user: &str, roles: &[&str]) -> String {
+        let password = format!("{user}-password-long");
+        let body = json!({ "password": password, "roles": roles }).to_string();
+        let (status, answer) = self
+            .send("PUT", &format!("/v1/users/{user}"), Some(admin), &body)
+            .await;
+        assert!(status == 201 || status == 200, "create {user}: {answer}");
+        self.login(user, &password).await
+    }
+}
