@@ -82,7 +82,7 @@ pub fn submit_all(
     })
 }
 
-/// Terminal audit entries: count per job id, and per actor (executor).
+/// Terminal audit entries: count per job id, and per executor that ran them.
 pub async fn terminal_entries(api: &Api) -> (HashMap<String, usize>, HashMap<String, usize>) {
     let mut per_job: HashMap<String, usize> = HashMap::new();
     let mut per_actor: HashMap<String, usize> = HashMap::new();
@@ -94,8 +94,8 @@ pub async fn terminal_entries(api: &Api) -> (HashMap<String, usize>, HashMap<Str
                 .unwrap_or("")
                 .trim_start_matches("job/");
             *per_job.entry(id.to_string()).or_default() += 1;
-            let actor = entry["actor"].as_str().unwrap_or("").to_string();
-            *per_actor.entry(actor).or_default() += 1;
+            let executor = entry["details"]["executor"].as_str().unwrap_or("");
+            *per_actor.entry(format!("executor:{executor}")).or_default() += 1;
         }
     }
     (per_job, per_actor)

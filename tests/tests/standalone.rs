@@ -351,11 +351,16 @@ async fn jobs_can_be_submitted_over_the_bus() {
         idempotency_key: "bus-1".into(),
         ..Default::default()
     };
-    let ask = |payload: Vec<u8>| {
+    let token = api.token.clone().unwrap();
+    let ask_as = |token: Option<String>, payload: Vec<u8>| {
         let nats = nats.clone();
         async move {
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(token) = token {
+                headers.insert("Authorization", format!("Bearer {token}").as_str());
+            }
             let reply = nats
-                .request("prism.jobs.submit", payload.into())
+                .request_with_headers("prism.jobs.submit", headers, payload.into())
                 .await
                 .unwrap();
             SubmitJobReply::decode(reply.payload)
@@ -364,6 +369,31 @@ async fn jobs_can_be_submitted_over_the_bus() {
                 .unwrap()
         }
     };
+    let ask = |payload: Vec<u8>| ask_as(Some(token.clone()), payload);
+    // Without a token, or with a token of a user who may not run it: refused.
+    let submit_job_reply::Result::Error(error) = ask_as(None, request.encode_to_vec()).await else {
+        panic!("accepted without a token");
+    };
+    assert_eq!(
+        (error.code.as_str(), error.field.as_str()),
+        ("unauthenticated", "Authorization")
+    );
+    let viewer = "{\"password\":\"viewer-password\",\"roles\":[\"viewer\"]}";
+    let (status, _) = api
+        .put("/v1/users/watcher", &serde_json::from_str(viewer).unwrap())
+        .await;
+    assert_eq!(status, 201);
+    let watcher = api.as_user("watcher", "viewer-password").await;
+    let submit_job_reply::Result::Error(error) =
+        ask_as(watcher.token.clone(), request.encode_to_vec()).await
+    else {
+        panic!("accepted from a viewer");
+    };
+    assert_eq!(error.code, "permission_denied");
+    assert_eq!(
+        error.message,
+        "missing permission: execute on dataflows/adults"
+    );
     let submit_job_reply::Result::Accepted(accepted) = ask(request.encode_to_vec()).await else {
         panic!("not accepted");
     };
@@ -400,7 +430,7 @@ async fn jobs_can_be_submitted_over_the_bus() {
             .iter()
             .filter(|e| e["action"] == "job.submit_rejected")
             .count();
-        (n == 2).then_some(())
+        (n == 4).then_some(())
     })
     .await;
     // The gateway still serves.

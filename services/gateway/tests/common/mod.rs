@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{HeaderMap, Request};
 use prism_bus::Bus;
 use prism_gateway::{AppState, GatewayConfig, Route, app_state, auth, table};
 use prism_store::Store;
@@ -56,6 +56,18 @@ impl Gateway {
         token: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
+        let (status, _, body) = self.send_with_headers(method, path, token, body).await;
+        (status, body)
+    }
+
+    /// [`Gateway::send`], with the answer's headers.
+    pub async fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, HeaderMap, Value) {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -70,13 +82,12 @@ impl Gateway {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
             .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
     }
 
     pub async fn login(&self, user: &str, password: &str) -> String {

@@ -1,0 +1,347 @@
+//! The authorization matrix, generated from the router's own route table: every
+//! route, called by a user of every built-in role and by nobody, answers 2xx or 403
+//! exactly as the README's permission table says, and 401 without a token. The
+//! expectations below are written out by hand, apart from the code that enforces
+//! them; a route the table has and this file does not fails the test, so no route
+//! can ship unguarded.
+mod common;
+
+use std::collections::BTreeMap;
+
+use prism_bus::nodes;
+use prism_gateway::Route;
+use prism_schemas::v1::NodeInfo;
+use prost::Message;
+use serde_json::{Value, json};
+
+const ROLES: &[&str] = &[
+    "admin",
+    "designer",
+    "operator",
+    "integrator",
+    "viewer",
+    "user",
+];
+const ALL: &[&str] = ROLES;
+const ADMIN: &[&str] = &["admin"];
+const DESIGN: &[&str] = &["admin", "designer"];
+/// May look at what the platform does (everything but users, roles and tokens).
+const OBSERVE: &[&str] = &["admin", "designer", "operator", "viewer"];
+/// The audit log and the cluster: watched by operators and viewers, not designers.
+const WATCH: &[&str] = &["admin", "operator", "viewer"];
+const RUN: &[&str] = &["admin", "designer", "operator", "integrator"];
+const VIEW_JOBS: &[&str] = &["admin", "designer", "operator", "integrator", "viewer"];
+const CANCEL: &[&str] = &["admin", "designer", "operator"];
+const OPERATE_SCHEDULES: &[&str] = &["admin", "designer", "operator"];
+const PUBLIC: &[&str] = &[];
+
+/// Who may call each route; `PUBLIC` routes need no token at all.
+fn allowed(route: &Route) -> Option<&'static [&'static str]> {
+    Some(match (route.method.as_str(), route.path) {
+        ("GET", "/healthz" | "/readyz") | ("POST", "/v1/auth/login") => PUBLIC,
+        ("POST", "/v1/auth/logout" | "/v1/authz/check" | "/v1/tokens") => ALL,
+        ("GET", "/v1/me" | "/v1/tokens") | ("DELETE", "/v1/tokens/{id}") => ALL,
+        (_, "/v1/users" | "/v1/users/{name}" | "/v1/roles" | "/v1/roles/{name}") => ADMIN,
+        (_, "/v1/acl/{entity}/{name}") => ADMIN,
+        ("GET", "/v1/connections" | "/v1/connections/{name}") => OBSERVE,
+        ("PUT", "/v1/connections/{name}") => DESIGN,
+        (
+            "GET",
+            "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
+        ) => OBSERVE,
+        ("PUT", "/v1/dataflows/{name}") => DESIGN,
+        ("GET", "/v1/jobs" | "/v1/jobs/{id}") => VIEW_JOBS,
+        ("POST", "/v1/jobs") => RUN,
+        ("POST", "/v1/jobs/{id}/cancel") => CANCEL,
+        ("GET", "/v1/schedules" | "/v1/schedules/{name}") => OBSERVE,
+        ("PUT" | "DELETE", "/v1/schedules/{name}") => DESIGN,
+        ("POST", "/v1/schedules/{name}/enable" | "/v1/schedules/{name}/disable") => {
+            OPERATE_SCHEDULES
+        }
+        ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
+        ("GET", "/v1/cluster/nodes") => WATCH,
+        ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
+        _ => return None,
+    })
+}
+
+struct World {
+    gateway: common::Gateway,
+    admin: String,
+    /// Each role's user and password.
+    users: BTreeMap<&'static str, (String, String)>,
+    tokens: BTreeMap<&'static str, String>,
+}
+
+impl World {
+    async fn build() -> World {
+        let gateway = common::Gateway::start().await;
+        let admin = gateway.admin().await;
+        let files = gateway.dir.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let setup = [
+            (
+                "PUT",
+                "/v1/connections/files".to_string(),
+                json!({"kind":"local","root":files}),
+            ),
+            (
+                "PUT",
+                "/v1/dataflows/adults".into(),
+                json!({"kind":"job","stages":[
+                {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+                {"id":"out","type":"write","input":"people","connection":"files","path":"out.csv","format":"csv"}]}),
+            ),
+            (
+                "PUT",
+                "/v1/schedules/nightly".into(),
+                json!({"dataflow":"adults","cron":"0 3 * * *"}),
+            ),
+            ("PUT", "/v1/roles/custom".into(), json!({"grants":[]})),
+            (
+                "PUT",
+                "/v1/acl/dataflows/adults".into(),
+                json!({"entries":[]}),
+            ),
+        ];
+        for (method, path, body) in setup {
+            let (status, answer) = gateway
+                .send(method, &path, Some(&admin), &body.to_string())
+                .await;
+            assert!((200..300).contains(&status), "{method} {path}: {answer}");
+        }
+        let node = NodeInfo {
+            id: "exec-1".into(),
+            role: "executor".into(),
+            ..Default::default()
+        };
+        let registry = nodes::bucket(&gateway.bus, &gateway.state.topology)
+            .await
+            .unwrap();
+        registry
+            .put("exec-1", node.encode_to_vec().into())
+            .await
+            .unwrap();
+        let mut users = BTreeMap::new();
+        let mut tokens = BTreeMap::new();
+        for role in ROLES {
+            let user = format!("u-{role}");
+            let token = gateway.user_with_roles(&admin, &user, &[role]).await;
+            users.insert(*role, (user.clone(), format!("{user}-password-long")));
+            tokens.insert(*role, token);
+        }
+        World {
+            gateway,
+            admin,
+            users,
+            tokens,
+        }
+    }
+
+    async fn as_admin(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, answer) = self
+            .gateway
+            .send(method, path, Some(&self.admin), &body.to_string())
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "setup {method} {path}: {answer}"
+        );
+        answer
+    }
+
+    /// A queued job of `adults` (no executor runs here, so it stays queued).
+    async fn queued_job(&self) -> String {
+        let job = self
+            .as_admin("POST", "/v1/jobs", json!({"dataflow":"adults"}))
+            .await;
+        job["id"].as_str().unwrap().to_string()
+    }
+
+    /// The concrete request for `route`, made ready for `role` (things a call
+    /// consumes, such as a token to revoke or a job to cancel, are made anew), and
+    /// the token to send.
+    async fn request(&self, route: &Route, role: Option<&str>) -> (String, Value, Option<String>) {
+        let token = role.map(|r| self.tokens[r].clone());
+        let mut path = route.path.to_string();
+        let mut body = json!({});
+        match (route.method.as_str(), route.path) {
+            ("POST", "/v1/auth/login") => {
+                let (user, password) = &self.users["viewer"];
+                body = json!({"user": user, "password": password});
+            }
+            ("POST", "/v1/auth/logout") => {
+                // A session of its own, so the role's token survives.
+                let token = match role {
+                    Some(role) => {
+                        let (user, password) = &self.users[role];
+                        Some(self.gateway.login(user, password).await)
+                    }
+                    None => None,
+                };
+                return (path, body, token);
+            }
+            ("DELETE", "/v1/tokens/{id}") => {
+                let id = match &token {
+                    Some(token) => {
+                        let (_, created) = self
+                            .gateway
+                            .send("POST", "/v1/tokens", Some(token), r#"{"label":"doomed"}"#)
+                            .await;
+                        created["id"].as_str().unwrap_or("none").to_string()
+                    }
+                    None => "none".into(),
+                };
+                path = path.replace("{id}", &id);
+            }
+            ("POST", "/v1/tokens") => body = json!({"label": "matrix"}),
+            ("POST", "/v1/authz/check") => {
+                body = json!({"action":"view","entity":"dataflows","name":"adults"})
+            }
+            ("PUT", "/v1/users/{name}") => body = json!({"roles":["viewer"]}),
+            ("DELETE", "/v1/users/{name}") => {
+                self.as_admin(
+                    "PUT",
+                    "/v1/users/target",
+                    json!({"password":"target-password-long","roles":["viewer"]}),
+                )
+                .await;
+            }
+            ("PUT", "/v1/roles/{name}") => {
+                body = json!({"grants":[{"entity":"dataflows","match":"x-*","actions":["view"]}]})
+            }
+            ("DELETE", "/v1/roles/{name}") => {
+                self.as_admin("PUT", "/v1/roles/custom", json!({"grants":[]}))
+                    .await;
+            }
+            ("PUT", "/v1/acl/{entity}/{name}") => body = json!({"entries":[]}),
+            ("DELETE", "/v1/acl/{entity}/{name}") => {
+                self.as_admin("PUT", "/v1/acl/dataflows/adults", json!({"entries":[]}))
+                    .await;
+            }
+            ("PUT", "/v1/connections/{name}") => {
+                body = json!({"kind":"local","root": self.gateway.dir.path().join("files")});
+            }
+            ("PUT", "/v1/dataflows/{name}") => {
+                let (_, latest) = self
+                    .gateway
+                    .send("GET", "/v1/dataflows/adults", Some(&self.admin), "")
+                    .await;
+                body = latest["document"].clone();
+            }
+            ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
+            ("GET", "/v1/jobs/{id}") => path = path.replace("{id}", &self.queued_job().await),
+            ("POST", "/v1/jobs/{id}/cancel") => {
+                path = path.replace("{id}", &self.queued_job().await)
+            }
+            ("PUT", "/v1/schedules/{name}") => {
+                body = json!({"dataflow":"adults","cron":"0 3 * * *"})
+            }
+            ("DELETE", "/v1/schedules/{name}") => {
+                self.as_admin(
+                    "PUT",
+                    "/v1/schedules/nightly",
+                    json!({"dataflow":"adults","cron":"0 3 * * *"}),
+                )
+                .await;
+            }
+            _ => {}
+        }
+        let path = path
+            .replace("/v1/users/{name}", "/v1/users/target")
+            .replace("{name}/versions/{version}", "adults/versions/1")
+            .replace("/v1/roles/{name}", "/v1/roles/custom")
+            .replace("{entity}/{name}", "dataflows/adults")
+            .replace("/v1/connections/{name}", "/v1/connections/files")
+            .replace("/v1/dataflows/{name}", "/v1/dataflows/adults")
+            .replace("/v1/schedules/{name}", "/v1/schedules/nightly")
+            .replace("{id}/drain", "exec-1/drain");
+        (path, body, token)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_answers_every_role_as_the_permission_table_says() {
+    let world = World::build().await;
+    // The target of the user routes exists before the first call.
+    world
+        .as_admin(
+            "PUT",
+            "/v1/users/target",
+            json!({"password":"target-password-long","roles":["viewer"]}),
+        )
+        .await;
+    let mut failures = Vec::new();
+    assert!(
+        world.gateway.routes.len() >= 40,
+        "the table lists every route"
+    );
+    for route in &world.gateway.routes {
+        let Some(allowed) = allowed(route) else {
+            failures.push(format!(
+                "{} {}: not in the matrix",
+                route.method, route.path
+            ));
+            continue;
+        };
+        let callers = ROLES.iter().map(|r| Some(*r)).chain([None]);
+        for role in callers {
+            let (path, body, token) = world.request(route, role).await;
+            let (status, answer) = world
+                .gateway
+                .send(
+                    route.method.as_str(),
+                    &path,
+                    token.as_deref(),
+                    &body.to_string(),
+                )
+                .await;
+            let expected = match role {
+                _ if allowed.is_empty() => "2xx",
+                None => "401",
+                Some(role) if allowed.contains(&role) => "2xx",
+                Some(_) => "403",
+            };
+            let ok = match expected {
+                "2xx" => (200..300).contains(&status),
+                "401" => status == 401,
+                _ => {
+                    status == 403
+                        && answer["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("missing permission: "))
+                }
+            };
+            if !ok {
+                let who = role.unwrap_or("nobody");
+                failures.push(format!(
+                    "{} {path} as {who}: expected {expected}, got {status} {answer}",
+                    route.method
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strangers_get_401_with_a_bearer_challenge_even_on_unknown_paths() {
+    let gateway = common::Gateway::start().await;
+    for (token, why) in [
+        (None, "missing"),
+        (Some("prism_nothex"), "malformed"),
+        (Some(&*format!("prism_{}", "0".repeat(64))), "unknown"),
+    ] {
+        let (status, headers, body) = gateway
+            .send_with_headers("GET", "/v1/no/such/route", token, "")
+            .await;
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(headers["www-authenticate"], "Bearer", "{why}");
+        assert_eq!(body["error"]["code"], "unauthenticated", "{why}");
+    }
+}
