@@ -233,3 +233,46 @@ async fn a_paused_executor_cannot_commit_a_stale_attempt() {
         "no staging file left"
     );
 }
+
+/// Users and revocations hold on every gateway: a user created through one signs in
+/// through the other at once, and a token revoked or a role taken away through one
+/// is refused by the other within one second.
+#[tokio::test(flavor = "multi_thread")]
+async fn identities_hold_on_every_gateway_within_one_second() {
+    let cluster = Cluster::start(ClusterSpec {
+        executors: 0,
+        ..Default::default()
+    })
+    .await;
+    let (one, two) = (&cluster.gateway_apis[0], &cluster.gateway_apis[1]);
+    let carol = json!({"password": "carol-password-long", "roles": ["viewer"]});
+    assert_eq!(one.put("/v1/users/carol", &carol).await.0, 201);
+    let carol_on_two = two.as_user("carol", "carol-password-long").await;
+    let carol_on_one = one.with_token(carol_on_two.token.as_deref());
+    // Both gateways know the session now (and cache it).
+    assert_eq!(carol_on_two.get("/v1/jobs").await.0, 200);
+    assert_eq!(carol_on_one.get("/v1/jobs").await.0, 200);
+
+    // A role taken away through one gateway...
+    let demoted = json!({"roles": ["user"]});
+    assert_eq!(one.put("/v1/users/carol", &demoted).await.0, 200);
+    let took = refused_within(&carol_on_two, "/v1/jobs", 403).await;
+    assert!(took <= Duration::from_secs(1), "demotion seen after {took:?}");
+
+    // ...and a token revoked through one gateway.
+    assert_eq!(carol_on_one.post("/v1/auth/logout", &json!({})).await.0, 204);
+    let took = refused_within(&carol_on_two, "/v1/me", 401).await;
+    assert!(took <= Duration::from_secs(1), "revocation seen after {took:?}");
+}
+
+/// How long until `api` gets `status` for `GET path`, polling every 20 ms.
+async fn refused_within(api: &prism_tests::Api, path: &str, status: u16) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if api.get(path).await.0 == status {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{path} never answered {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
