@@ -55,8 +55,23 @@ wait_ready() {
   return 1
 }
 
-api() { # method path [json body]
-  curl -sS -X "$1" "http://$HTTP_ADDR$2" -H 'content-type: application/json' ${3:+-d "$3"}
+TOKEN=""
+api() { # method path [json body]; signed in once sign_in has run
+  curl -sS -X "$1" "http://$HTTP_ADDR$2" -H 'content-type: application/json' \
+    ${TOKEN:+-H "Authorization: Bearer $TOKEN"} ${3:+-d "$3"}
+}
+
+# Signs in as the first admin: PRISM_ADMIN_PASSWORD when set, else the password
+# prism generated into the data dir on its first start.
+sign_in() {
+  local password="${PRISM_ADMIN_PASSWORD:-}" file="$DATA_DIR/admin.password"
+  if [ -z "$password" ]; then
+    [ -f "$file" ] || { echo "no PRISM_ADMIN_PASSWORD and no $file" >&2; return 1; }
+    password="$(cat "$file")"
+    say "admin password: in $file (user admin)"
+  fi
+  TOKEN="$(api POST /v1/auth/login "$(python3 -c 'import json,sys; print(json.dumps({"user":"admin","password":sys.argv[1]}))' "$password")" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 }
 
 up() {
@@ -73,6 +88,7 @@ up() {
     echo $! >"$DATA_DIR/prism.pid"
   fi
   wait_ready
+  sign_in
 
   say "example: connection 'files', dataflow 'adults', one job"
   printf 'name,age\nann,34\nbob,12\ncid,18\ndee,17\n' >"$DATA_DIR/example/people.csv"
@@ -95,6 +111,7 @@ up() {
   say "example job succeeded; output $DATA_DIR/example/out/adults.csv:"
   cat "$DATA_DIR/example/out/adults.csv"
   say "prism is running: API http://$HTTP_ADDR, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
+  say "sign in: curl -X POST http://$HTTP_ADDR/v1/auth/login -d '{\"user\":\"admin\",\"password\":\"…\"}'"
 }
 
 down() {

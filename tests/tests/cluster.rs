@@ -257,12 +257,21 @@ async fn identities_hold_on_every_gateway_within_one_second() {
     let demoted = json!({"roles": ["user"]});
     assert_eq!(one.put("/v1/users/carol", &demoted).await.0, 200);
     let took = refused_within(&carol_on_two, "/v1/jobs", 403).await;
-    assert!(took <= Duration::from_secs(1), "demotion seen after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "demotion seen after {took:?}"
+    );
 
     // ...and a token revoked through one gateway.
-    assert_eq!(carol_on_one.post("/v1/auth/logout", &json!({})).await.0, 204);
+    assert_eq!(
+        carol_on_one.post("/v1/auth/logout", &json!({})).await.0,
+        204
+    );
     let took = refused_within(&carol_on_two, "/v1/me", 401).await;
-    assert!(took <= Duration::from_secs(1), "revocation seen after {took:?}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "revocation seen after {took:?}"
+    );
 }
 
 /// How long until `api` gets `status` for `GET path`, polling every 20 ms.
@@ -272,7 +281,10 @@ async fn refused_within(api: &prism_tests::Api, path: &str, status: u16) -> Dura
         if api.get(path).await.0 == status {
             return started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "{path} never answered {status}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path} never answered {status}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -328,6 +328,40 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
             .0,
         200
     );
+    // An allow override lets a viewer run one dataflow, and only that one.
+    let vic = gateway.user_with_roles(&admin, "vic", &["viewer"]).await;
+    let open = r#"{"entries":[{"principal":"role:viewer","allow":["execute"]}]}"#;
+    assert_eq!(
+        gateway
+            .send("PUT", "/v1/acl/dataflows/finance-q4", Some(&admin), open)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        gateway
+            .send(
+                "POST",
+                "/v1/jobs",
+                Some(&vic),
+                r#"{"dataflow":"finance-q4"}"#
+            )
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        gateway
+            .send(
+                "POST",
+                "/v1/jobs",
+                Some(&vic),
+                r#"{"dataflow":"finance-q3"}"#
+            )
+            .await
+            .0,
+        403
+    );
     let admin_check = r#"{"user":"admin","action":"execute","entity":"dataflows","name":"adults"}"#;
     let (_, answer) = gateway
         .send("POST", "/v1/authz/check", Some(&admin), admin_check)

@@ -35,6 +35,10 @@ pub enum Need {
     /// `create` if the entity named by the path parameter does not exist yet,
     /// `modify` if it does.
     Upsert(Entity, &'static str),
+    /// The action on an entity the handler learns from the body or a stored record
+    /// (a job's dataflow); the guard authenticates, the handler checks, so that an
+    /// override on that one entity counts.
+    Checked(Action, Entity),
 }
 
 /// The authenticated caller of a request.
@@ -131,7 +135,7 @@ async fn admit(state: &AppState, need: Need, request: Request) -> ApiResult<Requ
             .unwrap_or_default()
     };
     let wanted = match need {
-        Need::Public | Need::Signed => None,
+        Need::Public | Need::Signed | Need::Checked(..) => None,
         Need::Type(action, entity) => Some(Permission::on_type(action, entity)),
         Need::Named(action, entity, name) => Some(Permission::on(action, entity, param(name))),
         Need::Upsert(entity, name) => {

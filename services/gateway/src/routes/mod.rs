@@ -93,7 +93,7 @@ impl Table {
 
 use Action::{Delete, Execute, Modify, View};
 use Entity::{Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Users};
-use Need::{Named, Public, Signed, Type, Upsert};
+use Need::{Checked, Named, Public, Signed, Type, Upsert};
 
 /// The router and its route table.
 pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
@@ -115,7 +115,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         .get("/v1/users", Type(View, Users), users::list)
         .get("/v1/users/{name}", Named(View, Users, "name"), users::get)
         // Anyone may change their own password; the handler checks the rest.
-        .put("/v1/users/{name}", Signed, users::put)
+        .put("/v1/users/{name}", Checked(Modify, Users), users::put)
         .delete(
             "/v1/users/{name}",
             Named(Delete, Users, "name"),
@@ -165,9 +165,9 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         )
         // Jobs are named by their dataflow: the handlers check per job.
         .get("/v1/jobs", Type(View, Jobs), jobs::list)
-        .post("/v1/jobs", Type(Execute, Dataflows), jobs::submit)
-        .get("/v1/jobs/{id}", Type(View, Jobs), jobs::get)
-        .post("/v1/jobs/{id}/cancel", Type(Modify, Jobs), jobs::cancel)
+        .post("/v1/jobs", Checked(Execute, Dataflows), jobs::submit)
+        .get("/v1/jobs/{id}", Checked(View, Jobs), jobs::get)
+        .post("/v1/jobs/{id}/cancel", Checked(Modify, Jobs), jobs::cancel)
         .get("/v1/schedules", Type(View, Schedules), schedules::list)
         .get(
             "/v1/schedules/{name}",
