@@ -410,8 +410,17 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
         status, 403,
         "the demotion applies at once to the session of the demoted"
     );
-    // A user changes their own password without any permission.
-    let body = r#"{"password":"a brand new password"}"#;
+    // A user changes their own password without any permission, given the current one.
+    let wrong = r#"{"password":"a brand new password","current_password":"a guess at it"}"#;
+    let (status, answer) = gateway
+        .send("PUT", "/v1/users/admin", Some(&admin), wrong)
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("current_password"))
+    );
+    let body = json!({"password": "a brand new password", "current_password": prism_tests::ADMIN_PASSWORD}).to_string();
+    let body = body.as_str();
     assert_eq!(
         gateway
             .send("PUT", "/v1/users/admin", Some(&admin), body)
@@ -429,4 +438,37 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
         )
         .await;
     assert_eq!(status, 403, "but not their own roles");
+
+    // Whoever may manage users but not the admin role cannot hand it out.
+    let manager_role =
+        r#"{"grants":[{"entity":"users","match":"*","actions":["view","create","modify"]}]}"#;
+    let second = gateway.login("second", "second-password-long").await;
+    assert_eq!(
+        gateway
+            .send("PUT", "/v1/roles/people", Some(&second), manager_role)
+            .await
+            .0,
+        201
+    );
+    let manager = gateway
+        .user_with_roles(&second, "manager", &["people"])
+        .await;
+    let body = r#"{"password":"someone else's pw","roles":["admin"]}"#;
+    let (status, answer) = gateway
+        .send("PUT", "/v1/users/mallory", Some(&manager), body)
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "missing permission: modify on roles/admin"
+    );
+    let body = r#"{"password":"someone else's pw","roles":["user"]}"#;
+    assert_eq!(
+        gateway
+            .send("PUT", "/v1/users/mallory", Some(&manager), body)
+            .await
+            .0,
+        403,
+        "not even the empty role"
+    );
 }

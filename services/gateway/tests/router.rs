@@ -194,6 +194,14 @@ const CASES: &[Case] = &[
     ),
     case("DELETE", "/v1/tokens/nope", "", 404, Some("id")),
     case("DELETE", "/v1/users/admin", "", 409, Some("name")),
+    // A name too long for any entity is refused before any lookup.
+    case(
+        "GET",
+        "/v1/connections/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "",
+        400,
+        Some("name"),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

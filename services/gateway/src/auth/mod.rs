@@ -20,6 +20,10 @@ use prism_store::records::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// The longest name a path may carry (entity names are shorter still); longer ones
+/// are refused before any lookup.
+const MAX_NAME_BYTES: usize = 200;
+
 /// What a route needs of its caller, declared next to it in the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -127,6 +131,12 @@ async fn admit(state: &AppState, need: Need, request: Request) -> ApiResult<Requ
                 .collect(),
             Err(_) => Vec::new(),
         };
+    if let Some((name, _)) = params.iter().find(|(_, v)| v.len() > MAX_NAME_BYTES) {
+        return Err(ApiError::invalid(
+            name,
+            format!("at most {MAX_NAME_BYTES} bytes"),
+        ));
+    }
     let param = |name: &str| {
         params
             .iter()

@@ -101,7 +101,13 @@ pub async fn check(
         .ok_or_else(|| ApiError::invalid("entity", "an entity type, e.g. dataflows"))?;
     let name = match map.get("name") {
         None | Some(Value::Null) => None,
-        Some(_) => Some(input::required_str(&map, "name")?.to_string()),
+        Some(_) => {
+            let name = input::required_str(&map, "name")?;
+            if name.len() > 200 {
+                return Err(ApiError::invalid("name", "at most 200 bytes"));
+            }
+            Some(name.to_string())
+        }
     };
     let wanted = Permission {
         action,
@@ -112,6 +118,7 @@ pub async fn check(
         None | Some(Value::Null) => caller.user.as_ref().clone(),
         Some(_) => {
             let user = input::required_str(&map, "user")?.to_string();
+            input::check_name("user", &user)?;
             if user != caller.name() {
                 caller
                     .require(&state, Permission::on(Action::View, Entity::Users, &user))

@@ -207,7 +207,7 @@ pub async fn cancel(
         CancelOutcome::AlreadyFinished(job_state) => return Err(already_finished(job_state)),
         CancelOutcome::CancelledQueued(event) => {
             let subject = subjects::job_event(&id, JobState::Cancelled.event_kind());
-            messages.push(envelope(subject, &event.event_id, &event));
+            messages.push(envelope(subject, &event.event_id, &*event));
             job.state = JobState::Cancelled as i32;
             job.finished_at_ms = event.finished_at_ms;
         }

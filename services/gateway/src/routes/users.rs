@@ -89,7 +89,8 @@ struct Wanted {
 }
 
 /// `{"password"?,"roles","disabled"?}`. Changing one's own password needs no
-/// permission; anything else needs `create` or `modify` on the user.
+/// permission, only `current_password`; anything else needs `create` or `modify` on
+/// the user, and giving a role needs `modify` on that role.
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -98,10 +99,21 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     input::check_name("name", &name)?;
     let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["password", "roles", "disabled"])?;
-    let own_password_only = name == caller.name() && map.keys().all(|k| k == "password");
+    input::reject_unknown(&map, &["password", "current_password", "roles", "disabled"])?;
+    let own_password_only = name == caller.name()
+        && map.contains_key("password")
+        && map
+            .keys()
+            .all(|k| k == "password" || k == "current_password");
     let existing = load(&state, &name).await?;
-    if !own_password_only {
+    if own_password_only {
+        // A stolen session must not be enough to take the account over.
+        let current = input::required_str(&map, "current_password")?.to_string();
+        let hash = existing.as_ref().map(|u| u.password_hash.clone());
+        if !password::verify(current, hash).await {
+            return Err(ApiError::invalid("current_password", "does not match"));
+        }
+    } else {
         let action = if existing.is_some() {
             Action::Modify
         } else {
@@ -112,6 +124,16 @@ pub async fn put(
             .await?;
     }
     let roles = read_roles(&state, &map).await?;
+    let held = existing
+        .as_ref()
+        .map(|u| u.roles.clone())
+        .unwrap_or_default();
+    for role in roles.iter().flatten().filter(|r| !held.contains(r)) {
+        // Handing out a role is administering it: nobody grants more than they manage.
+        caller
+            .require(&state, Permission::on(Action::Modify, Entity::Roles, role))
+            .await?;
+    }
     if existing.is_none() && (roles.is_none() || !map.contains_key("password")) {
         return Err(ApiError::invalid(
             if roles.is_none() { "roles" } else { "password" },
@@ -211,10 +233,11 @@ async fn save(
         updated_at_ms: now,
         ..base
     };
-    if existing.as_ref().is_some_and(is_active_admin) && !is_active_admin(&record) {
-        if let Err(refused) = keep_an_admin(tx, name).await? {
-            return Ok(Err(refused));
-        }
+    if existing.as_ref().is_some_and(is_active_admin)
+        && !is_active_admin(&record)
+        && let Err(refused) = keep_an_admin(tx, name).await?
+    {
+        return Ok(Err(refused));
     }
     users::put(tx, &record).await?;
     let generation = auth_generation::bump(tx).await?;

@@ -33,7 +33,7 @@ pub enum Claim {
     Owned { cancel_requested: bool },
     /// The job finished earlier (or was cancelled while queued): its outcome, to
     /// report again.
-    Finished(JobEvent),
+    Finished(Box<JobEvent>),
     /// A later delivery owns the job.
     Lost,
 }
@@ -51,7 +51,7 @@ pub enum Standing {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
     /// No attempt had claimed the job: it is cancelled now, with this terminal event.
-    CancelledQueued(JobEvent),
+    CancelledQueued(Box<JobEvent>),
     /// An attempt owns the job and will stop at its next check.
     Requested,
     /// The job finished already, in this state.
@@ -108,9 +108,9 @@ impl Attempts {
             let mut mine = attempt.clone();
             let written = match &current {
                 Some((existing, _)) if existing.outcome.is_some() => {
-                    return Ok(Claim::Finished(
+                    return Ok(Claim::Finished(Box::new(
                         existing.outcome.clone().unwrap_or_default(),
-                    ));
+                    )));
                 }
                 Some((existing, _)) if existing.attempt > attempt.attempt => {
                     return Ok(Claim::Lost);
@@ -274,7 +274,7 @@ impl Attempts {
             match written {
                 Ok(_) => {
                     return Ok(match value.outcome {
-                        Some(event) => CancelOutcome::CancelledQueued(event),
+                        Some(event) => CancelOutcome::CancelledQueued(Box::new(event)),
                         None => CancelOutcome::Requested,
                     });
                 }
