@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::sync::Arc;
 
 use prism_bus::attempts::Attempts;
@@ -5,7 +6,7 @@ use prism_bus::{Bus, envelope, subjects};
 use prism_jobs::Submitter;
 use prism_outbox::{Outbox, Staged};
 use prism_schemas::v1::{ConfigEvent, OutboxMessage};
-use prism_store::records::now_ms;
+use prism_store::records::{auth_generation, now_ms};
 use prism_store::{Store, Tx};
 
 use crate::auth::directory::Directory;
@@ -102,5 +103,44 @@ impl AppState {
     /// gateway forgets what it cached at once (the others within their poll).
     pub fn auth_changed(&self, generation: u64) {
         self.directory.observe(generation);
+    }
+
+    /// Applies a change to users, roles, overrides or tokens: `apply` (answering
+    /// false when there was nothing to change), the auth generation's move and the
+    /// change's announcement, all in one transaction; then forgets this gateway's
+    /// cache and announces. Answers whether anything changed.
+    pub async fn change_auth<F, Fut>(
+        &self,
+        change: &Change<'_>,
+        apply: F,
+    ) -> prism_store::Result<bool>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = prism_store::Result<bool>>,
+    {
+        let committed = self
+            .store
+            .transact(|tx| {
+                let applied = apply(tx.clone());
+                async move {
+                    if !applied.await? {
+                        return Ok(None);
+                    }
+                    let generation = auth_generation::bump(&tx).await?;
+                    Ok(Some((generation, change.stage(&tx).await?)))
+                }
+            })
+            .await?;
+        let Some((generation, staged)) = committed else {
+            return Ok(false);
+        };
+        self.auth_committed(generation, &staged).await;
+        Ok(true)
+    }
+
+    /// [`AppState::auth_changed`], then [`AppState::announce`].
+    pub async fn auth_committed(&self, generation: u64, staged: &Staged) {
+        self.auth_changed(generation);
+        self.announce(staged).await;
     }
 }

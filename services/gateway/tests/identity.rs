@@ -158,10 +158,10 @@ async fn sessions_and_api_tokens_work_until_logout_revocation_or_expiry() {
         .await;
     assert_eq!(status, 201, "{created}");
     let short = created["token"].as_str().unwrap();
-    assert_eq!(gateway.send("GET", "/v1/me", Some(short), "").await.0, 200);
+    assert_eq!(gateway.status("GET", "/v1/me", Some(short), "").await, 200);
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(
-        gateway.send("GET", "/v1/me", Some(short), "").await.0,
+        gateway.status("GET", "/v1/me", Some(short), "").await,
         401,
         "an expired token is refused"
     );
@@ -173,7 +173,7 @@ async fn repeated_failed_logins_are_slowed_down_with_retry_after() {
     let wrong = r#"{"user":"admin","password":"not the password"}"#;
     for _ in 0..3 {
         assert_eq!(
-            gateway.send("POST", "/v1/auth/login", None, wrong).await.0,
+            gateway.status("POST", "/v1/auth/login", None, wrong).await,
             401
         );
     }
@@ -187,19 +187,18 @@ async fn repeated_failed_logins_are_slowed_down_with_retry_after() {
     // Another name is not slowed; after the wait, the right password works.
     assert_eq!(
         gateway
-            .send(
+            .status(
                 "POST",
                 "/v1/auth/login",
                 None,
                 r#"{"user":"bob","password":"not the password"}"#
             )
-            .await
-            .0,
+            .await,
         401
     );
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(
-        gateway.send("POST", "/v1/auth/login", None, &right).await.0,
+        gateway.status("POST", "/v1/auth/login", None, &right).await,
         200
     );
 }
@@ -236,9 +235,8 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
         r#"{"grants":[{"entity":"dataflows","match":"finance-*","actions":["view","execute"]}]}"#;
     assert_eq!(
         gateway
-            .send("PUT", "/v1/roles/finance", Some(&admin), role)
-            .await
-            .0,
+            .status("PUT", "/v1/roles/finance", Some(&admin), role)
+            .await,
         201
     );
     let bob = gateway.user_with_roles(&admin, "bob", &["finance"]).await;
@@ -286,17 +284,15 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
     let dana = gateway.user_with_roles(&admin, "dana", &["designer"]).await;
     assert_eq!(
         gateway
-            .send("POST", "/v1/jobs", Some(&dana), r#"{"dataflow":"adults"}"#)
-            .await
-            .0,
+            .status("POST", "/v1/jobs", Some(&dana), r#"{"dataflow":"adults"}"#)
+            .await,
         202
     );
     let deny = r#"{"entries":[{"principal":"user:dana","allow":["execute"],"deny":["execute"]},{"principal":"role:finance","allow":["view"]}]}"#;
     assert_eq!(
         gateway
-            .send("PUT", "/v1/acl/dataflows/adults", Some(&admin), deny)
-            .await
-            .0,
+            .status("PUT", "/v1/acl/dataflows/adults", Some(&admin), deny)
+            .await,
         200
     );
     let (status, body) = gateway
@@ -309,23 +305,21 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
     );
     assert_eq!(
         gateway
-            .send(
+            .status(
                 "POST",
                 "/v1/jobs",
                 Some(&dana),
                 r#"{"dataflow":"finance-q3"}"#
             )
-            .await
-            .0,
+            .await,
         202,
         "other dataflows still run"
     );
     // An allow override opens one more dataflow to bob's role; admin cannot be denied.
     assert_eq!(
         gateway
-            .send("GET", "/v1/dataflows/adults", Some(&bob), "")
-            .await
-            .0,
+            .status("GET", "/v1/dataflows/adults", Some(&bob), "")
+            .await,
         200
     );
     // An allow override lets a viewer run one dataflow, and only that one.
@@ -333,33 +327,30 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
     let open = r#"{"entries":[{"principal":"role:viewer","allow":["execute"]}]}"#;
     assert_eq!(
         gateway
-            .send("PUT", "/v1/acl/dataflows/finance-q4", Some(&admin), open)
-            .await
-            .0,
+            .status("PUT", "/v1/acl/dataflows/finance-q4", Some(&admin), open)
+            .await,
         200
     );
     assert_eq!(
         gateway
-            .send(
+            .status(
                 "POST",
                 "/v1/jobs",
                 Some(&vic),
                 r#"{"dataflow":"finance-q4"}"#
             )
-            .await
-            .0,
+            .await,
         202
     );
     assert_eq!(
         gateway
-            .send(
+            .status(
                 "POST",
                 "/v1/jobs",
                 Some(&vic),
                 r#"{"dataflow":"finance-q3"}"#
             )
-            .await
-            .0,
+            .await,
         403
     );
     let admin_check = r#"{"user":"admin","action":"execute","entity":"dataflows","name":"adults"}"#;
@@ -423,9 +414,8 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
     let body = body.as_str();
     assert_eq!(
         gateway
-            .send("PUT", "/v1/users/admin", Some(&admin), body)
-            .await
-            .0,
+            .status("PUT", "/v1/users/admin", Some(&admin), body)
+            .await,
         200
     );
     gateway.login("admin", "a brand new password").await;
@@ -445,9 +435,8 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
     let second = gateway.login("second", "second-password-long").await;
     assert_eq!(
         gateway
-            .send("PUT", "/v1/roles/people", Some(&second), manager_role)
-            .await
-            .0,
+            .status("PUT", "/v1/roles/people", Some(&second), manager_role)
+            .await,
         201
     );
     let manager = gateway
@@ -465,9 +454,8 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
     let body = r#"{"password":"someone else's pw","roles":["user"]}"#;
     assert_eq!(
         gateway
-            .send("PUT", "/v1/users/mallory", Some(&manager), body)
-            .await
-            .0,
+            .status("PUT", "/v1/users/mallory", Some(&manager), body)
+            .await,
         403,
         "not even the empty role"
     );

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use prism_auth::Entity;
 use prism_auth::model::{MAX_GRANTS, parse_actions};
 use prism_schemas::v1::{AclEntry, AclRecord};
-use prism_store::records::{acls, auth_generation, now_ms};
+use prism_store::records::{acls, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
@@ -104,23 +104,14 @@ pub async fn put(
         entries,
         updated_at_ms: now_ms(),
     };
-    let (generation, staged) = state
-        .store
-        .transact(|tx| {
-            let (record, actor) = (&record, caller.name());
-            async move {
-                acls::put(&tx, record).await?;
-                let generation = auth_generation::bump(&tx).await?;
-                let target = format!("{}/{}", record.entity, record.name);
-                let staged = Change::new(actor, "acl", "put", &target, to_json(record))
-                    .stage(&tx)
-                    .await?;
-                Ok((generation, staged))
-            }
+    let target = format!("{}/{}", record.entity, record.name);
+    let change = Change::new(caller.name(), "acl", "put", &target, to_json(&record));
+    state
+        .change_auth(&change, |tx| {
+            let record = &record;
+            async move { acls::put(&tx, record).await.map(|()| true) }
         })
         .await?;
-    state.auth_changed(generation);
-    state.announce(&staged).await;
     Ok(Json(to_json(&record)))
 }
 
@@ -130,31 +121,25 @@ pub async fn delete(
     Path((entity, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (entity, name) = target(&entity, &name)?;
+    let target = format!("{entity}/{name}");
+    let change = Change::new(caller.name(), "acl", "delete", &target, json!({}));
     let deleted = state
-        .store
-        .transact(|tx| {
-            let (name, actor) = (name.clone(), caller.name());
+        .change_auth(&change, |tx| {
+            let name = &name;
             async move {
-                if acls::get(&tx, entity.name(), &name).await?.is_none() {
-                    return Ok(None);
+                let found = acls::get(&tx, entity.name(), name).await?.is_some();
+                if found {
+                    acls::delete(&tx, entity.name(), name).await?;
                 }
-                acls::delete(&tx, entity.name(), &name).await?;
-                let generation = auth_generation::bump(&tx).await?;
-                let target = format!("{entity}/{name}");
-                let staged = Change::new(actor, "acl", "delete", &target, json!({}))
-                    .stage(&tx)
-                    .await?;
-                Ok(Some((generation, staged)))
+                Ok(found)
             }
         })
         .await?;
-    let Some((generation, staged)) = deleted else {
+    if !deleted {
         return Err(ApiError::not_found(
             "name",
-            format!("no overrides on {entity}/{name}"),
+            format!("no overrides on {target}"),
         ));
-    };
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

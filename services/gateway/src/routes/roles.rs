@@ -159,8 +159,7 @@ pub async fn put(
             }
         })
         .await?;
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    state.auth_committed(generation, &staged).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -175,30 +174,24 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     refuse_builtin(&name)?;
+    let change = Change::new(caller.name(), "role", "delete", &name, json!({}));
     let deleted = state
-        .store
-        .transact(|tx| {
-            let (name, actor) = (name.clone(), caller.name());
+        .change_auth(&change, |tx| {
+            let name = &name;
             async move {
-                if roles::get(&tx, &name).await?.is_none() {
-                    return Ok(None);
+                let found = roles::get(&tx, name).await?.is_some();
+                if found {
+                    roles::delete(&tx, name).await?;
                 }
-                roles::delete(&tx, &name).await?;
-                let generation = auth_generation::bump(&tx).await?;
-                let staged = Change::new(actor, "role", "delete", &name, json!({}))
-                    .stage(&tx)
-                    .await?;
-                Ok(Some((generation, staged)))
+                Ok(found)
             }
         })
         .await?;
-    let Some((generation, staged)) = deleted else {
+    if !deleted {
         return Err(ApiError::not_found(
             "name",
             format!("no role named {name:?}"),
         ));
-    };
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -196,7 +196,6 @@ pub async fn remove(state: &AppState, user: &str, id: &str) -> ApiResult<Option<
     let Some((record, generation, staged)) = removed else {
         return Ok(None);
     };
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    state.auth_committed(generation, &staged).await;
     Ok(Some(record))
 }

@@ -173,8 +173,7 @@ pub async fn put(
             async move { save(&tx, actor, name, wanted).await }
         })
         .await??;
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    state.auth_committed(generation, &staged).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -283,7 +282,6 @@ pub async fn delete(
             }
         })
         .await??;
-    state.auth_changed(generation);
-    state.announce(&staged).await;
+    state.auth_committed(generation, &staged).await;
     Ok(StatusCode::NO_CONTENT)
 }

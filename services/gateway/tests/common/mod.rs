@@ -60,6 +60,11 @@ impl Gateway {
         (status, body)
     }
 
+    /// [`Gateway::send`]'s status alone.
+    pub async fn status(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> u16 {
+        self.send(method, path, token, body).await.0
+    }
+
     /// [`Gateway::send`], with the answer's headers.
     pub async fn send_with_headers(
         &self,
