@@ -197,7 +197,12 @@ async fn read_roles(state: &AppState, map: &Map<String, Value>) -> ApiResult<Opt
                 format!("a list of at most {MAX_ROLES_PER_USER} role names"),
             )
         })?;
-    let known = state.directory.roles().await?;
+    // From the store, not the cache: a role made through another gateway a moment
+    // ago exists.
+    let known = state
+        .store
+        .transact(|tx| async move { prism_auth::directory::roles(&tx).await })
+        .await?;
     if let Some(unknown) = names.iter().find(|r| !known.exists(r)) {
         return Err(ApiError::invalid(
             "roles",
