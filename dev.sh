@@ -78,7 +78,9 @@ up() {
   command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
   ensure_nats_server
   build
-  mkdir -p "$DATA_DIR/example"
+  # Connections must lie within the file roots (PRISM_FILE_ROOTS, default <data dir>/files).
+  local example="$DATA_DIR/files/example"
+  mkdir -p "$example"
   if [ -f "$DATA_DIR/prism.pid" ] && kill -0 "$(cat "$DATA_DIR/prism.pid")" 2>/dev/null; then
     say "prism already running (pid $(cat "$DATA_DIR/prism.pid"))"
   else
@@ -91,8 +93,8 @@ up() {
   sign_in
 
   say "example: connection 'files', dataflow 'adults', one job"
-  printf 'name,age\nann,34\nbob,12\ncid,18\ndee,17\n' >"$DATA_DIR/example/people.csv"
-  api PUT /v1/connections/files "{\"kind\":\"local\",\"root\":\"$DATA_DIR/example\"}"; echo
+  printf 'name,age\nann,34\nbob,12\ncid,18\ndee,17\n' >"$example/people.csv"
+  api PUT /v1/connections/files "{\"kind\":\"local\",\"root\":\"$example\"}"; echo
   api PUT /v1/dataflows/adults '{"kind":"job","stages":[
     {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
     {"id":"adults","type":"sql","inputs":["people"],"query":"SELECT name, age FROM people WHERE age >= 18"},
@@ -108,8 +110,8 @@ up() {
   done
   echo "$job"
   if [ "$status" != succeeded ]; then say "example job $status"; exit 1; fi
-  say "example job succeeded; output $DATA_DIR/example/out/adults.csv:"
-  cat "$DATA_DIR/example/out/adults.csv"
+  say "example job succeeded; output $example/out/adults.csv:"
+  cat "$example/out/adults.csv"
   say "prism is running: API http://$HTTP_ADDR, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
   say "sign in: curl -X POST http://$HTTP_ADDR/v1/auth/login -d '{\"user\":\"admin\",\"password\":\"…\"}'"
 }

@@ -235,6 +235,7 @@ impl Cluster {
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
                 ("PRISM_EXECUTOR_CONCURRENCY", spec.concurrency.to_string()),
                 ("PRISM_NODE_ID", node.to_string()),
+                ("PRISM_FILE_ROOTS", files.display().to_string()),
             ];
             if !node.starts_with("executor") {
                 env.push(("PRISM_STORE", store.clone()));

@@ -31,6 +31,7 @@ impl Standalone {
                 ),
                 ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
                 ("PRISM_NATS_PORT", "0".into()),
+                ("PRISM_FILE_ROOTS", files.display().to_string()),
             ],
             &dir.path().join("prism.log"),
         );
@@ -117,6 +118,7 @@ impl Services {
                     spec.misfire_grace_secs.to_string(),
                 ),
                 ("PRISM_EXECUTOR_CONCURRENCY", spec.concurrency.to_string()),
+                ("PRISM_FILE_ROOTS", files.display().to_string()),
             ]
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));

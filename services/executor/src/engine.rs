@@ -37,6 +37,13 @@ impl Retryable for EngineError {
     }
 }
 
+/// What any job on this executor may touch, from the executor's own settings.
+#[derive(Debug, Clone, Default)]
+pub struct Confinement {
+    /// Directories connections must lie within (canonical).
+    pub file_roots: Vec<PathBuf>,
+}
+
 /// One job attempt's inputs.
 pub struct RunSpec<'a> {
     pub dataflow: &'a Dataflow,
@@ -45,6 +52,7 @@ pub struct RunSpec<'a> {
     /// Names temporary files, so each attempt's are its own.
     pub job_id: &'a str,
     pub attempt: u32,
+    pub confinement: &'a Confinement,
 }
 
 pub struct RunOutcome {
@@ -116,7 +124,7 @@ async fn blocking<T: Send + 'static>(
 /// Runs every stage until done or `cancel`. On any failure, the files staged so far
 /// are removed: only a successful run leaves output to commit.
 pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
-    let mut stages = Stages::new(&spec);
+    let mut stages = Stages::new(&spec)?;
     match stages.run_all(cancel).await {
         Ok(()) => Ok(stages.outcome),
         Err(error) => {
@@ -134,20 +142,21 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOut
 /// The state of one run: the session, the tables computed so far, and the outcome.
 struct Stages<'a> {
     spec: &'a RunSpec<'a>,
-    roots: HashMap<&'a str, &'a Path>,
+    /// Each connection's root, real (symlinks resolved) and within the file roots.
+    roots: HashMap<&'a str, PathBuf>,
     ctx: SessionContext,
     tables: HashMap<String, Table>,
     outcome: RunOutcome,
 }
 
 impl<'a> Stages<'a> {
-    fn new(spec: &'a RunSpec<'a>) -> Self {
+    fn new(spec: &'a RunSpec<'a>) -> Result<Self, EngineError> {
         let roots = spec
             .connections
             .iter()
-            .map(|c| (c.name.as_str(), Path::new(&c.root)))
-            .collect();
-        Stages {
+            .map(|c| Ok((c.name.as_str(), confine(c, &spec.confinement.file_roots)?)))
+            .collect::<Result<_, EngineError>>()?;
+        Ok(Stages {
             spec,
             roots,
             ctx: SessionContext::new(),
@@ -157,7 +166,7 @@ impl<'a> Stages<'a> {
                 rows_written: 0,
                 outputs: StagedOutputs::default(),
             },
-        }
+        })
     }
 
     /// Stages that only read (read, sql, delay) stop at once on `cancel`; a write runs
@@ -210,6 +219,12 @@ impl<'a> Stages<'a> {
         paths::resolve(root, &path).map_err(|e| dataflow_error(format!("path {path:?}: {e}")))
     }
 
+    fn root(&self, connection: &str) -> &Path {
+        self.roots
+            .get(connection)
+            .map_or(Path::new("/nonexistent"), PathBuf::as_path)
+    }
+
     fn keep(&mut self, id: &str, table: Table) -> Result<(), EngineError> {
         register(&self.ctx, id, &table)?;
         self.tables.insert(id.to_string(), table);
@@ -223,7 +238,9 @@ impl<'a> Stages<'a> {
         path: &str,
         format: Format,
     ) -> Result<(), EngineError> {
-        let file = self.resolve(connection, path)?;
+        let named = self.resolve(connection, path)?;
+        let file = paths::beneath(self.root(connection), &named)
+            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
         let failed = |e: datafusion::error::DataFusionError| {
             dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
         };
@@ -259,11 +276,20 @@ impl<'a> Stages<'a> {
         let (job_id, attempt) = (self.spec.job_id, self.spec.attempt);
         let staged = staging_path(&target, job_id, attempt);
         let written = rows(&table.batches);
-        let (staged_file, target_file, job_id) =
-            (staged.clone(), target.clone(), job_id.to_string());
+        let root = self.root(connection).to_path_buf();
+        let (staged_file, target_file, job_id, id) = (
+            staged.clone(),
+            target.clone(),
+            job_id.to_string(),
+            id.to_string(),
+        );
         blocking(move || {
+            if let Some(dir) = target_file.parent() {
+                paths::create_dirs_beneath(&root, dir)
+                    .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
+            }
             remove_stale_staging(&target_file, &job_id, attempt);
-            write(&staged_file, &target_file, &table, format).inspect_err(|_| {
+            write(&staged_file, &table, format).inspect_err(|_| {
                 let _ = std::fs::remove_file(&staged_file);
             })
         })
@@ -324,14 +350,30 @@ fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), Engin
     Ok(())
 }
 
-/// `dir/.name.prism-<job>-<attempt>.tmp`: hidden, beside the target (same file system,
-/// so the rename is atomic), and unique per attempt.
+/// `dir/.name.prism-<job>-<attempt>-<random>.tmp`: hidden, beside the target (same
+/// file system, so the rename is atomic), unique per attempt, and unpredictable, so
+/// nobody can plant a file or a symlink where the next write will go.
 fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}.prism-{job_id}-{attempt}.tmp"))
+    let random = uuid::Uuid::new_v4().simple();
+    target.with_file_name(format!(".{name}.prism-{job_id}-{attempt}-{random}.tmp"))
+}
+
+/// The connection's root with its symlinks resolved, if it lies within `file_roots`.
+fn confine(connection: &Connection, file_roots: &[PathBuf]) -> Result<PathBuf, EngineError> {
+    let root = Path::new(&connection.root);
+    let refused = |e: String| {
+        dataflow_error(format!(
+            "connection {:?} (root {}): {e}",
+            connection.name,
+            root.display()
+        ))
+    };
+    paths::within_roots(file_roots, root).map_err(refused)?;
+    root.canonicalize().map_err(|e| refused(e.to_string()))
 }
 
 /// Deletes staging files that earlier attempts of this job left behind (their
@@ -349,7 +391,7 @@ fn remove_stale_staging(target: &Path, job_id: &str, attempt: u32) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let earlier = name
             .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.split('-').next())
             .and_then(|n| n.parse::<u32>().ok())
             .is_some_and(|n| n < attempt);
         if earlier {
@@ -358,12 +400,12 @@ fn remove_stale_staging(target: &Path, job_id: &str, attempt: u32) {
     }
 }
 
-fn write(staged: &Path, target: &Path, table: &Table, format: Format) -> Result<(), EngineError> {
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| io_error(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let file = File::create(staged)
+fn write(staged: &Path, table: &Table, format: Format) -> Result<(), EngineError> {
+    // Exclusively: never through a file or symlink someone else put there.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(staged)
         .map_err(|e| io_error(format!("cannot create {}: {e}", staged.display())))?;
     let file = match format {
         Format::Csv => {

@@ -25,6 +25,8 @@ pub struct Worker {
     pub heartbeat: Duration,
     /// Delay before a retryable failure is delivered again.
     pub retry_delay: Duration,
+    /// What jobs may touch and take.
+    pub confinement: Arc<engine::Confinement>,
 }
 
 /// How long one delivery keeps retrying bus operations before giving the job back.
@@ -165,7 +167,7 @@ impl Delivery<'_> {
         tracing::info!("job started");
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
-        let outcome = run_dataflow(&self.run, attempt, &stop).await;
+        let outcome = run_dataflow(&self.run, attempt, &self.worker.confinement, &stop).await;
         let interrupted = watch.finish().await;
         self.conclude(event, interrupted, outcome).await;
     }
@@ -448,6 +450,7 @@ impl Watch {
 async fn run_dataflow(
     run: &JobRun,
     attempt: u32,
+    confinement: &engine::Confinement,
     stop: &CancellationToken,
 ) -> Result<engine::RunOutcome, EngineError> {
     let dataflow =
@@ -465,6 +468,7 @@ async fn run_dataflow(
             parameters: &parameters,
             job_id: &run.job_id,
             attempt,
+            confinement,
         },
         stop,
     )

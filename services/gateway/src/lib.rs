@@ -36,6 +36,8 @@ pub struct GatewayConfig {
     pub data_dir: std::path::PathBuf,
     /// `PRISM_ADMIN_PASSWORD`: the first admin's password, if the directory is empty.
     pub admin_password: Option<String>,
+    /// Directories `local` connections may use (canonical); none: no connection.
+    pub file_roots: Vec<std::path::PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -46,6 +48,7 @@ impl Default for GatewayConfig {
             max_attempts: 5,
             data_dir: std::path::PathBuf::from("."),
             admin_password: None,
+            file_roots: Vec::new(),
         }
     }
 }
@@ -79,6 +82,7 @@ pub async fn app_state(
     };
     Ok(Arc::new(AppState {
         directory: Arc::new(Directory::new(store.clone())),
+        file_roots: config.file_roots.clone(),
         throttle: Throttle::default(),
         submitter: Submitter {
             outbox: outbox.clone(),

@@ -18,6 +18,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// Failed logins, per user name.
     pub throttle: Throttle,
+    /// Directories `local` connections may use.
+    pub file_roots: Vec<std::path::PathBuf>,
     pub store: Store,
     pub bus: Bus,
     pub outbox: Outbox,

@@ -74,6 +74,28 @@ const CASES: &[Case] = &[
         Some("extra"),
     ),
     case("GET", "/v1/connections/nope", "", 404, Some("name")),
+    // Connections only within the operator's file roots.
+    case(
+        "PUT",
+        "/v1/connections/x",
+        r#"{"kind":"local","root":"/"}"#,
+        400,
+        Some("root"),
+    ),
+    case(
+        "PUT",
+        "/v1/connections/x",
+        r#"{"kind":"local","root":"/etc"}"#,
+        400,
+        Some("root"),
+    ),
+    case(
+        "PUT",
+        "/v1/connections/x",
+        r#"{"kind":"local","root":"/srv/../etc"}"#,
+        400,
+        Some("root"),
+    ),
     case(
         "PUT",
         "/v1/dataflows/d",

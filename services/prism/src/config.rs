@@ -104,6 +104,11 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+    /// Directories that `local` connections may use, comma separated (default:
+    /// <data-dir>/files). Gateways refuse a connection outside them; executors refuse
+    /// to run a job whose connection lies outside their own list.
+    #[arg(long, global = true, env = "PRISM_FILE_ROOTS")]
+    pub file_roots: Option<String>,
 }
 
 /// Settings checked and resolved.
@@ -123,6 +128,8 @@ pub struct Config {
     pub misfire_grace: Duration,
     pub node_id: String,
     pub admin_password: Option<String>,
+    /// Canonical, existing directories.
+    pub file_roots: Vec<PathBuf>,
 }
 
 impl Config {
@@ -167,6 +174,7 @@ impl Config {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             format!("{}-{}", host.trim(), std::process::id())
         });
+        let file_roots = file_roots(s.file_roots.as_deref(), &data_dir)?;
         Ok(Config {
             role: cli.role,
             data_dir,
@@ -182,6 +190,31 @@ impl Config {
             misfire_grace: Duration::from_secs(s.misfire_grace_secs),
             node_id,
             admin_password,
+            file_roots,
         })
     }
+}
+
+/// `PRISM_FILE_ROOTS`, each absolute and existing, resolved to its real path; by
+/// default `<data dir>/files`, created.
+fn file_roots(setting: Option<&str>, data_dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let Some(list) = setting.filter(|s| !s.trim().is_empty()) else {
+        let default = data_dir.join("files");
+        std::fs::create_dir_all(&default).map_err(|e| format!("{}: {e}", default.display()))?;
+        return Ok(vec![default.canonicalize().map_err(|e| e.to_string())?]);
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|root| {
+            let path = PathBuf::from(root);
+            if !path.is_absolute() {
+                return Err(format!(
+                    "PRISM_FILE_ROOTS: {root:?} is not an absolute path"
+                ));
+            }
+            path.canonicalize()
+                .map_err(|e| format!("PRISM_FILE_ROOTS: {root:?}: {e}"))
+        })
+        .collect()
 }

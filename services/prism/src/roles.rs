@@ -71,6 +71,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
     }
     if runs(Role::Executor) {
         let executor = prism_executor::ExecutorConfig {
+            file_roots: config.file_roots.clone(),
             concurrency: config.executor_concurrency,
             ack_wait: config.ack_wait,
             node_id: config.node_id.clone(),
@@ -108,6 +109,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
             max_attempts: config.max_attempts,
             data_dir: config.data_dir.clone(),
             admin_password: config.admin_password.clone(),
+            file_roots: config.file_roots.clone(),
             ..Default::default()
         };
         let deps = prism_gateway::GatewayDeps {

@@ -39,12 +39,8 @@ pub async fn put(
         return Err(ApiError::invalid("kind", "supported kinds: \"local\""));
     }
     let root = input::required_str(&map, "root")?;
-    if !FsPath::new(root).is_absolute() {
-        return Err(ApiError::invalid(
-            "root",
-            "must be an absolute directory path",
-        ));
-    }
+    prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(root))
+        .map_err(|e| ApiError::invalid("root", e))?;
     let (kind, root) = (kind.to_string(), root.to_string());
     let (record, created, staged) = state
         .store

@@ -33,7 +33,12 @@ impl Gateway {
             .await
             .unwrap();
         let bus = Bus::connect(&nats.url, "router-test").await.unwrap();
-        let state = app_state(&GatewayConfig::default(), store.clone(), bus.clone())
+        let config = GatewayConfig {
+            // The test's own directory, and the one the refusal cases name.
+            file_roots: vec![dir.path().canonicalize().unwrap(), "/srv".into()],
+            ..GatewayConfig::default()
+        };
+        let state = app_state(&config, store.clone(), bus.clone())
             .await
             .unwrap();
         let (app, routes) = table(state.clone());

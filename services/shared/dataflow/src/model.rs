@@ -67,6 +67,17 @@ pub enum StageSpec {
 
 impl Dataflow {
     /// Names of the connections the stages use, each once.
+    /// Every file path of the dataflow (reads and writes), as written.
+    pub fn paths(&self) -> Vec<&str> {
+        self.stages
+            .iter()
+            .filter_map(|stage| match &stage.spec {
+                StageSpec::Read { path, .. } | StageSpec::Write { path, .. } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn connections(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self
             .stages

@@ -44,13 +44,51 @@ pub fn resolve(
     Ok(values)
 }
 
-/// Replaces every `${name}` in `text` with its value; unknown names stay as written
-/// (validation has already refused them).
-pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
-    let mut out = text.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("${{{name}}}"), value);
+/// The first parameter whose value would take a path of `dataflow` out of its
+/// connection (`..`, an absolute path), with the reason: refused when the job is
+/// submitted, before anything runs.
+pub fn check_paths(
+    dataflow: &crate::Dataflow,
+    values: &BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
+    for path in dataflow.paths() {
+        let filled = substitute(path, values);
+        if let Err(reason) = crate::paths::resolve(std::path::Path::new("/root"), &filled) {
+            let culprit = referenced(path)
+                .into_iter()
+                .find(|name| {
+                    values
+                        .get(name)
+                        .is_some_and(|v| v.contains("..") || v.starts_with('/'))
+                })
+                .or_else(|| referenced(path).into_iter().next())
+                .unwrap_or_default();
+            return Err((culprit, format!("makes path {filled:?} invalid: {reason}")));
+        }
     }
+    Ok(())
+}
+
+/// Replaces every `${name}` in `text` with its value, in one pass: a value that
+/// itself contains `${...}` stays as it is (substitution is not recursive). Unknown
+/// names stay as written (validation has already refused them).
+pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match values.get(&after[..end]) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 2 + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -71,6 +109,15 @@ mod tests {
             "age >= 18 AND d = '2026-01-02'"
         );
         assert_eq!(referenced("${a} x ${b}"), vec!["a", "b"]);
+        let nested = BTreeMap::from([
+            ("a".to_string(), "${b}".to_string()),
+            ("b".to_string(), "boom".to_string()),
+        ]);
+        assert_eq!(
+            substitute("${a}-${b}-${c}", &nested),
+            "${b}-boom-${c}",
+            "not recursive"
+        );
         let missing = resolve(&declared, &HashMap::new()).unwrap_err();
         assert_eq!(missing.0, "day");
         let unknown = HashMap::from([("zzz".to_string(), "1".to_string())]);

@@ -1,8 +1,10 @@
-//! Every file a dataflow touches stays inside its connection's root.
+//! Every file a dataflow touches stays inside its connection's root, and every
+//! connection's root inside the directories the operator allows.
 use std::path::{Component, Path, PathBuf};
 
 /// Joins `relative` under `root`, refusing absolute paths and `..`, so no document
-/// or parameter value can reach outside the connection.
+/// or parameter value can name a place outside the connection. Symlinks are the
+/// run-time check's business: see [`beneath`] and [`create_dirs_beneath`].
 pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, String> {
     if relative.is_empty() {
         return Err("path is empty".into());
@@ -25,6 +27,90 @@ pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, String> {
     Ok(resolved)
 }
 
+/// Whether directory `dir` (absolute, without `..`) lies within one of `roots`
+/// (absolute and canonical): by its name, and, if it exists, by where its symlinks
+/// lead.
+pub fn within_roots(roots: &[PathBuf], dir: &Path) -> Result<(), String> {
+    let refused = || {
+        let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        if allowed.is_empty() {
+            "no file roots are allowed on this node (PRISM_FILE_ROOTS)".to_string()
+        } else {
+            format!(
+                "must lie within the allowed file roots: {}",
+                allowed.join(", ")
+            )
+        }
+    };
+    if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
+        return Err("must be an absolute directory path without '..'".into());
+    }
+    let inside = |path: &Path| roots.iter().any(|root| path.starts_with(root));
+    if !inside(dir) {
+        return Err(refused());
+    }
+    match dir.canonicalize() {
+        Ok(real) if !inside(&real) => Err(refused()),
+        _ => Ok(()),
+    }
+}
+
+/// `file` (under `root`, which is canonical) if, with every symlink resolved, it is
+/// still beneath `root`: a symlink inside a connection cannot lead out of it.
+pub fn beneath(root: &Path, file: &Path) -> Result<PathBuf, String> {
+    let real = file
+        .canonicalize()
+        .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    if real.starts_with(root) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "{} leads outside the connection root",
+            file.display()
+        ))
+    }
+}
+
+/// Creates the directories from `root` (canonical) down to `dir`, one component at
+/// a time, refusing any component that is a symlink or not a directory, so a write
+/// can never be steered outside the root.
+pub fn create_dirs_beneath(root: &Path, dir: &Path) -> Result<(), String> {
+    let relative = dir
+        .strip_prefix(root)
+        .map_err(|_| format!("{} is outside the connection root", dir.display()))?;
+    let mut current = root.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(part) = component else {
+            return Err(format!("{} is not a plain path", dir.display()));
+        };
+        current.push(part);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symlink; outputs never follow one",
+                    current.display()
+                ));
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err(format!("{} is not a directory", current.display()));
+            }
+            Ok(_) => {}
+            Err(_) => match std::fs::create_dir(&current) {
+                Ok(()) => {}
+                // Another job made it meanwhile: check it again.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let meta = std::fs::symlink_metadata(&current).map_err(|e| e.to_string())?;
+                    if !meta.is_dir() {
+                        return Err(format!("{} is not a directory", current.display()));
+                    }
+                }
+                Err(e) => return Err(format!("cannot create {}: {e}", current.display())),
+            },
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +128,39 @@ mod tests {
         assert!(resolve(root, "/etc/passwd").is_err());
         assert!(resolve(root, "").is_err());
         assert!(resolve(root, ".").is_err());
+    }
+
+    #[test]
+    fn roots_are_checked_by_name_and_by_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let allowed = base.join("files");
+        std::fs::create_dir_all(&allowed).unwrap();
+        let roots = vec![allowed.clone()];
+        assert!(within_roots(&roots, &allowed.join("team")).is_ok());
+        assert!(within_roots(&roots, Path::new("/")).is_err());
+        assert!(within_roots(&roots, &allowed.join("../elsewhere")).is_err());
+        assert!(within_roots(&roots, Path::new("relative")).is_err());
+        std::os::unix::fs::symlink("/etc", allowed.join("etc")).unwrap();
+        assert!(
+            within_roots(&roots, &allowed.join("etc")).is_err(),
+            "a symlink out is refused"
+        );
+        assert!(within_roots(&[], &allowed).is_err());
+    }
+
+    #[test]
+    fn symlinks_cannot_lead_reads_or_writes_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("in.csv"), "a\n1\n").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd.csv")).unwrap();
+        std::os::unix::fs::symlink("/tmp", root.join("out")).unwrap();
+        assert!(beneath(&root, &root.join("in.csv")).is_ok());
+        assert!(beneath(&root, &root.join("passwd.csv")).is_err());
+        assert!(create_dirs_beneath(&root, &root.join("a/b")).is_ok());
+        assert!(root.join("a/b").is_dir());
+        assert!(create_dirs_beneath(&root, &root.join("out/x")).is_err());
     }
 }

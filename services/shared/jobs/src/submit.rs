@@ -110,7 +110,10 @@ impl Submitter {
             }
         };
         let parameters =
-            match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters) {
+            match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters)
+                .and_then(|values| {
+                    prism_dataflow::parameters::check_paths(&dataflow, &values).map(|()| values)
+                }) {
                 Ok(values) => values,
                 Err((name, message)) => {
                     return Ok(Err(SubmitError::invalid(
