@@ -18,23 +18,26 @@ pub struct Standalone {
 
 impl Standalone {
     pub async fn start() -> Standalone {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Standalone::start`] with extra settings, e.g. job limits.
+    pub async fn start_with(extra: &[(&'static str, String)]) -> Standalone {
         let dir = tempfile::tempdir().unwrap();
         let files = dir.path().join("files");
         std::fs::create_dir_all(&files).unwrap();
         let port = free_port();
-        let prism = Prism::start(
-            "standalone",
-            &[
-                (
-                    "PRISM_DATA_DIR",
-                    dir.path().join("data").display().to_string(),
-                ),
-                ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
-                ("PRISM_NATS_PORT", "0".into()),
-                ("PRISM_FILE_ROOTS", files.display().to_string()),
-            ],
-            &dir.path().join("prism.log"),
-        );
+        let mut env = vec![
+            (
+                "PRISM_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
+            ("PRISM_NATS_PORT", "0".into()),
+            ("PRISM_FILE_ROOTS", files.display().to_string()),
+        ];
+        env.extend(extra.iter().cloned());
+        let prism = Prism::start("standalone", &env, &dir.path().join("prism.log"));
         let api = Api::new(format!("http://127.0.0.1:{port}"));
         api.wait_ready(Duration::from_secs(60)).await;
         let api = api.as_admin().await;

@@ -179,3 +179,179 @@ async fn an_executor_refuses_a_job_whose_connection_lies_outside_its_roots() {
     );
     assert!(!std::path::Path::new("/tmp/passwd.csv").exists());
 }
+
+fn query_dataflow(query: &str) -> Value {
+    json!({"kind":"job","parameters":{"who":"ann"},"stages":[
+        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+        {"id":"pick","type":"sql","inputs":["people"],"query":query},
+        {"id":"out","type":"write","input":"pick","connection":"files","path":"out/pick.csv","format":"csv"}]})
+}
+
+async fn with_files(platform: &Standalone) {
+    write_people_csv(&platform.files);
+    let connection = json!({"kind":"local","root": platform.files});
+    assert_eq!(
+        platform
+            .api
+            .put("/v1/connections/files", &connection)
+            .await
+            .0,
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_stages_are_queries_with_parameters_bound_as_values() {
+    let platform = Standalone::start().await;
+    with_files(&platform).await;
+    let api = &platform.api;
+    for statement in [
+        "COPY (SELECT * FROM people) TO '/tmp/escaped_copy.csv' STORED AS CSV",
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+        "INSERT INTO people VALUES ('eve', 40)",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let (status, body) = api
+            .put("/v1/dataflows/bad", &query_dataflow(statement))
+            .await;
+        assert_eq!(status, 400, "{statement}: {body}");
+        let problems = body["error"]["details"]["problems"].as_array().unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p["stage"] == "pick" && p["field"] == "stages[1].query"),
+            "{statement}: {body}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/escaped_copy.csv").exists());
+
+    // `${who}` is a value: a quote and a UNION in it are just characters.
+    let by_name = query_dataflow("SELECT name FROM people WHERE name = ${who}");
+    assert_eq!(api.put("/v1/dataflows/by-name", &by_name).await.0, 201);
+    for (who, rows) in [
+        ("ann", 1),
+        ("x' UNION SELECT name FROM people WHERE 'a'='a", 0),
+        ("ann' OR 'a'='a", 0),
+    ] {
+        let submit = json!({"dataflow":"by-name","parameters":{"who": who}});
+        let (status, job) = api.post("/v1/jobs", &submit).await;
+        assert_eq!(status, 202, "{job}");
+        let job = api
+            .wait_terminal(job["id"].as_str().unwrap(), JOB_TIMEOUT)
+            .await;
+        assert_eq!(
+            (job["status"].clone(), job["rows_written"].clone()),
+            (json!("succeeded"), json!(rows)),
+            "{who}: {job}"
+        );
+    }
+    // A typed placeholder takes the column's type.
+    let adults = query_dataflow("SELECT name FROM people WHERE age >= ${who}");
+    assert_eq!(api.put("/v1/dataflows/adults", &adults).await.0, 201);
+    let (_, job) = api
+        .post(
+            "/v1/jobs",
+            &json!({"dataflow":"adults","parameters":{"who":"18"}}),
+        )
+        .await;
+    let job = api
+        .wait_terminal(job["id"].as_str().unwrap(), JOB_TIMEOUT)
+        .await;
+    assert_eq!(job["rows_written"], 2, "{job}");
+    // Quoting a placeholder is refused: it would make a value text again.
+    let quoted = query_dataflow("SELECT name FROM people WHERE name = '${who}'");
+    let (status, body) = api.put("/v1/dataflows/quoted", &quoted).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
+    let platform = Standalone::start_with(&[("PRISM_JOB_MEMORY_MB", "64".into())]).await;
+    with_files(&platform).await;
+    let api = &platform.api;
+    let healthy = query_dataflow("SELECT name FROM people");
+    assert_eq!(api.put("/v1/dataflows/healthy", &healthy).await.0, 201);
+    let succeeds = || async {
+        let (_, job) = api.post("/v1/jobs", &json!({"dataflow":"healthy"})).await;
+        let job = api
+            .wait_terminal(job["id"].as_str().unwrap(), JOB_TIMEOUT)
+            .await;
+        assert_eq!(
+            job["status"], "succeeded",
+            "the executor still serves: {job}"
+        );
+    };
+
+    // A cartesian product of two large series: out of memory, cleanly.
+    let product = query_dataflow(
+        "SELECT a.value * b.value AS v FROM generate_series(1, 100000) AS a, generate_series(1, 100000) AS b",
+    );
+    let job = run(&platform, "product", &product).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap().to_lowercase();
+    assert!(
+        error.contains("memory") || error.contains("resources exhausted"),
+        "{error}"
+    );
+    succeeds().await;
+
+    // Two delays longer than the dataflow's timeout: `timeout`, and no output.
+    let slow = json!({"kind":"job","timeout_seconds":1,"stages":[
+        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+        {"id":"wait1","type":"delay","milliseconds":700},
+        {"id":"wait2","type":"delay","milliseconds":700},
+        {"id":"out","type":"write","input":"people","connection":"files","path":"out/slow.csv","format":"csv"}]});
+    let job = run(&platform, "slow", &slow).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"].as_str().unwrap().starts_with("timeout"),
+        "{job}"
+    );
+    assert!(!platform.files.join("out/slow.csv").exists());
+
+    // A 30,000-term expression: refused on save, naming the stage.
+    let terms = format!("SELECT {} AS v", vec!["1"; 30_000].join("+"));
+    let (status, body) = api.put("/v1/dataflows/deep", &query_dataflow(&terms)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "stages[1].query", "{body}");
+    // A parameter expansion bomb: values are bounded and never expanded again.
+    let bomb = "${who}".repeat(1000);
+    let (status, body) = api
+        .post(
+            "/v1/jobs",
+            &json!({"dataflow":"healthy","parameters":{"who": bomb}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("parameters.who")),
+        "{body}"
+    );
+    succeeds().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_yaml_alias_bomb_is_refused() {
+    let platform = Standalone::start().await;
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (name, previous) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
+        bomb.push_str(&format!("{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"));
+    }
+    bomb.push_str("kind: job\nstages: *i\n");
+    let started = std::time::Instant::now();
+    let (status, body) = platform
+        .api
+        .put_raw("/v1/dataflows/bomb", "application/yaml", &bomb)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "document", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+}

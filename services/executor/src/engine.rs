@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext,
 };
@@ -29,6 +34,9 @@ pub enum EngineError {
     Io(String),
     #[error("cancelled")]
     Cancelled,
+    /// The job ran longer than it may; its reason starts with `timeout`.
+    #[error("timeout: the job ran longer than {} s", .0.as_secs())]
+    Timeout(Duration),
 }
 
 impl Retryable for EngineError {
@@ -37,11 +45,57 @@ impl Retryable for EngineError {
     }
 }
 
-/// What any job on this executor may touch, from the executor's own settings.
-#[derive(Debug, Clone, Default)]
+/// What any job on this executor may touch and take, from the executor's own
+/// settings, so one job can neither leave its files nor take the executor down.
+#[derive(Debug, Clone)]
 pub struct Confinement {
     /// Directories connections must lie within (canonical).
     pub file_roots: Vec<PathBuf>,
+    /// Memory one job may hold: DataFusion's pool for its operators, and the rows
+    /// each stage keeps for the next.
+    pub memory_bytes: usize,
+    /// Disk one job's operators may spill to; 0: none.
+    pub spill_bytes: u64,
+    /// How long a job runs unless its dataflow says otherwise.
+    pub timeout_default: Duration,
+    /// The longest any job may run, whatever its dataflow says.
+    pub timeout_max: Duration,
+}
+
+impl Default for Confinement {
+    fn default() -> Self {
+        Confinement {
+            file_roots: Vec::new(),
+            memory_bytes: 512 << 20,
+            spill_bytes: 0,
+            timeout_default: Duration::from_secs(3600),
+            timeout_max: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Confinement {
+    fn timeout(&self, dataflow: &Dataflow) -> Duration {
+        dataflow
+            .timeout
+            .unwrap_or(self.timeout_default)
+            .min(self.timeout_max)
+    }
+
+    /// A DataFusion runtime bounded by this confinement: a fair spilling memory
+    /// pool, and a disk manager capped at `spill_bytes` (or none).
+    fn runtime(&self) -> Result<Arc<RuntimeEnv>, EngineError> {
+        let disk = if self.spill_bytes == 0 {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled)
+        } else {
+            DiskManagerBuilder::default().with_max_temp_directory_size(self.spill_bytes)
+        };
+        RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(self.memory_bytes)))
+            .with_disk_manager_builder(disk)
+            .build_arc()
+            .map_err(io_error)
+    }
 }
 
 /// One job attempt's inputs.
@@ -121,11 +175,29 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| io_error(format!("file work interrupted: {e}")))?
 }
 
-/// Runs every stage until done or `cancel`. On any failure, the files staged so far
-/// are removed: only a successful run leaves output to commit.
+/// Runs every stage until done, `cancel`, or the job's timeout. On any failure, the
+/// files staged so far are removed: only a successful run leaves output to commit.
 pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
     let mut stages = Stages::new(&spec)?;
-    match stages.run_all(cancel).await {
+    let timeout = spec.confinement.timeout(spec.dataflow);
+    // The deadline stops the run the way a cancel does, so that a write in progress
+    // finishes and its staging file is known, and removed.
+    let stop = cancel.child_token();
+    let deadline = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            tokio::time::sleep(timeout).await;
+            stop.cancel();
+        }
+    });
+    let result = stages.run_all(&stop).await;
+    let timed_out = deadline.is_finished() && !cancel.is_cancelled();
+    deadline.abort();
+    let result = match result {
+        Err(EngineError::Cancelled) if timed_out => Err(EngineError::Timeout(timeout)),
+        other => other,
+    };
+    match result {
         Ok(()) => Ok(stages.outcome),
         Err(error) => {
             let outputs = std::mem::take(&mut stages.outcome.outputs);
@@ -142,6 +214,8 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOut
 /// The state of one run: the session, the tables computed so far, and the outcome.
 struct Stages<'a> {
     spec: &'a RunSpec<'a>,
+    /// Bytes of the rows kept between stages, within the job's memory limit.
+    held_bytes: usize,
     /// Each connection's root, real (symlinks resolved) and within the file roots.
     roots: HashMap<&'a str, PathBuf>,
     ctx: SessionContext,
@@ -156,10 +230,12 @@ impl<'a> Stages<'a> {
             .iter()
             .map(|c| Ok((c.name.as_str(), confine(c, &spec.confinement.file_roots)?)))
             .collect::<Result<_, EngineError>>()?;
+        let config = datafusion::prelude::SessionConfig::new();
         Ok(Stages {
             spec,
+            held_bytes: 0,
             roots,
-            ctx: SessionContext::new(),
+            ctx: SessionContext::new_with_config_rt(config, spec.confinement.runtime()?),
             tables: HashMap::new(),
             outcome: RunOutcome {
                 rows_read: 0,
@@ -245,18 +321,53 @@ impl<'a> Stages<'a> {
             dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
         };
         let frame = read(&self.ctx, &file, format).await.map_err(failed)?;
-        let table = collect(frame).await.map_err(failed)?;
+        let table = self.collect(id, frame).await?;
         self.outcome.rows_read += rows(&table.batches);
         self.keep(id, table)
     }
 
+    /// A query, vetted again here (the message may not come from a gateway), planned
+    /// with DDL, DML and statements disallowed, and run with the job's parameters
+    /// bound as values.
     async fn sql(&mut self, id: &str, query: &str) -> Result<(), EngineError> {
-        let query = parameters::substitute(query, self.spec.parameters);
+        let refused = |e: String| dataflow_error(format!("stage {id}: {e}"));
+        prism_dataflow::sql::check(query).map_err(refused)?;
+        let (text, names) = prism_dataflow::sql::to_placeholders(query);
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = self
+            .ctx
+            .sql_with_options(&text, options)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let frame = bind(frame, &names, self.spec.parameters).map_err(refused)?;
+        let table = self.collect(id, frame).await?;
+        self.keep(id, table)
+    }
+
+    /// Runs `frame` and keeps its rows, failing the job when they would take the
+    /// job past its memory limit.
+    async fn collect(&mut self, id: &str, frame: DataFrame) -> Result<Table, EngineError> {
+        use futures::StreamExt;
         let failed =
             |e: datafusion::error::DataFusionError| dataflow_error(format!("stage {id}: {e}"));
-        let frame = self.ctx.sql(&query).await.map_err(failed)?;
-        let table = collect(frame).await.map_err(failed)?;
-        self.keep(id, table)
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let mut stream = frame.execute_stream().await.map_err(failed)?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(failed)?;
+            self.held_bytes += batch.get_array_memory_size();
+            if self.held_bytes > self.spec.confinement.memory_bytes {
+                return Err(dataflow_error(format!(
+                    "stage {id}: out of memory: the job's rows need more than its limit of {} MiB",
+                    self.spec.confinement.memory_bytes >> 20
+                )));
+            }
+            batches.push(batch);
+        }
+        Ok(Table { schema, batches })
     }
 
     /// Writes the whole file under a staging name; [`StagedOutputs::commit`] renames it.
@@ -285,8 +396,10 @@ impl<'a> Stages<'a> {
         );
         blocking(move || {
             if let Some(dir) = target_file.parent() {
-                paths::create_dirs_beneath(&root, dir)
-                    .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
+                paths::create_dirs_beneath(&root, dir).map_err(|e| match e {
+                    paths::DirError::Escapes(e) => dataflow_error(format!("stage {id}: {e}")),
+                    paths::DirError::Io(e) => io_error(format!("stage {id}: {e}")),
+                })?;
             }
             remove_stale_staging(&target_file, &job_id, attempt);
             write(&staged_file, &table, format).inspect_err(|_| {
@@ -336,10 +449,32 @@ async fn read(
     }
 }
 
-async fn collect(frame: DataFrame) -> datafusion::error::Result<Table> {
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    Ok(Table { schema, batches })
+/// Binds the job's values to the placeholders of a planned query, each cast to the
+/// type the query gives its placeholder (text where the query does not say).
+fn bind(
+    frame: DataFrame,
+    names: &[String],
+    values: &BTreeMap<String, String>,
+) -> Result<DataFrame, String> {
+    if names.is_empty() {
+        return Ok(frame);
+    }
+    let types = frame
+        .logical_plan()
+        .get_parameter_types()
+        .map_err(|e| e.to_string())?;
+    let mut bound = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("p{}", i + 1);
+        let value = values.get(name).cloned().unwrap_or_default();
+        let scalar = match types.get(&format!("${key}")).cloned().flatten() {
+            Some(data_type) => ScalarValue::try_from_string(value, &data_type)
+                .map_err(|e| format!("parameter {name} is not a {data_type}: {e}"))?,
+            None => ScalarValue::Utf8(Some(value)),
+        };
+        bound.insert(key, scalar);
+    }
+    frame.with_param_values(bound).map_err(|e| e.to_string())
 }
 
 fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {

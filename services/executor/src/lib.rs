@@ -8,6 +8,8 @@
 mod engine;
 mod worker;
 
+pub use engine::Confinement;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,9 +37,9 @@ pub struct ExecutorConfig {
     pub topology: topology::Topology,
     /// Running-job count and draining flag, reported by the node heartbeat.
     pub status: nodes::NodeStatus,
-    /// Directories jobs may touch (canonical), from this executor's own settings:
-    /// a job whose connection lies elsewhere fails, whatever its message says.
-    pub file_roots: Vec<std::path::PathBuf>,
+    /// What jobs may touch and take (file roots, memory, spill, time), from this
+    /// executor's own settings: a job whose message asks for more fails.
+    pub confinement: engine::Confinement,
 }
 
 impl Default for ExecutorConfig {
@@ -50,7 +52,7 @@ impl Default for ExecutorConfig {
             drain_timeout: Duration::from_secs(30),
             topology: topology::Topology::default(),
             status: nodes::NodeStatus::default(),
-            file_roots: Vec::new(),
+            confinement: engine::Confinement::default(),
         }
     }
 }
@@ -75,9 +77,7 @@ pub async fn run(
         node_id: config.node_id.clone(),
         heartbeat: (config.ack_wait / 4).max(Duration::from_millis(250)),
         retry_delay: Duration::from_secs(1),
-        confinement: Arc::new(engine::Confinement {
-            file_roots: config.file_roots.clone(),
-        }),
+        confinement: Arc::new(config.confinement.clone()),
         bus,
     });
     tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");

@@ -109,6 +109,33 @@ pub struct Settings {
     /// to run a job whose connection lies outside their own list.
     #[arg(long, global = true, env = "PRISM_FILE_ROOTS")]
     pub file_roots: Option<String>,
+    /// Executor: memory one job may use, in MiB.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_JOB_MEMORY_MB",
+        default_value_t = 512
+    )]
+    pub job_memory_mb: usize,
+    /// Executor: disk one job may spill to when its memory is full, in MiB (0: none).
+    #[arg(long, global = true, env = "PRISM_JOB_SPILL_MB", default_value_t = 256)]
+    pub job_spill_mb: usize,
+    /// Executor: how long a job may run unless its dataflow sets `timeout_seconds`.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_JOB_TIMEOUT_SECS",
+        default_value_t = 3600
+    )]
+    pub job_timeout_secs: u64,
+    /// Executor: the longest any job may run, whatever its dataflow says.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_JOB_TIMEOUT_MAX_SECS",
+        default_value_t = 86400
+    )]
+    pub job_timeout_max_secs: u64,
 }
 
 /// Settings checked and resolved.
@@ -130,6 +157,10 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Canonical, existing directories.
     pub file_roots: Vec<PathBuf>,
+    pub job_memory_mb: usize,
+    pub job_spill_mb: usize,
+    pub job_timeout: Duration,
+    pub job_timeout_max: Duration,
 }
 
 impl Config {
@@ -175,6 +206,15 @@ impl Config {
             format!("{}-{}", host.trim(), std::process::id())
         });
         let file_roots = file_roots(s.file_roots.as_deref(), &data_dir)?;
+        if !(16..=1 << 20).contains(&s.job_memory_mb) {
+            return Err("PRISM_JOB_MEMORY_MB must be from 16 to 1048576".into());
+        }
+        if s.job_timeout_secs == 0 || s.job_timeout_max_secs < s.job_timeout_secs {
+            return Err(
+                "PRISM_JOB_TIMEOUT_SECS must be at least 1 and at most PRISM_JOB_TIMEOUT_MAX_SECS"
+                    .into(),
+            );
+        }
         Ok(Config {
             role: cli.role,
             data_dir,
@@ -191,6 +231,10 @@ impl Config {
             node_id,
             admin_password,
             file_roots,
+            job_memory_mb: s.job_memory_mb,
+            job_spill_mb: s.job_spill_mb,
+            job_timeout: Duration::from_secs(s.job_timeout_secs),
+            job_timeout_max: Duration::from_secs(s.job_timeout_max_secs),
         })
     }
 }

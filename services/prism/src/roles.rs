@@ -71,7 +71,13 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
     }
     if runs(Role::Executor) {
         let executor = prism_executor::ExecutorConfig {
-            file_roots: config.file_roots.clone(),
+            confinement: prism_executor::Confinement {
+                file_roots: config.file_roots.clone(),
+                memory_bytes: config.job_memory_mb << 20,
+                spill_bytes: (config.job_spill_mb as u64) << 20,
+                timeout_default: config.job_timeout,
+                timeout_max: config.job_timeout_max,
+            },
             concurrency: config.executor_concurrency,
             ack_wait: config.ack_wait,
             node_id: config.node_id.clone(),

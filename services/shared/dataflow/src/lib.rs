@@ -6,6 +6,7 @@
 pub mod model;
 pub mod parameters;
 pub mod paths;
+pub mod sql;
 pub mod validate;
 
 pub use model::{Dataflow, Format, Kind, Stage, StageSpec};

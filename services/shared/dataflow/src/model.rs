@@ -34,6 +34,9 @@ pub struct Dataflow {
     /// Declared parameters with their defaults (`None`: the job must give a value).
     pub parameters: BTreeMap<String, Option<String>>,
     pub stages: Vec<Stage>,
+    /// How long a job of this dataflow may run (`timeout_seconds`); `None`: the
+    /// executor's default. Executors cap it at their maximum.
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -20,12 +20,19 @@ pub fn referenced(text: &str) -> Vec<String> {
     names
 }
 
+/// The longest value a job may give a parameter.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
 /// The values a job runs with: declared defaults overridden by `given`.
 /// Errors name the parameter: unknown, or required and missing.
 pub fn resolve(
     declared: &BTreeMap<String, Option<String>>,
     given: &HashMap<String, String>,
 ) -> Result<BTreeMap<String, String>, (String, String)> {
+    if let Some((name, _)) = given.iter().find(|(_, v)| v.len() > MAX_VALUE_BYTES) {
+        let message = format!("a parameter value is at most {MAX_VALUE_BYTES} bytes");
+        return Err((name.clone(), message));
+    }
     if let Some(unknown) = given.keys().find(|name| !declared.contains_key(*name)) {
         return Err((
             unknown.clone(),

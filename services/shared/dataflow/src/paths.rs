@@ -71,41 +71,55 @@ pub fn beneath(root: &Path, file: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Why an output directory could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirError {
+    /// It would lead outside the root (a symlink): the same every time.
+    Escapes(String),
+    /// The file system said no (a file in the way, permissions): may pass.
+    Io(String),
+}
+
 /// Creates the directories from `root` (canonical) down to `dir`, one component at
-/// a time, refusing any component that is a symlink or not a directory, so a write
-/// can never be steered outside the root.
-pub fn create_dirs_beneath(root: &Path, dir: &Path) -> Result<(), String> {
-    let relative = dir
-        .strip_prefix(root)
-        .map_err(|_| format!("{} is outside the connection root", dir.display()))?;
+/// a time, refusing any component that is a symlink, so a write can never be
+/// steered outside the root.
+pub fn create_dirs_beneath(root: &Path, dir: &Path) -> Result<(), DirError> {
+    let relative = dir.strip_prefix(root).map_err(|_| {
+        DirError::Escapes(format!("{} is outside the connection root", dir.display()))
+    })?;
     let mut current = root.to_path_buf();
     for component in relative.components() {
         let Component::Normal(part) = component else {
-            return Err(format!("{} is not a plain path", dir.display()));
+            return Err(DirError::Escapes(format!(
+                "{} is not a plain path",
+                dir.display()
+            )));
         };
         current.push(part);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(format!(
-                    "{} is a symlink; outputs never follow one",
-                    current.display()
-                ));
-            }
-            Ok(meta) if !meta.is_dir() => {
-                return Err(format!("{} is not a directory", current.display()));
-            }
-            Ok(_) => {}
-            Err(_) => match std::fs::create_dir(&current) {
-                Ok(()) => {}
-                // Another job made it meanwhile: check it again.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let meta = std::fs::symlink_metadata(&current).map_err(|e| e.to_string())?;
-                    if !meta.is_dir() {
-                        return Err(format!("{} is not a directory", current.display()));
-                    }
+        if std::fs::symlink_metadata(&current).is_err() {
+            match std::fs::create_dir(&current) {
+                // Another job may have made it meanwhile: checked below either way.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    let message = format!("cannot create {}: {e}", current.display());
+                    return Err(DirError::Io(message));
                 }
-                Err(e) => return Err(format!("cannot create {}: {e}", current.display())),
-            },
+                _ => {}
+            }
+        }
+        let meta = std::fs::symlink_metadata(&current)
+            .map_err(|e| DirError::Io(format!("{}: {e}", current.display())))?;
+        if meta.file_type().is_symlink() {
+            let message = format!(
+                "{} is a symlink; outputs never follow one",
+                current.display()
+            );
+            return Err(DirError::Escapes(message));
+        }
+        if !meta.is_dir() {
+            return Err(DirError::Io(format!(
+                "{} is not a directory",
+                current.display()
+            )));
         }
     }
     Ok(())
@@ -161,6 +175,9 @@ mod tests {
         assert!(beneath(&root, &root.join("passwd.csv")).is_err());
         assert!(create_dirs_beneath(&root, &root.join("a/b")).is_ok());
         assert!(root.join("a/b").is_dir());
-        assert!(create_dirs_beneath(&root, &root.join("out/x")).is_err());
+        assert!(matches!(
+            create_dirs_beneath(&root, &root.join("out/x")),
+            Err(DirError::Escapes(_))
+        ));
     }
 }

@@ -12,6 +12,12 @@ use crate::paths;
 /// with room for the record around them.
 pub const MAX_DOCUMENT_BYTES: usize = 90_000;
 const MAX_DELAY_MS: u64 = 3_600_000;
+/// Stages in one dataflow: enough for any real flow, and a bound on what one job
+/// may ask of an executor.
+pub const MAX_STAGES: usize = 100;
+/// The longest `timeout_seconds` a document may ask for (a week); executors cap it
+/// further at their own maximum.
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// One thing wrong with a document. `stage` is the stage id when the problem is in a
 /// stage; `field` is a path such as `stages[2].query`.
@@ -94,7 +100,15 @@ fn check(
         return Err(checker.problems);
     };
     for key in root.keys() {
-        if !["kind", "parameters", "stages", "description"].contains(&key.as_str()) {
+        if ![
+            "kind",
+            "parameters",
+            "stages",
+            "description",
+            "timeout_seconds",
+        ]
+        .contains(&key.as_str())
+        {
             checker.problem(None, key.clone(), "unknown field");
         }
     }
@@ -115,6 +129,14 @@ fn check(
     };
     let declared = check_parameters(&mut checker, root.get("parameters"));
     let stages = match root.get("stages").and_then(Value::as_array) {
+        Some(stages) if stages.len() > MAX_STAGES => {
+            checker.problem(
+                None,
+                "stages".into(),
+                format!("at most {MAX_STAGES} stages"),
+            );
+            Vec::new()
+        }
         Some(stages) if !stages.is_empty() => check_stages(&mut checker, stages, &declared),
         _ => {
             checker.problem(
@@ -125,11 +147,25 @@ fn check(
             Vec::new()
         }
     };
+    let timeout = match root.get("timeout_seconds") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => {
+                Some(std::time::Duration::from_secs(secs))
+            }
+            _ => {
+                let message = format!("an integer from 1 to {MAX_TIMEOUT_SECS}");
+                checker.problem(None, "timeout_seconds".into(), message);
+                None
+            }
+        },
+    };
     match kind {
         Some(kind) if checker.problems.is_empty() => Ok(Dataflow {
             kind,
             parameters: declared,
             stages,
+            timeout,
         }),
         _ => Err(checker.problems),
     }
@@ -367,6 +403,9 @@ impl StageChecker<'_, '_> {
                 self.only_fields(&["inputs", "query"]);
                 let inputs = self.inputs();
                 let query = self.string("query");
+                if let Some(Err(problem)) = query.as_deref().map(crate::sql::check) {
+                    self.problem("query", problem);
+                }
                 Some((
                     StageSpec::Sql {
                         inputs: inputs?,
