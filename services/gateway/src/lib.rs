@@ -3,6 +3,7 @@
 //! entries whose writer died, so accepted jobs and changes are announced even in a
 //! deployment without a scheduler.
 pub mod auth;
+mod edges;
 mod error;
 mod input;
 mod routes;
@@ -24,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use routes::{Route, router, table};
 pub use state::AppState;
+
+/// Job submissions one gateway accepts at once (each is one store transaction).
+pub const MAX_CONCURRENT_SUBMISSIONS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -83,6 +87,7 @@ pub async fn app_state(
     Ok(Arc::new(AppState {
         directory: Arc::new(Directory::new(store.clone())),
         file_roots: config.file_roots.clone(),
+        submissions: tokio::sync::Semaphore::new(MAX_CONCURRENT_SUBMISSIONS),
         throttle: Throttle::default(),
         submitter: Submitter {
             outbox: outbox.clone(),

@@ -11,6 +11,7 @@ use prism_store::{Store, Tx};
 
 use crate::auth::directory::Directory;
 use crate::auth::throttle::Throttle;
+use crate::error::ApiError;
 
 /// What every handler shares.
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub throttle: Throttle,
     /// Directories `local` connections may use.
     pub file_roots: Vec<std::path::PathBuf>,
+    /// Submissions (HTTP and bus) being accepted at once; beyond, 503.
+    pub submissions: tokio::sync::Semaphore,
     pub store: Store,
     pub bus: Bus,
     pub outbox: Outbox,
@@ -138,6 +141,20 @@ impl AppState {
         };
         self.auth_committed(generation, &staged).await;
         Ok(true)
+    }
+
+    /// A place among the submissions being accepted, or 503 with `Retry-After`
+    /// when all are taken: a flood of submissions waits at the door, not inside.
+    pub fn admit_submission(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.submissions.try_acquire().map_err(|_| {
+            let mut error = ApiError::new(
+                prism_errors::Code::Unavailable,
+                None,
+                "too many submissions at once: try again shortly",
+            );
+            error.retry_after_secs = Some(1);
+            error
+        })
     }
 
     /// [`AppState::auth_changed`], then [`AppState::announce`].

@@ -103,6 +103,10 @@ async fn answer(state: &AppState, authorization: Option<&str>, payload: &[u8]) -
             return reply;
         }
     };
+    let _admitted = match state.admit_submission() {
+        Ok(permit) => permit,
+        Err(error) => return api_error_reply(error),
+    };
     let caller = match authorize(state, authorization, &request.dataflow).await {
         Ok(caller) => caller,
         Err(error) => {

@@ -264,3 +264,68 @@ async fn every_route_answers_as_documented_and_refusals_change_nothing() {
         "one event for the login, one per accepted save"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edges_refuse_other_types_large_bodies_and_floods_of_submissions() {
+    let gateway = common::Gateway::start().await;
+    let admin = gateway.admin().await;
+    let path = "/v1/connections/x";
+    let body = br#"{"kind":"local","root":"/srv/x"}"#.to_vec();
+    let (status, _, answer) = gateway
+        .send_typed("PUT", path, &admin, "text/plain", body.clone())
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (415, json!("Content-Type")),
+        "{answer}"
+    );
+    let form = "application/x-www-form-urlencoded";
+    assert_eq!(
+        gateway
+            .send_typed("PUT", path, &admin, form, body.clone())
+            .await
+            .0,
+        415
+    );
+    let huge = vec![b' '; 2 << 20];
+    let (status, _, answer) = gateway
+        .send_typed("PUT", path, &admin, "application/json", huge)
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (413, json!("body")),
+        "{answer}"
+    );
+    let typed = "application/json; charset=utf-8";
+    assert_eq!(
+        gateway.send_typed("PUT", path, &admin, typed, body).await.0,
+        201
+    );
+
+    // Every place taken: a submission is turned away with Retry-After, not queued.
+    let taken = gateway
+        .state
+        .submissions
+        .forget_permits(prism_gateway::MAX_CONCURRENT_SUBMISSIONS);
+    assert_eq!(taken, prism_gateway::MAX_CONCURRENT_SUBMISSIONS);
+    let submit = br#"{"dataflow":"nope"}"#.to_vec();
+    let (status, headers, answer) = gateway
+        .send_typed(
+            "POST",
+            "/v1/jobs",
+            &admin,
+            "application/json",
+            submit.clone(),
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(headers["retry-after"], "1");
+    gateway.state.submissions.add_permits(taken);
+    let (status, _, _) = gateway
+        .send_typed("POST", "/v1/jobs", &admin, "application/json", submit)
+        .await;
+    assert_eq!(
+        status, 404,
+        "with room again, the submission is read (and refused: no such dataflow)"
+    );
+}

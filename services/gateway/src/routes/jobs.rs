@@ -56,6 +56,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let _admitted = state.admit_submission()?;
     let map = input::json_object(&body)?;
     input::reject_unknown(&map, &["dataflow", "version", "parameters"])?;
     let dataflow = input::required_str(&map, "dataflow")?.to_string();

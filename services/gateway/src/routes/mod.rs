@@ -17,6 +17,7 @@ mod users;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
@@ -208,7 +209,12 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         );
     // Unknown paths answer 401 to strangers, so the API cannot be mapped without a token.
     let fallback = health::not_found.layer(from_fn_with_state((state.clone(), Signed), guard));
-    let router = t.router.fallback(fallback).with_state(state);
+    let router = t
+        .router
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(crate::edges::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::edges::edges))
+        .with_state(state);
     (router, t.routes)
 }
 

@@ -100,6 +100,32 @@ impl Gateway {
         (status, headers, body)
     }
 
+    /// A request with any content type and body, answering status, headers and body.
+    pub async fn send_typed(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, HeaderMap, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
     pub async fn login(&self, user: &str, password: &str) -> String {
         let body = json!({ "user": user, "password": password }).to_string();
         let (status, answer) = self.send("POST", "/v1/auth/login", None, &body).await;
