@@ -113,7 +113,7 @@ up() {
   say "example job succeeded; output $example/out/adults.csv:"
   cat "$example/out/adults.csv"
   say "prism is running: API http://$HTTP_ADDR, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
-  say "sign in: curl -X POST http://$HTTP_ADDR/v1/auth/login -d '{\"user\":\"admin\",\"password\":\"…\"}'"
+  say "sign in: curl http://$HTTP_ADDR/v1/auth/login --json '{\"user\":\"admin\",\"password\":\"…\"}'"
 }
 
 down() {

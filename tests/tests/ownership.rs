@@ -297,7 +297,7 @@ async fn an_error_text_of_any_size_is_bounded_in_the_job_record() {
         &json!({"kind":"local","root": platform.files}),
     )
     .await;
-    let column = "c".repeat(60_000);
+    let column = "c".repeat(20_000);
     let dataflow = json!({"kind":"job","stages":[
         {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
         {"id":"bad","type":"sql","inputs":["people"],"query": format!("SELECT {column} FROM people")}]});
