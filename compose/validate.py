@@ -63,11 +63,28 @@ def check(file):
             for key in env:
                 if not key.startswith("PRISM_") and key not in ("FDB_CLUSTER_FILE",):
                     errors += fail(file, f"{name}: unexpected environment {key}")
+    errors += check_bus(file, services)
     for name, config in (doc.get("configs") or {}).items():
         if "file" in config and not (HERE / config["file"]).exists():
             errors += fail(file, f"config {name}: file {config['file']} missing")
     if file.name.startswith("cluster"):
         errors += check_cluster(file, services)
+    return errors
+
+
+def check_bus(file, services):
+    """NATS requires a login in every scenario: each nats-server runs the generated
+    configuration, and each Prism service has its credentials."""
+    errors = 0
+    for name, service in services.items():
+        image = service.get("image", "")
+        command = service.get("command") or []
+        if image.startswith("nats:") and "/etc/prism-bus/nats.conf" not in command:
+            errors += fail(file, f"{name}: nats-server must run with -c /etc/prism-bus/nats.conf")
+        if image.startswith("prism") and command[:1] != ["bus-credentials"]:
+            env = service.get("environment") or {}
+            if "PRISM_NATS_CREDENTIALS_DIR" not in env:
+                errors += fail(file, f"{name}: needs PRISM_NATS_CREDENTIALS_DIR")
     return errors
 
 
@@ -84,6 +101,8 @@ def check_cluster(file, services):
         errors += fail(file, "a cluster needs a load balancer")
     for name, service in services.items():
         if not service.get("image", "").startswith("prism"):
+            continue
+        if (service.get("command") or [])[:1] == ["bus-credentials"]:
             continue
         env = service.get("environment") or {}
         if env.get("PRISM_NATS_REPLICAS") != "3":

@@ -51,6 +51,7 @@ impl Drop for NatsNode {
 
 pub struct NatsCluster {
     pub nodes: Vec<NatsNode>,
+    pub credentials: prism_bus::access::Credentials,
     _dir: TempDir,
 }
 
@@ -64,9 +65,12 @@ impl NatsCluster {
             .map(|p| format!("nats://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",");
+        let (config, credentials) = crate::nats::secured_config(dir.path());
         let nodes = (0..size)
             .map(|i| {
                 let args = vec![
+                    "-c".into(),
+                    config.display().to_string(),
                     "-js".into(),
                     "-a".into(),
                     "127.0.0.1".into(),
@@ -92,7 +96,11 @@ impl NatsCluster {
                 node
             })
             .collect();
-        NatsCluster { nodes, _dir: dir }
+        NatsCluster {
+            nodes,
+            credentials,
+            _dir: dir,
+        }
     }
 
     /// Every node's URL, comma separated, as clients are configured.
@@ -109,7 +117,13 @@ impl NatsCluster {
         let client = wait_until(
             "nats cluster reachable",
             Duration::from_secs(30),
-            || async { async_nats::connect(&self.nodes[0].url).await.ok() },
+            || async {
+                let password = self.credentials.password(crate::BusUser::Admin)?;
+                async_nats::ConnectOptions::with_user_and_password("admin".into(), password)
+                    .connect(&self.nodes[0].url)
+                    .await
+                    .ok()
+            },
         )
         .await;
         let js = async_nats::jetstream::new(client);
@@ -231,6 +245,10 @@ impl Cluster {
                         .to_string(),
                 ),
                 ("PRISM_NATS_URL", nats.urls()),
+                (
+                    "PRISM_NATS_CREDENTIALS_DIR",
+                    nats.credentials.dir.display().to_string(),
+                ),
                 ("PRISM_NATS_REPLICAS", "3".into()),
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
                 ("PRISM_EXECUTOR_CONCURRENCY", spec.concurrency.to_string()),

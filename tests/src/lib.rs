@@ -14,8 +14,9 @@ mod process;
 mod wait;
 
 pub use http::Api;
-pub use nats::NatsServer;
+pub use nats::{NatsServer, connect_as};
 pub use platform::{Services, ServicesSpec, Standalone};
+pub use prism_bus::access::BusUser;
 pub use process::{Prism, prism_bin};
 pub use wait::wait_until;
 

@@ -53,6 +53,15 @@ impl Standalone {
     pub fn nats_url(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("data/nats.url")).unwrap()
     }
+
+    /// A client of the standalone's own nats-server as `user`, with the password
+    /// standalone made in its data dir.
+    pub async fn nats_as(&self, user: crate::BusUser) -> async_nats::Client {
+        let credentials = prism_bus::access::Credentials {
+            dir: self.dir.path().join("data/nats-credentials"),
+        };
+        crate::connect_as(&self.nats_url(), &credentials, user).await
+    }
 }
 
 /// Settings for [`Services::start`].
@@ -112,6 +121,10 @@ impl Services {
                     format!("sqlite://{}", dir.path().join("config.db").display()),
                 ),
                 ("PRISM_NATS_URL", nats.url.clone()),
+                (
+                    "PRISM_NATS_CREDENTIALS_DIR",
+                    nats.credentials.dir.display().to_string(),
+                ),
                 ("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")),
                 ("PRISM_ACK_WAIT_SECS", spec.ack_wait_secs.to_string()),
                 ("PRISM_MAX_ATTEMPTS", spec.max_attempts.to_string()),

@@ -125,7 +125,8 @@ async fn an_executor_refuses_a_job_whose_connection_lies_outside_its_roots() {
     use prost::{Message, Name};
 
     let platform = Standalone::start().await;
-    let client = async_nats::connect(platform.nats_url()).await.unwrap();
+    // The bus admin: what only a compromised publisher could send.
+    let client = platform.nats_as(prism_tests::BusUser::Admin).await;
     let id = uuid::Uuid::now_v7().to_string();
     let mut events = client
         .subscribe(format!("prism.events.job.{id}.>"))

@@ -11,15 +11,23 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use prism_schemas::v1::{ConfigEvent, JobEvent, JobRun, JobState};
 use prism_tests::jobs::prepare_numbered;
-use prism_tests::{NatsServer, Services, ServicesSpec, Standalone, wait_until, write_people_csv};
+use prism_tests::{
+    BusUser, NatsServer, Services, ServicesSpec, Standalone, wait_until, write_people_csv,
+};
 use prost::{Message, Name};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Publishes `payload` as `message_type` on `subject`, as an outside client could.
-async fn publish_raw(nats_url: &str, subject: &str, message_type: &str, payload: Vec<u8>) {
-    let client = async_nats::connect(nats_url).await.unwrap();
+/// Publishes `payload` as `message_type` on `subject` as `client` (the bus admin:
+/// what a compromised or buggy publisher could send).
+async fn publish_raw(
+    client: &async_nats::Client,
+    subject: &str,
+    message_type: &str,
+    payload: Vec<u8>,
+) {
+    let client = client.clone();
     let mut headers = HeaderMap::new();
     headers.insert("Prism-Message-Type", message_type);
     jetstream::new(client)
@@ -82,8 +90,7 @@ async fn a_queued_job_is_cancelled_at_once_and_never_runs() {
 
     // The executor that pulls the message later acknowledges it without running it.
     services.start_executor("late-executor").await;
-    let client = async_nats::connect(nats.url.as_str()).await.unwrap();
-    let js = jetstream::new(client);
+    let js = jetstream::new(nats.client().await);
     wait_until("the run message acknowledged", TIMEOUT, || async {
         let mut stream = js.get_stream("JOBS").await.ok()?;
         let info = stream.info().await.ok()?;
@@ -108,10 +115,10 @@ async fn a_queued_job_is_cancelled_at_once_and_never_runs() {
 async fn run_messages_that_can_never_run_are_rejected_once_and_free_their_slot() {
     let platform = Standalone::start().await;
     let api = &platform.api;
-    let nats_url = platform.nats_url();
+    let admin = platform.nats_as(BusUser::Admin).await;
     let run_type = JobRun::full_name();
     publish_raw(
-        &nats_url,
+        &admin,
         "prism.jobs.run.default",
         &run_type,
         b"\xff\xff\xff".to_vec(),
@@ -124,7 +131,7 @@ async fn run_messages_that_can_never_run_are_rejected_once_and_free_their_slot()
         ..Default::default()
     };
     publish_raw(
-        &nats_url,
+        &admin,
         "prism.jobs.run.default",
         &run_type,
         bad_id.encode_to_vec(),
@@ -154,7 +161,7 @@ async fn run_messages_that_can_never_run_are_rejected_once_and_free_their_slot()
     );
 
     // Terminated: nothing left on the queue, and a real job still runs at once.
-    let js = jetstream::new(async_nats::connect(nats_url.as_str()).await.unwrap());
+    let js = jetstream::new(admin.clone());
     wait_until("the queue empty", TIMEOUT, || async {
         let info = js
             .get_stream("JOBS")
@@ -213,8 +220,9 @@ async fn events_that_can_never_be_recorded_are_dead_lettered_and_the_job_still_e
         ..Default::default()
     };
     let subject = "prism.events.config.connection.put";
+    let admin = nats.client().await;
     publish_raw(
-        &nats.url,
+        &admin,
         subject,
         &ConfigEvent::full_name(),
         huge_change.encode_to_vec(),
@@ -233,7 +241,7 @@ async fn events_that_can_never_be_recorded_are_dead_lettered_and_the_job_still_e
     };
     let subject = format!("prism.events.job.{id}.failed");
     publish_raw(
-        &nats.url,
+        &admin,
         &subject,
         &JobEvent::full_name(),
         huge_failure.encode_to_vec(),
@@ -270,7 +278,7 @@ async fn events_that_can_never_be_recorded_are_dead_lettered_and_the_job_still_e
         error.len()
     );
     // Terminated, not redelivered: the audit consumer has nothing outstanding.
-    let js = jetstream::new(async_nats::connect(nats.url.as_str()).await.unwrap());
+    let js = jetstream::new(nats.client().await);
     wait_until("the audit consumer caught up", TIMEOUT, || async {
         let mut consumer: jetstream::consumer::PullConsumer = js
             .get_stream("EVENTS")

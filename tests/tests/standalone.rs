@@ -27,8 +27,9 @@ async fn example_job_runs_and_its_events_reach_an_outside_consumer() {
     with_connection(&platform).await;
     let api = &platform.api;
 
-    // An outside consumer: a plain NATS client on the public subjects.
-    let nats = async_nats::connect(platform.nats_url()).await.unwrap();
+    // An outside consumer: a plain NATS client on the public subjects, with the
+    // read-only event credential.
+    let nats = platform.nats_as(prism_tests::BusUser::Events).await;
     let mut events = nats.subscribe("prism.events.>").await.unwrap();
     nats.flush().await.unwrap();
 
@@ -344,7 +345,8 @@ async fn jobs_can_be_submitted_over_the_bus() {
         &adults_dataflow("files", "out/bus.csv", 0),
     )
     .await;
-    let nats = async_nats::connect(platform.nats_url()).await.unwrap();
+    // Outside automation: the bus `client` credential, and a user's token per request.
+    let nats = platform.nats_as(prism_tests::BusUser::Client).await;
 
     let request = SubmitJobRequest {
         dataflow: "adults".into(),

@@ -17,6 +17,7 @@ use prism_auth::{Action, Entity, Permission};
 use prism_bus::Bus;
 use prism_gateway::auth::{self, bootstrap};
 use prism_gateway::{GatewayConfig, app_state, table};
+use prism_tests::BusUser;
 use prism_tests::{ADMIN_PASSWORD, NatsServer};
 use tower::ServiceExt;
 
@@ -62,7 +63,13 @@ async fn main() {
     bootstrap::ensure_admin(&store, dir.path(), Some(ADMIN_PASSWORD.into()))
         .await
         .unwrap();
-    let bus = Bus::connect(&nats.url, "bench").await.unwrap();
+    let bus = Bus::connect_as(
+        &nats.url,
+        "bench",
+        Some((BusUser::Gateway.name(), &nats.login(BusUser::Gateway).1)),
+    )
+    .await
+    .unwrap();
     let state = app_state(&GatewayConfig::default(), store, bus)
         .await
         .unwrap();

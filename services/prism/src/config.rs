@@ -33,6 +33,10 @@ pub enum Role {
     /// All four in one process, joined to a NATS cluster and a shared store: one
     /// cluster node.
     Node,
+    /// Writes the bus's users into the data dir, then exits: `nats.conf` (the
+    /// `authorization` block for nats-server's `-c`) and `nats-credentials/` (for
+    /// `PRISM_NATS_CREDENTIALS_DIR`). Passwords already there are kept.
+    BusCredentials,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -109,6 +113,11 @@ pub struct Settings {
     /// to run a job whose connection lies outside their own list.
     #[arg(long, global = true, env = "PRISM_FILE_ROOTS")]
     pub file_roots: Option<String>,
+    /// A directory of `<user>.password` files (gateway, scheduler, executor, audit):
+    /// each service connects to NATS as its own user. Standalone's own nats-server
+    /// makes them in <data-dir>/nats-credentials.
+    #[arg(long, global = true, env = "PRISM_NATS_CREDENTIALS_DIR")]
+    pub nats_credentials_dir: Option<PathBuf>,
     /// Executor: memory one job may use, in MiB.
     #[arg(
         long,
@@ -157,6 +166,7 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Canonical, existing directories.
     pub file_roots: Vec<PathBuf>,
+    pub nats_credentials_dir: Option<PathBuf>,
     pub job_memory_mb: usize,
     pub job_spill_mb: usize,
     pub job_timeout: Duration,
@@ -231,6 +241,7 @@ impl Config {
             node_id,
             admin_password,
             file_roots,
+            nats_credentials_dir: s.nats_credentials_dir,
             job_memory_mb: s.job_memory_mb,
             job_spill_mb: s.job_spill_mb,
             job_timeout: Duration::from_secs(s.job_timeout_secs),

@@ -1,6 +1,7 @@
 //! `prism`: one binary for every role. Parses and checks configuration first (bad
 //! configuration exits with code 64 before anything binds), sets up tracing, then
 //! runs the chosen role until SIGINT or SIGTERM; a second signal exits at once.
+mod buses;
 mod config;
 mod nats_child;
 mod roles;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use prism_bus::Bus;
+use prism_bus::access::Credentials;
 use prism_bus::nodes::{self, NodeStatus};
 use prism_bus::topology::Topology;
 use prism_schemas::v1::NodeInfo;
@@ -17,6 +18,7 @@ use prism_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::buses::Buses;
 use crate::config::{Cli, Config, Role};
 use crate::nats_child::NatsChild;
 
@@ -24,7 +26,11 @@ use crate::nats_child::NatsChild;
 const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let cli = Cli::parse();
+    if cli.role == Role::BusCredentials {
+        return write_bus_credentials(&cli.settings.data_dir);
+    }
+    let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("prism: invalid configuration: {message}");
@@ -49,7 +55,7 @@ fn main() -> ExitCode {
 pub struct Parts {
     pub store: Option<Store>,
     pub listener: Option<TcpListener>,
-    pub bus: Bus,
+    pub buses: Buses,
     pub topology: Topology,
     pub status: NodeStatus,
 }
@@ -61,7 +67,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // address or store fails fast.
     let store = open_store(&config).await?;
     let listener = bind(&config).await?;
-    let (bus, nats_child) = connect_bus(&config).await?;
+    let (buses, nats_child) = connect_bus(&config).await?;
+    let bus = buses.primary();
     let topology = Topology {
         replicas: config.nats_replicas,
     };
@@ -79,7 +86,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let parts = Parts {
         store,
         listener,
-        bus: bus.clone(),
+        buses,
         topology,
         status,
     };
@@ -88,7 +95,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Ok(Err(error)) = heartbeat.await {
         tracing::warn!(%error, "node registry unavailable");
     }
-    // Flush what the client buffered (acks, events) before the connection goes.
+    // Flush what the clients buffered (acks, events) before the connections go.
     let _ = bus.client.flush().await;
     if let Some(child) = nats_child {
         child.stop().await;
@@ -118,22 +125,35 @@ async fn bind(config: &Config) -> anyhow::Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
-/// Connects to the configured NATS, or to standalone's own nats-server child.
-async fn connect_bus(config: &Config) -> anyhow::Result<(Bus, Option<NatsChild>)> {
+/// Connects to the configured NATS, or to standalone's own nats-server child (which
+/// requires a login: its users and passwords are made in the data dir).
+async fn connect_bus(config: &Config) -> anyhow::Result<(Buses, Option<NatsChild>)> {
+    let mut credentials = config
+        .nats_credentials_dir
+        .clone()
+        .map(|dir| Credentials { dir });
     let (url, child) = match (&config.nats_url, config.role) {
         (Some(url), _) => (url.clone(), None),
         (None, Role::Standalone) => {
-            let child =
-                NatsChild::start(&config.nats_server, &config.data_dir, config.nats_port).await?;
+            let dir = config.data_dir.join("nats-credentials");
+            let (own, passwords) = Credentials::ensure_all(&dir)?;
+            let child = NatsChild::start(
+                &config.nats_server,
+                &config.data_dir,
+                config.nats_port,
+                &passwords,
+            )
+            .await?;
+            credentials = Some(own);
             (child.url.clone(), Some(child))
         }
         (None, _) => unreachable!("checked by Config::from_cli"),
     };
     // Outside consumers (and the README's example) find the bus here.
     std::fs::write(config.data_dir.join("nats.url"), &url)?;
-    let bus = Bus::connect(&url, &config.node_id).await?;
+    let buses = Buses::connect(&url, &config.node_id, config.role, credentials.as_ref()).await?;
     tracing::info!(role = ?config.role, nats = %url, store = %config.store_url, node = %config.node_id, "prism starting");
-    Ok((bus, child))
+    Ok((buses, child))
 }
 
 fn node_info(config: &Config) -> NodeInfo {
@@ -147,6 +167,31 @@ fn node_info(config: &Config) -> NodeInfo {
             .into(),
         started_at_ms: prism_store::records::now_ms(),
         ..Default::default()
+    }
+}
+
+/// `prism bus-credentials`: the nats-server configuration and every bus user's
+/// password, for deployments whose NATS runs apart (compose, a NATS cluster).
+fn write_bus_credentials(data_dir: &std::path::Path) -> ExitCode {
+    let written =
+        Credentials::ensure_all(&data_dir.join("nats-credentials")).and_then(|(_, passwords)| {
+            nats_child::write_private(
+                &data_dir.join("nats.conf"),
+                &prism_bus::access::authorization_block(&passwords),
+            )
+        });
+    match written {
+        Ok(()) => {
+            println!("{}", data_dir.join("nats.conf").display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "prism: cannot write bus credentials into {}: {error}",
+                data_dir.display()
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

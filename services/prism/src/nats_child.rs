@@ -3,7 +3,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, bail};
+use prism_bus::access::{self, BusUser};
 use tokio::process::{Child, Command};
 
 pub struct NatsChild {
@@ -12,8 +15,17 @@ pub struct NatsChild {
 }
 
 impl NatsChild {
-    pub async fn start(program: &str, data_dir: &Path, port: u16) -> anyhow::Result<NatsChild> {
+    /// Starts nats-server with JetStream, requiring a login: `passwords` become its
+    /// users, with the permissions of [`prism_bus::access`].
+    pub async fn start(
+        program: &str,
+        data_dir: &Path,
+        port: u16,
+        passwords: &BTreeMap<BusUser, String>,
+    ) -> anyhow::Result<NatsChild> {
         let store_dir = data_dir.join("nats");
+        let config = data_dir.join("nats.conf");
+        write_private(&config, &access::authorization_block(passwords))?;
         let ports_dir = data_dir.join("nats-ports");
         std::fs::create_dir_all(&ports_dir)?;
         for stale in std::fs::read_dir(&ports_dir)? {
@@ -26,6 +38,8 @@ impl NatsChild {
         };
         let mut command = Command::new(program);
         command
+            .arg("-c")
+            .arg(&config)
             .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
             .arg(&store_dir)
             .arg("--ports_file_dir")
@@ -78,4 +92,17 @@ impl NatsChild {
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
+}
+
+/// Writes `text` to `path`, readable by this user only (it holds passwords).
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }

@@ -2,6 +2,7 @@
 //! `run(config, dependencies, shutdown)`, and waiting for them.
 use std::future::Future;
 
+use prism_bus::access::BusUser;
 use prism_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +52,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
     let Parts {
         store,
         listener,
-        bus,
+        buses,
         topology,
         status,
     } = parts;
@@ -65,7 +66,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         let audit = prism_audit::AuditConfig { topology };
         let deps = prism_audit::AuditDeps {
             store: store(),
-            bus: bus.clone(),
+            bus: buses.of(BusUser::Audit),
         };
         spawn(services, "audit", prism_audit::run(audit, deps, shutdown()));
     }
@@ -85,7 +86,9 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
             status,
             ..Default::default()
         };
-        let deps = prism_executor::ExecutorDeps { bus: bus.clone() };
+        let deps = prism_executor::ExecutorDeps {
+            bus: buses.of(BusUser::Executor),
+        };
         spawn(
             services,
             "executor",
@@ -101,7 +104,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         };
         let deps = prism_scheduler::SchedulerDeps {
             store: store(),
-            bus: bus.clone(),
+            bus: buses.of(BusUser::Scheduler),
         };
         spawn(
             services,
@@ -121,7 +124,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         let deps = prism_gateway::GatewayDeps {
             listener,
             store: store(),
-            bus,
+            bus: buses.of(BusUser::Gateway),
         };
         spawn(
             services,

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Request};
 use prism_bus::Bus;
 use prism_gateway::{AppState, GatewayConfig, Route, app_state, auth, table};
 use prism_store::Store;
+use prism_tests::BusUser;
 use prism_tests::{ADMIN_PASSWORD, NatsServer};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -32,7 +33,13 @@ impl Gateway {
         auth::bootstrap::ensure_admin(&store, dir.path(), Some(ADMIN_PASSWORD.into()))
             .await
             .unwrap();
-        let bus = Bus::connect(&nats.url, "router-test").await.unwrap();
+        let bus = Bus::connect_as(
+            &nats.url,
+            "router-test",
+            Some((BusUser::Gateway.name(), &nats.login(BusUser::Gateway).1)),
+        )
+        .await
+        .unwrap();
         let config = GatewayConfig {
             // The test's own directory, and the one the refusal cases name.
             file_roots: vec![dir.path().canonicalize().unwrap(), "/srv".into()],

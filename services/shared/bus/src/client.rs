@@ -18,6 +18,15 @@ impl Bus {
     /// Connects, retrying forever in the background after the first success so a
     /// restarted NATS node is rejoined without restarting the process.
     pub async fn connect(url: &str, client_name: &str) -> Result<Bus> {
+        Self::connect_as(url, client_name, None).await
+    }
+
+    /// [`Bus::connect`] as a bus user (`user`, `password`), where NATS requires one.
+    pub async fn connect_as(
+        url: &str,
+        client_name: &str,
+        login: Option<(&str, &str)>,
+    ) -> Result<Bus> {
         // A comma-separated list names the nodes of a cluster.
         let servers = url
             .split(',')
@@ -27,7 +36,13 @@ impl Bus {
                 url: url.into(),
                 reason: e.to_string(),
             })?;
-        let client = async_nats::ConnectOptions::new()
+        let options = match login {
+            Some((user, password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
             .name(client_name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
