@@ -259,6 +259,15 @@ async fn sql_stages_are_queries_with_parameters_bound_as_values() {
         .wait_terminal(job["id"].as_str().unwrap(), JOB_TIMEOUT)
         .await;
     assert_eq!(job["rows_written"], 2, "{job}");
+    // No query reads a file by itself: neither a path as a table nor a table function.
+    for (name, query) in [
+        ("path-table", "SELECT * FROM '/etc/passwd'"),
+        ("table-function", "SELECT * FROM read_csv('/etc/passwd')"),
+    ] {
+        let job = run(&platform, name, &query_dataflow(query)).await;
+        assert_eq!(job["status"], "failed", "{query}: {job}");
+        assert_eq!(job["rows_written"], 0, "{job}");
+    }
     // Quoting a placeholder is refused: it would make a value text again.
     let quoted = query_dataflow("SELECT name FROM people WHERE name = '${who}'");
     let (status, body) = api.put("/v1/dataflows/quoted", &quoted).await;
