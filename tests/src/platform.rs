@@ -49,6 +49,14 @@ impl Standalone {
         }
     }
 
+    /// Writes `people.csv` into the files directory and saves connection `files` on it.
+    pub async fn files_connection(&self) {
+        crate::write_people_csv(&self.files);
+        let connection = serde_json::json!({"kind":"local","root": self.files});
+        let (status, body) = self.api.put("/v1/connections/files", &connection).await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+
     /// The URL of the standalone's own nats-server, as written to the data dir.
     pub fn nats_url(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("data/nats.url")).unwrap()

@@ -5,7 +5,6 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 use prism_tests::{BusUser, Standalone};
-use serde_json::json;
 
 /// The last sequence number of `stream`, read as the admin.
 async fn last_sequence(admin: &async_nats::Client, stream: &str) -> u64 {
@@ -51,15 +50,7 @@ async fn every_bus_credential_may_only_what_its_owner_needs() {
     // The event reader reads events...
     let mut seen = events.subscribe("prism.events.>").await.unwrap();
     events.flush().await.unwrap();
-    let connection = json!({"kind":"local","root": platform.files});
-    assert_eq!(
-        platform
-            .api
-            .put("/v1/connections/files", &connection)
-            .await
-            .0,
-        201
-    );
+    platform.files_connection().await;
     let first = tokio::time::timeout(Duration::from_secs(10), seen.next()).await;
     assert!(matches!(first, Ok(Some(_))), "the reader sees events");
 

@@ -188,23 +188,10 @@ fn query_dataflow(query: &str) -> Value {
         {"id":"out","type":"write","input":"pick","connection":"files","path":"out/pick.csv","format":"csv"}]})
 }
 
-async fn with_files(platform: &Standalone) {
-    write_people_csv(&platform.files);
-    let connection = json!({"kind":"local","root": platform.files});
-    assert_eq!(
-        platform
-            .api
-            .put("/v1/connections/files", &connection)
-            .await
-            .0,
-        201
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sql_stages_are_queries_with_parameters_bound_as_values() {
     let platform = Standalone::start().await;
-    with_files(&platform).await;
+    platform.files_connection().await;
     let api = &platform.api;
     for statement in [
         "COPY (SELECT * FROM people) TO '/tmp/escaped_copy.csv' STORED AS CSV",
@@ -277,7 +264,7 @@ async fn sql_stages_are_queries_with_parameters_bound_as_values() {
 #[tokio::test(flavor = "multi_thread")]
 async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
     let platform = Standalone::start_with(&[("PRISM_JOB_MEMORY_MB", "64".into())]).await;
-    with_files(&platform).await;
+    platform.files_connection().await;
     let api = &platform.api;
     let healthy = query_dataflow("SELECT name FROM people");
     assert_eq!(api.put("/v1/dataflows/healthy", &healthy).await.0, 201);

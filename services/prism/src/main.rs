@@ -175,7 +175,7 @@ fn node_info(config: &Config) -> NodeInfo {
 fn write_bus_credentials(data_dir: &std::path::Path) -> ExitCode {
     let written =
         Credentials::ensure_all(&data_dir.join("nats-credentials")).and_then(|(_, passwords)| {
-            nats_child::write_private(
+            prism_bus::access::write_private(
                 &data_dir.join("nats.conf"),
                 &prism_bus::access::authorization_block(&passwords),
             )

@@ -25,7 +25,7 @@ impl NatsChild {
     ) -> anyhow::Result<NatsChild> {
         let store_dir = data_dir.join("nats");
         let config = data_dir.join("nats.conf");
-        write_private(&config, &access::authorization_block(passwords))?;
+        access::write_private(&config, &access::authorization_block(passwords))?;
         let ports_dir = data_dir.join("nats-ports");
         std::fs::create_dir_all(&ports_dir)?;
         for stale in std::fs::read_dir(&ports_dir)? {
@@ -92,17 +92,4 @@ impl NatsChild {
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
-}
-
-/// Writes `text` to `path`, readable by this user only (it holds passwords).
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
 }

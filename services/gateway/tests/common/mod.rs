@@ -92,12 +92,13 @@ impl Gateway {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        self.answer(request.body(Body::from(body.to_string())).unwrap())
             .await
-            .unwrap();
+    }
+
+    /// Serves `request` and reads the answer's status, headers and JSON body.
+    async fn answer(&self, request: Request<Body>) -> (u16, HeaderMap, Value) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -123,14 +124,7 @@ impl Gateway {
             .header("authorization", format!("Bearer {token}"))
             .body(Body::from(body))
             .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, headers, body)
+        self.answer(request).await
     }
 
     pub async fn login(&self, user: &str, password: &str) -> String {

@@ -185,6 +185,18 @@ pub fn authorization_block(passwords: &BTreeMap<BusUser, String>) -> String {
     )
 }
 
+/// Writes `text` to `path`, readable by this user only: it holds passwords.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
 /// A directory of `<user>.password` files.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -202,7 +214,7 @@ impl Credentials {
 
     /// Every user's password, made (random, mode 0600) where missing.
     pub fn ensure_all(dir: &Path) -> std::io::Result<(Credentials, BTreeMap<BusUser, String>)> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -218,13 +230,7 @@ impl Credentials {
                     let password = uuid::Uuid::new_v4().simple().to_string()
                         + &uuid::Uuid::new_v4().simple().to_string();
                     let path = dir.join(format!("{}.password", user.name()));
-                    let mut file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(0o600)
-                        .open(path)?;
-                    writeln!(file, "{password}")?;
+                    write_private(&path, &format!("{password}\n"))?;
                     password
                 }
             };
