@@ -76,6 +76,18 @@ impl Prism {
         }
     }
 
+    /// The process's resident memory in KiB (Linux `VmRSS`), to check that an
+    /// attack did not make it grow.
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// SIGKILL: no chance to clean up, as in a crash.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -283,7 +283,23 @@ async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
     let product = query_dataflow(
         "SELECT a.value * b.value AS v FROM generate_series(1, 100000) AS a, generate_series(1, 100000) AS b",
     );
-    let job = run(&platform, "product", &product).await;
+    let (status, body) = api.put("/v1/dataflows/product", &product).await;
+    assert_eq!(status, 201, "{body}");
+    // A healthy job runs beside it, on the same executor, and is not harmed.
+    let beside = json!({"kind":"job","stages":[
+        {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+        {"id":"wait","type":"delay","milliseconds":300},
+        {"id":"out","type":"write","input":"people","connection":"files","path":"out/beside.csv","format":"csv"}]});
+    assert_eq!(api.put("/v1/dataflows/beside", &beside).await.0, 201);
+    let (_, heavy) = api.post("/v1/jobs", &json!({"dataflow":"product"})).await;
+    let (_, light) = api.post("/v1/jobs", &json!({"dataflow":"beside"})).await;
+    let light = api
+        .wait_terminal(light["id"].as_str().unwrap(), JOB_TIMEOUT)
+        .await;
+    assert_eq!(light["status"], "succeeded", "{light}");
+    let job = api
+        .wait_terminal(heavy["id"].as_str().unwrap(), JOB_TIMEOUT)
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap().to_lowercase();
     assert!(
@@ -340,6 +356,7 @@ async fn a_yaml_alias_bomb_is_refused() {
         bomb.push_str(&format!("{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"));
     }
     bomb.push_str("kind: job\nstages: *i\n");
+    let before = platform.prism.resident_kib();
     let started = std::time::Instant::now();
     let (status, body) = platform
         .api
@@ -350,5 +367,10 @@ async fn a_yaml_alias_bomb_is_refused() {
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "refused at once"
+    );
+    let grown = platform.prism.resident_kib().saturating_sub(before);
+    assert!(
+        before > 0 && grown < 50 * 1024,
+        "memory stayed flat: grew {grown} KiB"
     );
 }
