@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/prism/v1/events.proto",
         "proto/prism/v1/store.proto",
         "proto/prism/v1/cluster.proto",
+        "proto/prism/v1/services.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

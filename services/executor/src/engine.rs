@@ -272,6 +272,9 @@ impl<'a> Stages<'a> {
                         path,
                         format,
                     } => self.write(id, input, connection, path, *format).await,
+                    StageSpec::Input { .. } | StageSpec::Output { .. } => Err(dataflow_error(
+                        format!("stage {id}: input and output stages belong to services"),
+                    )),
                 }
             };
             if matches!(stage.spec, StageSpec::Write { .. }) {

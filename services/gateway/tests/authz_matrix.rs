@@ -29,6 +29,8 @@ const DESIGN: &[&str] = &["admin", "designer"];
 const OBSERVE: &[&str] = &["admin", "designer", "operator", "viewer"];
 /// The audit log and the cluster: watched by operators and viewers, not designers.
 const WATCH: &[&str] = &["admin", "operator", "viewer"];
+/// Services: seen by those who watch or call them.
+const SEE_SERVICES: &[&str] = &["admin", "operator", "integrator", "viewer"];
 const RUN: &[&str] = &["admin", "designer", "operator", "integrator"];
 const VIEW_JOBS: &[&str] = &["admin", "designer", "operator", "integrator", "viewer"];
 const CANCEL: &[&str] = &["admin", "designer", "operator"];
@@ -58,11 +60,19 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("POST", "/v1/schedules/{name}/enable" | "/v1/schedules/{name}/disable") => {
             OPERATE_SCHEDULES
         }
+        ("GET", "/v1/services" | "/v1/services/{name}") => SEE_SERVICES,
+        ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
         ("GET", "/v1/cluster/nodes") => WATCH,
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
         _ => return None,
     })
+}
+
+fn lookup_dataflow() -> Value {
+    json!({"kind":"service","stages":[
+        {"id":"input","type":"input","fields":[{"name":"zip","type":"string","required":true}]},
+        {"id":"out","type":"output","input":"input"}]})
 }
 
 struct World {
@@ -98,6 +108,12 @@ impl World {
                 json!({"dataflow":"adults","cron":"0 3 * * *"}),
             ),
             ("PUT", "/v1/roles/custom".into(), json!({"grants":[]})),
+            ("PUT", "/v1/dataflows/lookup".into(), lookup_dataflow()),
+            (
+                "PUT",
+                "/v1/services/lookup".into(),
+                json!({"dataflow":"lookup"}),
+            ),
             (
                 "PUT",
                 "/v1/acl/dataflows/adults".into(),
@@ -237,6 +253,11 @@ impl World {
             ("PUT", "/v1/schedules/{name}") => {
                 body = json!({"dataflow":"adults","cron":"0 3 * * *"})
             }
+            ("PUT", "/v1/services/{name}") => body = json!({"dataflow":"lookup"}),
+            ("DELETE", "/v1/services/{name}") => {
+                self.as_admin("PUT", "/v1/services/lookup", json!({"dataflow":"lookup"}))
+                    .await;
+            }
             ("DELETE", "/v1/schedules/{name}") => {
                 self.as_admin(
                     "PUT",
@@ -255,6 +276,7 @@ impl World {
             .replace("/v1/connections/{name}", "/v1/connections/files")
             .replace("/v1/dataflows/{name}", "/v1/dataflows/adults")
             .replace("/v1/schedules/{name}", "/v1/schedules/nightly")
+            .replace("/v1/services/{name}", "/v1/services/lookup")
             .replace("{id}/drain", "exec-1/drain");
         (path, body, token)
     }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{AppState, Change};
+use crate::state::{AppState, Change, stage};
 
 fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
     let document: Value = serde_json::from_str(&record.document_json).map_err(|e| {
@@ -82,7 +82,10 @@ pub async fn put(
                     version: record.version,
                     details: json!({ "version": record.version }),
                 };
-                let staged = change.stage(&tx).await?;
+                // Services following the latest version roll out with it, atomically.
+                let mut messages = vec![change.message()];
+                messages.extend(super::services::roll_out(&tx, &name).await?);
+                let staged = stage(&tx, messages).await?;
                 Ok(Ok((record, staged)))
             }
         })

@@ -11,6 +11,7 @@ mod health;
 mod jobs;
 mod roles;
 mod schedules;
+mod services;
 mod tokens;
 mod users;
 
@@ -93,7 +94,7 @@ impl Table {
 }
 
 use Action::{Delete, Execute, Modify, View};
-use Entity::{Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Users};
+use Entity::{Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Services, Users};
 use Need::{Checked, Named, Public, Signed, Type, Upsert};
 
 /// The router and its route table.
@@ -194,6 +195,22 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             "/v1/schedules/{name}/disable",
             Named(Execute, Schedules, "name"),
             schedules::disable,
+        )
+        .get("/v1/services", Type(View, Services), services::list)
+        .get(
+            "/v1/services/{name}",
+            Named(View, Services, "name"),
+            services::get,
+        )
+        .put(
+            "/v1/services/{name}",
+            Named(Modify, Services, "name"),
+            services::put,
+        )
+        .delete(
+            "/v1/services/{name}",
+            Named(Delete, Services, "name"),
+            services::delete,
         )
         .get("/v1/audit", Type(View, Audit), audit::list)
         .get(

@@ -92,9 +92,18 @@ async fn save(
         let message = format!("no dataflow named {:?}", wanted.dataflow);
         return Ok(Err(ApiError::invalid("dataflow", message)));
     };
-    let declared = prism_dataflow::validate::from_stored(&latest.document_json)
-        .map(|d| d.parameters)
-        .unwrap_or_default();
+    let stored = prism_dataflow::validate::from_stored(&latest.document_json).ok();
+    if stored
+        .as_ref()
+        .is_some_and(|d| d.kind != prism_dataflow::Kind::Job)
+    {
+        let message = format!(
+            "{:?} is a service dataflow: only jobs run on schedules",
+            wanted.dataflow
+        );
+        return Ok(Err(ApiError::invalid("dataflow", message)));
+    }
+    let declared = stored.map(|d| d.parameters).unwrap_or_default();
     let given = wanted.parameters.clone().into_iter().collect();
     if let Err((param, message)) = prism_dataflow::parameters::resolve(&declared, &given) {
         return Ok(Err(ApiError::invalid(

@@ -108,6 +108,8 @@ impl BusUser {
                     "prism.jobs.run.>",
                     "prism.events.>",
                     "$KV.prism_job_attempts.>",
+                    "$KV.prism_services.>",
+                    "prism.svc.>",
                     "prism.ctl.>",
                 ],
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
@@ -115,7 +117,7 @@ impl BusUser {
             ),
             // Fires schedules and relays outbox entries.
             BusUser::Scheduler => service(
-                &["prism.jobs.run.>", "prism.events.>"],
+                &["prism.jobs.run.>", "prism.events.>", "$KV.prism_services.>"],
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
                 &[],
             ),
@@ -128,7 +130,7 @@ impl BusUser {
                     "$JS.ACK.JOBS.>",
                 ],
                 &[NOT_THE_AUDIT_CONSUMER],
-                &["prism.ctl.drain.>"],
+                &["prism.ctl.drain.>", "prism.svc.>"],
             ),
             // Consumes the event stream into the audit log.
             BusUser::Audit => service(&["$JS.ACK.EVENTS.audit.>"], &[NOT_THE_JOB_QUEUE], &[]),
@@ -144,7 +146,7 @@ impl BusUser {
                 subscribe_allow: vec!["prism.events.>", "_INBOX.>"],
             },
             BusUser::Client => Permissions {
-                publish_allow: vec!["prism.jobs.submit"],
+                publish_allow: vec!["prism.jobs.submit", "prism.svc.>"],
                 publish_deny: Vec::new(),
                 subscribe_allow: vec!["prism.events.>", "_INBOX.>"],
             },

@@ -77,3 +77,20 @@ pub fn node_event(node: &str, kind: &str) -> String {
 pub fn drain(node: &str) -> String {
     format!("prism.ctl.drain.{node}")
 }
+
+/// Exposed services, `ServiceSpec` under each service's name; written by gateways
+/// through the outbox, watched by executors.
+pub const SERVICES_BUCKET: &str = "prism_services";
+
+/// The subject a service bucket entry is written on (a bucket write is a publish).
+pub fn service_spec(name: &str) -> String {
+    format!("$KV.{SERVICES_BUCKET}.{name}")
+}
+
+/// Requests to service `name`, answered by one executor of the queue group
+/// [`SERVICE_QUEUE_GROUP`].
+pub fn service_request(name: &str) -> String {
+    format!("prism.svc.{name}")
+}
+
+pub const SERVICE_QUEUE_GROUP: &str = "prism-executors";

@@ -73,7 +73,24 @@ impl Topology {
         .await
         .map_err(|e| Error::jetstream("create stream EVENTS", e))?;
         self.bucket(js, subjects::JOB_ATTEMPTS_BUCKET).await?;
+        self.services_bucket(js).await?;
         Ok(())
+    }
+
+    /// The bucket of exposed services: its entries never expire.
+    pub async fn services_bucket(&self, js: &jetstream::Context) -> Result<kv::Store> {
+        if let Ok(store) = js.get_key_value(subjects::SERVICES_BUCKET).await {
+            return Ok(store);
+        }
+        js.create_key_value(kv::Config {
+            bucket: subjects::SERVICES_BUCKET.into(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::jetstream("create key-value bucket", e))
     }
 
     /// The bucket `name`, created if missing.

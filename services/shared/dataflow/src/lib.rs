@@ -3,9 +3,11 @@
 //! ([`parameters`]) and the path rule that keeps every file inside its connection
 //! ([`paths`]). No engine here: the gateway validates without DataFusion, and the
 //! executor compiles the model to DataFusion plans.
+pub mod fields;
 pub mod model;
 pub mod parameters;
 pub mod paths;
+pub mod shape;
 pub mod sql;
 pub mod validate;
 

@@ -5,7 +5,45 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Runs as a batch job: reads, transforms, writes.
     Job,
+    /// Answers requests: an input row set in, the output stage's rows out.
+    Service,
+}
+
+/// The type of a field of a service's request rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+impl FieldType {
+    pub fn parse(name: &str) -> Option<FieldType> {
+        Some(match name {
+            "string" => FieldType::String,
+            "integer" => FieldType::Integer,
+            "float" => FieldType::Float,
+            "boolean" => FieldType::Boolean,
+            "date" => FieldType::Date,
+            "timestamp" => FieldType::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+/// One field of a service's request rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,6 +104,10 @@ pub enum StageSpec {
     /// Waits before the next stage: for pacing calls to slow systems, and for
     /// demonstrating and testing long jobs.
     Delay { milliseconds: u64 },
+    /// A service's request rows, as a table named by the stage id.
+    Input { fields: Vec<InputField> },
+    /// A service's answer: the rows of stage `input`.
+    Output { input: String },
 }
 
 impl Dataflow {

@@ -114,16 +114,9 @@ fn check(
     }
     let kind = match root.get("kind").and_then(Value::as_str) {
         Some("job") => Some(Kind::Job),
-        Some("service") => {
-            checker.problem(
-                None,
-                "kind".into(),
-                "service dataflows are not supported yet; use \"job\"",
-            );
-            None
-        }
+        Some("service") => Some(Kind::Service),
         _ => {
-            checker.problem(None, "kind".into(), "required: \"job\"");
+            checker.problem(None, "kind".into(), "required: \"job\" or \"service\"");
             None
         }
     };
@@ -160,6 +153,11 @@ fn check(
             }
         },
     };
+    if let Some(kind) = kind {
+        for (stage, field, message) in crate::shape::check(kind, &stages) {
+            checker.problem(stage.as_deref(), field, message);
+        }
+    }
     match kind {
         Some(kind) if checker.problems.is_empty() => Ok(Dataflow {
             kind,
@@ -449,10 +447,29 @@ impl StageChecker<'_, '_> {
                     }
                 }
             }
+            "input" => {
+                self.only_fields(&["fields"]);
+                let fields = crate::fields::parse(self.fields.get("fields"));
+                match fields {
+                    Ok(fields) => Some((StageSpec::Input { fields }, Produces::Rows)),
+                    Err((field, message)) => {
+                        self.problem(&field, message);
+                        None
+                    }
+                }
+            }
+            "output" => {
+                self.only_fields(&["input"]);
+                let input = self.string("input")?;
+                if !self.input("input", &input) {
+                    return None;
+                }
+                Some((StageSpec::Output { input }, Produces::Rows))
+            }
             _ => {
                 self.problem(
                     "type",
-                    "required: \"read\", \"sql\", \"write\" or \"delay\"",
+                    "required: \"read\", \"sql\", \"write\", \"delay\", \"input\" or \"output\"",
                 );
                 None
             }

@@ -12,4 +12,4 @@ mod error;
 mod submit;
 
 pub use error::SubmitError;
-pub use submit::{SubmitRequest, Submitted, Submitter};
+pub use submit::{Decision, SubmitRequest, Submitted, Submitter, snapshot_connections};

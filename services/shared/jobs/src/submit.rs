@@ -62,7 +62,7 @@ struct Accepted {
 
 /// The inner `Result` of a transaction body: the caller's mistake, which commits
 /// nothing; the outer one is the store's (retried on conflict).
-type Decision<T> = prism_store::Result<Result<T, SubmitError>>;
+pub type Decision<T> = prism_store::Result<Result<T, SubmitError>>;
 
 impl Submitter {
     pub async fn submit(&self, request: SubmitRequest) -> Result<Submitted, SubmitError> {
@@ -109,6 +109,13 @@ impl Submitter {
                 return Ok(Err(SubmitError::invalid("dataflow", message)));
             }
         };
+        if dataflow.kind != prism_dataflow::Kind::Job {
+            let message = format!(
+                "{:?} is a service dataflow: expose it with PUT /v1/services/{{name}}",
+                record.name
+            );
+            return Ok(Err(SubmitError::invalid("dataflow", message)));
+        }
         let parameters =
             match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters)
                 .and_then(|values| {
@@ -244,7 +251,7 @@ async fn find_version(tx: &Tx, request: &SubmitRequest) -> Decision<DataflowVers
 }
 
 /// The connections the dataflow uses, as they are now: the job runs with these.
-async fn snapshot_connections(tx: &Tx, dataflow: &Dataflow) -> Decision<Vec<Connection>> {
+pub async fn snapshot_connections(tx: &Tx, dataflow: &Dataflow) -> Decision<Vec<Connection>> {
     let mut snapshot = Vec::new();
     for name in dataflow.connections() {
         let Some(c) = connections::get(tx, name).await? else {

@@ -98,6 +98,10 @@ pub fn tokens() -> Family {
 pub fn user_tokens() -> Family {
     Family(root().subspace(&"user_token"))
 }
+/// `("svc", name)` → `ServiceRecord`
+pub fn services() -> Family {
+    Family(root().subspace(&"svc"))
+}
 /// `("auth_generation")` → u64, big endian: bumped by every change that can take
 /// a permission or a token away, so that every gateway drops what it cached.
 pub fn auth_generation() -> Vec<u8> {
