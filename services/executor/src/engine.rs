@@ -84,7 +84,7 @@ impl Confinement {
 
     /// A DataFusion runtime bounded by this confinement: a fair spilling memory
     /// pool, and a disk manager capped at `spill_bytes` (or none).
-    fn runtime(&self) -> Result<Arc<RuntimeEnv>, EngineError> {
+    pub(crate) fn runtime(&self) -> Result<Arc<RuntimeEnv>, EngineError> {
         let disk = if self.spill_bytes == 0 {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled)
         } else {
@@ -152,12 +152,12 @@ impl StagedOutputs {
 }
 
 #[derive(Clone)]
-struct Table {
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
+pub(crate) struct Table {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
 }
 
-fn dataflow_error(e: impl std::fmt::Display) -> EngineError {
+pub(crate) fn dataflow_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Dataflow(e.to_string())
 }
 
@@ -353,24 +353,8 @@ impl<'a> Stages<'a> {
     /// Runs `frame` and keeps its rows, failing the job when they would take the
     /// job past its memory limit.
     async fn collect(&mut self, id: &str, frame: DataFrame) -> Result<Table, EngineError> {
-        use futures::StreamExt;
-        let failed =
-            |e: datafusion::error::DataFusionError| dataflow_error(format!("stage {id}: {e}"));
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let mut stream = frame.execute_stream().await.map_err(failed)?;
-        let mut batches = Vec::new();
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(failed)?;
-            self.held_bytes += batch.get_array_memory_size();
-            if self.held_bytes > self.spec.confinement.memory_bytes {
-                return Err(dataflow_error(format!(
-                    "stage {id}: out of memory: the job's rows need more than its limit of {} MiB",
-                    self.spec.confinement.memory_bytes >> 20
-                )));
-            }
-            batches.push(batch);
-        }
-        Ok(Table { schema, batches })
+        let budget = self.spec.confinement.memory_bytes;
+        collect_within(frame, id, &mut self.held_bytes, budget).await
     }
 
     /// Writes the whole file under a staging name; [`StagedOutputs::commit`] renames it.
@@ -426,7 +410,7 @@ fn extension_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-async fn read(
+pub(crate) async fn read(
     ctx: &SessionContext,
     file: &Path,
     format: Format,
@@ -452,9 +436,36 @@ async fn read(
     }
 }
 
+/// Runs `frame` and keeps its rows, adding their size to `held`; past `budget`,
+/// the stage fails with an out-of-memory reason instead of taking the process down.
+pub(crate) async fn collect_within(
+    frame: DataFrame,
+    id: &str,
+    held: &mut usize,
+    budget: usize,
+) -> Result<Table, EngineError> {
+    use futures::StreamExt;
+    let failed = |e: datafusion::error::DataFusionError| dataflow_error(format!("stage {id}: {e}"));
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame.execute_stream().await.map_err(failed)?;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        *held += batch.get_array_memory_size();
+        if *held > budget {
+            return Err(dataflow_error(format!(
+                "stage {id}: out of memory: its rows need more than the limit of {} MiB",
+                budget >> 20
+            )));
+        }
+        batches.push(batch);
+    }
+    Ok(Table { schema, batches })
+}
+
 /// Binds the job's values to the placeholders of a planned query, each cast to the
 /// type the query gives its placeholder (text where the query does not say).
-fn bind(
+pub(crate) fn bind(
     frame: DataFrame,
     names: &[String],
     values: &BTreeMap<String, String>,
@@ -480,7 +491,7 @@ fn bind(
     frame.with_param_values(bound).map_err(|e| e.to_string())
 }
 
-fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {
+pub(crate) fn register(ctx: &SessionContext, name: &str, table: &Table) -> Result<(), EngineError> {
     let memory = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])
         .map_err(dataflow_error)?;
     ctx.register_table(name, Arc::new(memory))
@@ -501,7 +512,10 @@ fn staging_path(target: &Path, job_id: &str, attempt: u32) -> PathBuf {
 }
 
 /// The connection's root with its symlinks resolved, if it lies within `file_roots`.
-fn confine(connection: &Connection, file_roots: &[PathBuf]) -> Result<PathBuf, EngineError> {
+pub(crate) fn confine(
+    connection: &Connection,
+    file_roots: &[PathBuf],
+) -> Result<PathBuf, EngineError> {
     let root = Path::new(&connection.root);
     let refused = |e: String| {
         dataflow_error(format!(

@@ -6,6 +6,8 @@
 //! - [`worker`]: one delivery, from claim to acknowledgement, on the attempt fence.
 //! - [`engine`]: the dataflow on DataFusion, with outputs staged until committed.
 mod engine;
+mod request;
+mod serving;
 mod worker;
 
 pub use engine::Confinement;
@@ -82,6 +84,13 @@ pub async fn run(
     });
     tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");
     let stop_taking = CancellationToken::new();
+    // Services are answered until the executor stops taking work (drain or shutdown).
+    let services = tokio::spawn(serving::serve(
+        worker.bus.clone(),
+        config.topology,
+        worker.confinement.clone(),
+        stop_taking.clone(),
+    ));
     let (either, shutdown_signal, drain_signal) =
         (stop_taking.clone(), shutdown.clone(), drain.clone());
     tokio::spawn(async move {
@@ -102,6 +111,9 @@ pub async fn run(
         Duration::MAX
     };
     finish_running(running, bound).await;
+    if let Ok(Err(error)) = services.await {
+        tracing::warn!(%error, "services stopped");
+    }
     Ok(())
 }
 

@@ -88,6 +88,7 @@ pub async fn app_state(
         directory: Arc::new(Directory::new(store.clone())),
         file_roots: config.file_roots.clone(),
         submissions: tokio::sync::Semaphore::new(MAX_CONCURRENT_SUBMISSIONS),
+        service_slots: Default::default(),
         throttle: Throttle::default(),
         submitter: Submitter {
             outbox: outbox.clone(),

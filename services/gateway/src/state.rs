@@ -23,6 +23,9 @@ pub struct AppState {
     pub file_roots: Vec<std::path::PathBuf>,
     /// Submissions (HTTP and bus) being accepted at once; beyond, 503.
     pub submissions: tokio::sync::Semaphore,
+    /// Each service's places for calls in flight (its `max_inflight`), per gateway.
+    pub service_slots:
+        std::sync::Mutex<std::collections::HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
     pub store: Store,
     pub bus: Bus,
     pub outbox: Outbox,

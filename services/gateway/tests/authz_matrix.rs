@@ -29,6 +29,8 @@ const DESIGN: &[&str] = &["admin", "designer"];
 const OBSERVE: &[&str] = &["admin", "designer", "operator", "viewer"];
 /// The audit log and the cluster: watched by operators and viewers, not designers.
 const WATCH: &[&str] = &["admin", "operator", "viewer"];
+/// Who may call a service.
+const CALL_SERVICES: &[&str] = &["admin", "integrator"];
 /// Services: seen by those who watch or call them.
 const SEE_SERVICES: &[&str] = &["admin", "operator", "integrator", "viewer"];
 const RUN: &[&str] = &["admin", "designer", "operator", "integrator"];
@@ -62,6 +64,7 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         }
         ("GET", "/v1/services" | "/v1/services/{name}") => SEE_SERVICES,
         ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
+        ("POST", "/v1/services/{name}/invoke") => CALL_SERVICES,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
         ("GET", "/v1/cluster/nodes") => WATCH,
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
@@ -254,6 +257,7 @@ impl World {
                 body = json!({"dataflow":"adults","cron":"0 3 * * *"})
             }
             ("PUT", "/v1/services/{name}") => body = json!({"dataflow":"lookup"}),
+            ("POST", "/v1/services/{name}/invoke") => body = json!({"rows":[{"zip":"1"}]}),
             ("DELETE", "/v1/services/{name}") => {
                 self.as_admin("PUT", "/v1/services/lookup", json!({"dataflow":"lookup"}))
                     .await;
@@ -324,8 +328,13 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
                 Some(role) if allowed.contains(&role) => "2xx",
                 Some(_) => "403",
             };
+            // No executor runs in process: an allowed call reaches the bus and
+            // finds no one to answer it (503), which is past authorization.
+            let unanswered = route.path.ends_with("/invoke")
+                && status == 503
+                && answer["error"]["code"] == "unavailable";
             let ok = match expected {
-                "2xx" => (200..300).contains(&status),
+                "2xx" => (200..300).contains(&status) || unanswered,
                 "401" => status == 401,
                 _ => {
                     status == 403

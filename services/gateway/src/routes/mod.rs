@@ -4,6 +4,7 @@
 mod acl;
 mod audit;
 mod auth;
+mod calls;
 mod cluster;
 mod connections;
 mod dataflows;
@@ -211,6 +212,11 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             "/v1/services/{name}",
             Named(Delete, Services, "name"),
             services::delete,
+        )
+        .post(
+            "/v1/services/{name}/invoke",
+            Named(Execute, Services, "name"),
+            calls::invoke,
         )
         .get("/v1/audit", Type(View, Audit), audit::list)
         .get(

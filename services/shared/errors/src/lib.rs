@@ -26,21 +26,27 @@ pub enum Code {
     PermissionDenied,
     NotFound,
     Conflict,
+    /// Well-formed, but it could not be processed (a service's computation failed).
+    Unprocessable,
     /// Too many attempts (e.g. failed logins): wait, then try again.
     ResourceExhausted,
     Unavailable,
+    /// No answer in the time allowed (a service past its `timeout_ms`).
+    DeadlineExceeded,
     Internal,
 }
 
 impl Code {
-    pub const ALL: [Code; 8] = [
+    pub const ALL: [Code; 10] = [
         Code::InvalidArgument,
         Code::Unauthenticated,
         Code::PermissionDenied,
         Code::NotFound,
         Code::Conflict,
+        Code::Unprocessable,
         Code::ResourceExhausted,
         Code::Unavailable,
+        Code::DeadlineExceeded,
         Code::Internal,
     ];
 
@@ -51,6 +57,8 @@ impl Code {
             Code::Unauthenticated => "unauthenticated",
             Code::PermissionDenied => "permission_denied",
             Code::ResourceExhausted => "resource_exhausted",
+            Code::Unprocessable => "unprocessable",
+            Code::DeadlineExceeded => "deadline_exceeded",
             Code::NotFound => "not_found",
             Code::Conflict => "conflict",
             Code::Unavailable => "unavailable",
@@ -65,6 +73,8 @@ impl Code {
             Code::Unauthenticated => 401,
             Code::PermissionDenied => 403,
             Code::ResourceExhausted => 429,
+            Code::Unprocessable => 422,
+            Code::DeadlineExceeded => 504,
             Code::NotFound => 404,
             Code::Conflict => 409,
             Code::Unavailable => 503,

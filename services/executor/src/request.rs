@@ -1,0 +1,345 @@
+//! One service version, compiled (its dataflow, the schema of its request rows and
+//! its reference tables, loaded once), and the answer to one request: rows in,
+//! the output stage's rows out, each invalid row reported without failing the rest.
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::json::{ArrayWriter, ReaderBuilder};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use prism_dataflow::model::{FieldType, InputField};
+use prism_dataflow::{Dataflow, StageSpec, parameters, paths};
+use prism_schemas::v1::ServiceSpec;
+use serde_json::{Map, Value, json};
+
+use crate::engine::{self, Confinement, Table};
+
+/// Rows one request may carry.
+pub const MAX_ROWS: usize = 10_000;
+
+pub struct Compiled {
+    pub spec: ServiceSpec,
+    dataflow: Dataflow,
+    input_id: String,
+    fields: Vec<InputField>,
+    schema: SchemaRef,
+    /// Reference tables by stage id, loaded once per version.
+    references: Vec<(String, Table)>,
+    confinement: Arc<Confinement>,
+}
+
+fn arrow_type(field_type: FieldType) -> DataType {
+    match field_type {
+        FieldType::String => DataType::Utf8,
+        FieldType::Integer => DataType::Int64,
+        FieldType::Float => DataType::Float64,
+        FieldType::Boolean => DataType::Boolean,
+        FieldType::Date => DataType::Date32,
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
+    }
+}
+
+/// Validates the version and loads its reference tables (confined to the
+/// executor's file roots, bounded by its memory limit).
+pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result<Compiled, String> {
+    let dataflow = prism_dataflow::validate::from_stored(&spec.dataflow_document).map_err(|p| {
+        format!(
+            "invalid dataflow: {}",
+            p.first().map_or("", |p| p.message.as_str())
+        )
+    })?;
+    let (input_id, fields) = dataflow
+        .stages
+        .iter()
+        .find_map(|s| match &s.spec {
+            StageSpec::Input { fields } => Some((s.id.clone(), fields.clone())),
+            _ => None,
+        })
+        .ok_or("a service has an input stage")?;
+    let schema = Arc::new(Schema::new(
+        fields
+            .iter()
+            .map(|f| Field::new(&f.name, arrow_type(f.field_type), !f.required))
+            .collect::<Vec<_>>(),
+    ));
+    let roots: HashMap<String, PathBuf> = spec
+        .connections
+        .iter()
+        .map(|c| Ok((c.name.clone(), engine::confine(c, &confinement.file_roots)?)))
+        .collect::<Result<_, engine::EngineError>>()
+        .map_err(|e| e.to_string())?;
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new(),
+        confinement.runtime().map_err(|e| e.to_string())?,
+    );
+    let defaults: BTreeMap<String, String> = dataflow
+        .parameters
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+        .collect();
+    let mut references = Vec::new();
+    let mut held = 0;
+    for stage in &dataflow.stages {
+        let StageSpec::Read {
+            connection,
+            path,
+            format,
+        } = &stage.spec
+        else {
+            continue;
+        };
+        let root = roots
+            .get(connection)
+            .ok_or_else(|| format!("connection {connection:?} missing"))?;
+        let named = paths::resolve(root, &parameters::substitute(path, &defaults))?;
+        let file = paths::beneath(root, &named)?;
+        let frame = engine::read(&ctx, &file, *format)
+            .await
+            .map_err(|e| format!("stage {}: {e}", stage.id))?;
+        let table = engine::collect_within(frame, &stage.id, &mut held, confinement.memory_bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        references.push((stage.id.clone(), table));
+    }
+    Ok(Compiled {
+        spec,
+        dataflow,
+        input_id,
+        fields,
+        schema,
+        references,
+        confinement,
+    })
+}
+
+/// A refusal of the whole request, with the code the gateway answers with.
+struct Refusal {
+    code: &'static str,
+    field: &'static str,
+    message: String,
+}
+
+fn refused(code: &'static str, field: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        field,
+        message: message.into(),
+    }
+}
+
+/// The reply to one request (JSON): `{"rows","errors"?,"version","duration_ms","request_id"}`
+/// or `{"error":{"code","message","field"}}`.
+pub async fn answer(compiled: &Compiled, payload: &[u8], started: Instant) -> Vec<u8> {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let reply = match run(compiled, payload).await {
+        Ok((rows, errors)) => {
+            let mut reply = json!({
+                "rows": rows,
+                "version": compiled.spec.version,
+                "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
+                "request_id": request_id,
+            });
+            if !errors.is_empty() {
+                reply["errors"] = Value::Array(errors);
+            }
+            reply
+        }
+        Err(r) => {
+            json!({"error": {"code": r.code, "message": r.message, "field": r.field}, "request_id": request_id})
+        }
+    };
+    reply.to_string().into_bytes()
+}
+
+async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>), Refusal> {
+    let request: Map<String, Value> = match serde_json::from_slice(payload) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(refused(
+                "invalid_argument",
+                "body",
+                "expected {\"rows\":[...],\"parameters\"?:{...}}",
+            ));
+        }
+    };
+    let rows = request
+        .get("rows")
+        .and_then(Value::as_array)
+        .filter(|r| r.len() <= MAX_ROWS)
+        .ok_or_else(|| {
+            refused(
+                "invalid_argument",
+                "rows",
+                format!("required: an array of at most {MAX_ROWS} rows"),
+            )
+        })?;
+    let given = parameters_of(&request)?;
+    let values =
+        parameters::resolve(&compiled.dataflow.parameters, &given).map_err(|(name, message)| {
+            refused(
+                "invalid_argument",
+                "parameters",
+                format!("{name}: {message}"),
+            )
+        })?;
+    let (valid, errors) = validate_rows(&compiled.fields, rows);
+    let input =
+        decode(&compiled.schema, &valid).map_err(|e| refused("invalid_argument", "rows", e))?;
+    let rows = evaluate(compiled, input, &values)
+        .await
+        .map_err(|e| refused("failed", "dataflow", e))?;
+    Ok((rows, errors))
+}
+
+fn parameters_of(request: &Map<String, Value>) -> Result<HashMap<String, String>, Refusal> {
+    let Some(value) = request.get("parameters") else {
+        return Ok(HashMap::new());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| refused("invalid_argument", "parameters", "an object"))?;
+    object
+        .iter()
+        .map(
+            |(k, v)| match prism_dataflow::validate::scalar_to_string(v) {
+                Ok(Some(text)) => Ok((k.clone(), text)),
+                _ => Err(refused(
+                    "invalid_argument",
+                    "parameters",
+                    format!("{k}: a string, number or boolean"),
+                )),
+            },
+        )
+        .collect()
+}
+
+/// The rows that fit the input fields, and an error for each that does not.
+fn validate_rows(fields: &[InputField], rows: &[Value]) -> (Vec<Value>, Vec<Value>) {
+    let (mut valid, mut errors) = (Vec::new(), Vec::new());
+    'rows: for (i, row) in rows.iter().enumerate() {
+        let Some(object) = row.as_object() else {
+            errors.push(json!({"row": i, "field": null, "message": "a row is an object"}));
+            continue;
+        };
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| !fields.iter().any(|f| &f.name == *k))
+        {
+            errors.push(json!({"row": i, "field": unknown, "message": "unknown field"}));
+            continue;
+        }
+        for field in fields {
+            let value = object.get(&field.name).filter(|v| !v.is_null());
+            let problem = match value {
+                None if field.required => Some("required".to_string()),
+                None => None,
+                Some(v) => type_problem(field.field_type, v),
+            };
+            if let Some(message) = problem {
+                errors.push(json!({"row": i, "field": field.name, "message": message}));
+                continue 'rows;
+            }
+        }
+        valid.push(row.clone());
+    }
+    (valid, errors)
+}
+
+fn type_problem(field_type: FieldType, value: &Value) -> Option<String> {
+    let ok = match field_type {
+        FieldType::String => value.is_string(),
+        FieldType::Integer => value.is_i64(),
+        FieldType::Float => value.is_number(),
+        FieldType::Boolean => value.is_boolean(),
+        FieldType::Date => value
+            .as_str()
+            .is_some_and(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
+        FieldType::Timestamp => value
+            .as_str()
+            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+    };
+    (!ok).then(|| format!("expected a {}", format!("{field_type:?}").to_lowercase()))
+}
+
+fn decode(schema: &SchemaRef, rows: &[Value]) -> Result<Table, String> {
+    let mut decoder = ReaderBuilder::new(schema.clone())
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    decoder.serialize(rows).map_err(|e| e.to_string())?;
+    let batches = decoder
+        .flush()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    Ok(Table {
+        schema: schema.clone(),
+        batches,
+    })
+}
+
+/// Runs the SQL stages over the input and the reference tables; the output stage's rows.
+async fn evaluate(
+    compiled: &Compiled,
+    input: Table,
+    values: &BTreeMap<String, String>,
+) -> Result<Value, String> {
+    let runtime = compiled.confinement.runtime().map_err(|e| e.to_string())?;
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    engine::register(&ctx, &compiled.input_id, &input).map_err(|e| e.to_string())?;
+    let mut tables: HashMap<&str, Table> = HashMap::from([(compiled.input_id.as_str(), input)]);
+    for (id, table) in &compiled.references {
+        engine::register(&ctx, id, table).map_err(|e| e.to_string())?;
+        tables.insert(id, table.clone());
+    }
+    let mut held = 0;
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    for stage in &compiled.dataflow.stages {
+        match &stage.spec {
+            StageSpec::Sql { query, .. } => {
+                let (text, names) = prism_dataflow::sql::to_placeholders(query);
+                let frame = ctx
+                    .sql_with_options(&text, options)
+                    .await
+                    .map_err(|e| format!("stage {}: {e}", stage.id))?;
+                let frame = engine::bind(frame, &names, values)?;
+                let table = engine::collect_within(
+                    frame,
+                    &stage.id,
+                    &mut held,
+                    compiled.confinement.memory_bytes,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                engine::register(&ctx, &stage.id, &table).map_err(|e| e.to_string())?;
+                tables.insert(&stage.id, table);
+            }
+            StageSpec::Output { input } => {
+                let table = tables
+                    .get(input.as_str())
+                    .ok_or_else(|| format!("no stage {input:?}"))?;
+                return to_json(table);
+            }
+            _ => {}
+        }
+    }
+    Err("the service has no output stage".into())
+}
+
+fn to_json(table: &Table) -> Result<Value, String> {
+    let mut writer = ArrayWriter::new(Vec::new());
+    for batch in &table.batches {
+        writer.write(batch).map_err(|e| e.to_string())?;
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Value::Array(Vec::new()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}

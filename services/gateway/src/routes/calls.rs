@@ -1,0 +1,147 @@
+//! Calling a service: the gateway forwards the request on `prism.svc.<name>`, where
+//! executors answer in one queue group, and turns the outcome into a real status:
+//! 400 for a request the service refuses, 404 for an unknown service, 503 with
+//! `Retry-After` at `max_inflight` or when no executor answers, 504 past
+//! `timeout_ms`. A call that finds no executor is tried once more (services have no
+//! side effects), so a dying executor costs a retry, not an error.
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use prism_bus::subjects;
+use prism_schemas::v1::ServiceRecord;
+use prism_store::records::services;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::state::AppState;
+
+/// Pause before the one retry of a call that found no executor.
+const RETRY_AFTER_NO_RESPONDER: Duration = Duration::from_millis(100);
+
+pub async fn invoke(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let record = load(&state, &name).await?;
+    let slots = slots(&state, &record);
+    let Ok(_slot) = slots.try_acquire_owned() else {
+        return Err(unavailable(format!(
+            "service {name:?} is at its max_inflight of {}",
+            record.max_inflight
+        )));
+    };
+    let timeout = Duration::from_millis(u64::from(record.timeout_ms));
+    let reply = match call(&state, &name, body.clone(), timeout).await? {
+        Some(reply) => reply,
+        None => {
+            tokio::time::sleep(RETRY_AFTER_NO_RESPONDER).await;
+            call(&state, &name, body, timeout)
+                .await?
+                .ok_or_else(|| unavailable(format!("no executor answers service {name:?}")))?
+        }
+    };
+    let answer: Value = serde_json::from_slice(&reply).map_err(|e| {
+        ApiError::new(
+            Code::Internal,
+            None,
+            format!("unreadable service reply: {e}"),
+        )
+    })?;
+    match answer.get("error") {
+        None => Ok(Json(answer)),
+        Some(error) => Err(refusal(error)),
+    }
+}
+
+async fn load(state: &AppState, name: &str) -> ApiResult<ServiceRecord> {
+    let owned = name.to_string();
+    let found = state
+        .store
+        .transact(|tx| {
+            let name = owned.clone();
+            async move { services::get(&tx, &name).await }
+        })
+        .await?;
+    found.ok_or_else(|| ApiError::not_found("name", format!("no service named {name:?}")))
+}
+
+/// The service's places for calls in flight on this gateway, resized when its
+/// `max_inflight` changes.
+fn slots(state: &AppState, record: &ServiceRecord) -> Arc<Semaphore> {
+    let mut all = state
+        .service_slots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let entry = all.entry(record.name.clone()).or_insert_with(|| {
+        (
+            record.max_inflight,
+            Arc::new(Semaphore::new(record.max_inflight as usize)),
+        )
+    });
+    if entry.0 != record.max_inflight {
+        *entry = (
+            record.max_inflight,
+            Arc::new(Semaphore::new(record.max_inflight as usize)),
+        );
+    }
+    entry.1.clone()
+}
+
+/// One request; `None` when no executor answers the service.
+async fn call(
+    state: &AppState,
+    name: &str,
+    body: Bytes,
+    timeout: Duration,
+) -> ApiResult<Option<Bytes>> {
+    let request = state
+        .bus
+        .client
+        .request(subjects::service_request(name), body);
+    match tokio::time::timeout(timeout, request).await {
+        Err(_) => Err(ApiError::new(
+            Code::DeadlineExceeded,
+            None,
+            format!(
+                "service {name:?} did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        )),
+        Ok(Ok(message)) => Ok(Some(message.payload)),
+        Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => Ok(None),
+        Ok(Err(error)) => Err(unavailable(format!("bus: {error}"))),
+    }
+}
+
+fn unavailable(message: String) -> ApiError {
+    let mut error = ApiError::new(Code::Unavailable, None, message);
+    error.retry_after_secs = Some(1);
+    error
+}
+
+/// The service's own refusal, with its status: a request it could not read is 400,
+/// one it could not compute 422.
+fn refusal(error: &Value) -> ApiError {
+    let text = |key: &str| {
+        error
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let code = match text("code").as_str() {
+        "invalid_argument" => Code::InvalidArgument,
+        _ => Code::Unprocessable,
+    };
+    let field = text("field");
+    ApiError::new(
+        code,
+        Some(&field).filter(|f| !f.is_empty()).map(String::as_str),
+        text("message"),
+    )
+}
