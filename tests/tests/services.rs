@@ -72,6 +72,27 @@ async fn a_lookup_service_answers_over_http_and_nats_with_real_status_codes() {
     assert_eq!(body["version"], 1);
     assert!(body["request_id"].is_string() && body["duration_ms"].is_number());
 
+    // The compatibility shape: one row from the query string (text read as the
+    // declared types), or rows under Input.Row; the answer under Output.
+    let (status, body) = api
+        .get("/rest/lookup/results.json?Data.code=B1&Data.n=3")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["Output"],
+        json!([{"code":"B1","city":"Berlin","label":"v1"}])
+    );
+    let compat = json!({"Input":{"Row":[{"code":"P2"},{"code":"nowhere"}]}});
+    let (status, body) = api.post("/rest/lookup/results.json", &compat).await;
+    assert_eq!(
+        (status, body["Output"].clone()),
+        (200, json!([{"code":"P2","city":"Paris","label":"v1"}])),
+        "{body}"
+    );
+    let (status, body) = api.get("/rest/lookup/results.json?Data.n=x").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Errors"][0]["field"], "code", "{body}");
+
     // Directly over NATS, as an outside client with the `client` credential.
     let client = platform.nats_as(BusUser::Client).await;
     let reply = client

@@ -185,6 +185,18 @@ async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>),
                 format!("{name}: {message}"),
             )
         })?;
+    // The compatibility endpoint's values come from a query string, as text.
+    let text_values = request.get("text_values").and_then(Value::as_bool) == Some(true);
+    let typed;
+    let rows = if text_values {
+        typed = rows
+            .iter()
+            .map(|row| typed_from_text(&compiled.fields, row))
+            .collect::<Vec<_>>();
+        &typed
+    } else {
+        rows
+    };
     let (valid, errors) = validate_rows(&compiled.fields, rows);
     let input =
         decode(&compiled.schema, &valid).map_err(|e| refused("invalid_argument", "rows", e))?;
@@ -246,6 +258,30 @@ fn validate_rows(fields: &[InputField], rows: &[Value]) -> (Vec<Value>, Vec<Valu
         valid.push(row.clone());
     }
     (valid, errors)
+}
+
+/// `row` with each text value read as its field's type where it reads as one
+/// (anything else is left for validation to report).
+fn typed_from_text(fields: &[InputField], row: &Value) -> Value {
+    let Some(object) = row.as_object() else {
+        return row.clone();
+    };
+    let mut typed = object.clone();
+    for field in fields {
+        let Some(text) = object.get(&field.name).and_then(Value::as_str) else {
+            continue;
+        };
+        let value = match field.field_type {
+            FieldType::Integer => text.parse::<i64>().ok().map(Value::from),
+            FieldType::Float => text.parse::<f64>().ok().map(Value::from),
+            FieldType::Boolean => text.parse::<bool>().ok().map(Value::from),
+            _ => None,
+        };
+        if let Some(value) = value {
+            typed.insert(field.name.clone(), value);
+        }
+    }
+    Value::Object(typed)
 }
 
 fn type_problem(field_type: FieldType, value: &Value) -> Option<String> {

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use prism_bus::subjects;
 use prism_schemas::v1::ServiceRecord;
 use prism_store::records::services;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult, Code};
@@ -27,8 +27,67 @@ pub async fn invoke(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let record = load(&state, &name).await?;
-    let slots = slots(&state, &record);
+    forward(&state, &name, body).await.map(Json)
+}
+
+/// The compatibility shape, one row: `GET /rest/{name}/results.json?Data.<field>=…&Option.<parameter>=…`
+/// answers `{"Output":[…]}`. Query values are text; the executor reads them as the
+/// declared field types.
+pub async fn rest_get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (mut row, mut parameters) = (Map::new(), Map::new());
+    for (key, value) in query {
+        if let Some(field) = key.strip_prefix("Data.") {
+            row.insert(field.to_string(), Value::String(value));
+        } else if let Some(parameter) = key.strip_prefix("Option.") {
+            parameters.insert(parameter.to_string(), Value::String(value));
+        } else {
+            return Err(ApiError::invalid(
+                &key,
+                "expected Data.<field> or Option.<parameter>",
+            ));
+        }
+    }
+    let request = json!({"rows": [row], "parameters": parameters, "text_values": true});
+    compat(&state, &name, request).await
+}
+
+/// The compatibility shape: `{"Input":{"Row":[{…}]}}` answers `{"Output":[{…}]}`.
+pub async fn rest_post(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid("body", format!("invalid JSON: {e}")))?;
+    let rows = document
+        .pointer("/Input/Row")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("Input.Row", "required: an array of rows"))?;
+    let mut request = json!({"rows": rows});
+    if let Some(options) = document.get("Options") {
+        request["parameters"] = options.clone();
+    }
+    compat(&state, &name, request).await
+}
+
+async fn compat(state: &AppState, name: &str, request: Value) -> ApiResult<Json<Value>> {
+    let answer = forward(state, name, Bytes::from(request.to_string())).await?;
+    let mut output = json!({"Output": answer["rows"]});
+    if let Some(errors) = answer.get("errors") {
+        output["Errors"] = errors.clone();
+    }
+    Ok(Json(output))
+}
+
+/// Sends one call to the service's executors and reads the answer.
+async fn forward(state: &AppState, name: &str, body: Bytes) -> ApiResult<Value> {
+    let record = load(state, name).await?;
+    let slots = slots(state, &record);
     let Ok(_slot) = slots.try_acquire_owned() else {
         return Err(unavailable(format!(
             "service {name:?} is at its max_inflight of {}",
@@ -36,11 +95,11 @@ pub async fn invoke(
         )));
     };
     let timeout = Duration::from_millis(u64::from(record.timeout_ms));
-    let reply = match call(&state, &name, body.clone(), timeout).await? {
+    let reply = match call(state, name, body.clone(), timeout).await? {
         Some(reply) => reply,
         None => {
             tokio::time::sleep(RETRY_AFTER_NO_RESPONDER).await;
-            call(&state, &name, body, timeout)
+            call(state, name, body, timeout)
                 .await?
                 .ok_or_else(|| unavailable(format!("no executor answers service {name:?}")))?
         }
@@ -53,7 +112,7 @@ pub async fn invoke(
         )
     })?;
     match answer.get("error") {
-        None => Ok(Json(answer)),
+        None => Ok(answer),
         Some(error) => Err(refusal(error)),
     }
 }

@@ -218,6 +218,17 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             Named(Execute, Services, "name"),
             calls::invoke,
         )
+        // The shape the platform's existing callers use.
+        .get(
+            "/rest/{name}/results.json",
+            Named(Execute, Services, "name"),
+            calls::rest_get,
+        )
+        .post(
+            "/rest/{name}/results.json",
+            Named(Execute, Services, "name"),
+            calls::rest_post,
+        )
         .get("/v1/audit", Type(View, Audit), audit::list)
         .get(
             "/v1/audit/dead-letters",
