@@ -174,6 +174,46 @@ async fn a_lookup_service_answers_over_http_and_nats_with_real_status_codes() {
         "{statuses:?}"
     );
 
+    // History: every call is an event; statistics read them back; the audit log
+    // records changes only.
+    let stats = wait_until("calls in the history", Duration::from_secs(20), || async {
+        let (status, stats) = api.get("/v1/services/lookup/stats?window=600").await;
+        (status == 200 && stats["requests"].as_u64() >= Some(6)).then_some(stats)
+    })
+    .await;
+    assert!(stats["p50_ms"].as_f64().is_some_and(|p| p > 0.0), "{stats}");
+    assert!(
+        stats["p99_ms"].as_f64() >= stats["p50_ms"].as_f64(),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["errors"], 0,
+        "4xx are the callers' errors, not the service's: {stats}"
+    );
+    let (status, _) = api.get("/v1/services/hurried/stats?window=600").await;
+    assert_eq!(status, 200);
+    let hurried = wait_until(
+        "the timeouts in the history",
+        Duration::from_secs(20),
+        || async {
+            let (_, stats) = api.get("/v1/services/hurried/stats?window=600").await;
+            (stats["errors"].as_u64() >= Some(1)).then_some(stats)
+        },
+    )
+    .await;
+    assert!(hurried["error_rate"].as_f64() > Some(0.0), "{hurried}");
+    assert_eq!(api.get("/v1/services/lookup/stats?window=0").await.0, 400);
+    let audit = api.audit().await;
+    assert!(
+        audit.iter().all(|e| e["action"] != "event.malformed"
+            && !e["target"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("prism.events.svc")),
+        "calls never reach the audit log"
+    );
+    assert!(audit.iter().any(|e| e["action"] == "service.expose"));
+
     // Unexposed: 404.
     assert_eq!(api.delete("/v1/services/lookup").await.0, 204);
     assert_eq!(

@@ -13,6 +13,10 @@ use crate::record::to_audit_record;
 /// Records the event in one transaction. An event id seen before changes nothing.
 pub async fn apply_event(store: &Store, incoming: &Incoming<'_>) -> prism_store::Result<()> {
     let event = Event::decode(incoming);
+    if event == Event::ServiceCall {
+        // Calls go to service history (the stream itself), changes to the audit log.
+        return Ok(());
+    }
     let record = to_audit_record(&event, incoming);
     store
         .transact(|tx| {

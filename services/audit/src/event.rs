@@ -1,6 +1,6 @@
 //! What arrived on `EVENTS`, decoded by its `Prism-Message-Type` header.
 use prism_schemas::v1::{
-    ConfigEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent, SubmissionRejected,
+    ConfigEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent, ServiceCall, SubmissionRejected,
 };
 use prost::{Message, Name};
 
@@ -22,6 +22,8 @@ pub enum Event {
     SubmitRejected(SubmissionRejected),
     RunRejected(RunRejected),
     Node(NodeEvent),
+    /// A service call: history, kept on the stream, never an audit entry.
+    ServiceCall,
     /// An unknown type, or a payload that does not decode as its declared type.
     Malformed,
 }
@@ -45,6 +47,7 @@ impl Event {
                 RunRejected::decode(payload).map(Event::RunRejected)
             }
             t if t == NodeEvent::full_name() => NodeEvent::decode(payload).map(Event::Node),
+            t if t == ServiceCall::full_name() => return Event::ServiceCall,
             _ => return Event::Malformed,
         };
         decoded.unwrap_or(Event::Malformed)

@@ -17,7 +17,8 @@ pub fn to_audit_record(event: &Event, incoming: &Incoming<'_>) -> AuditRecord {
         Event::SubmitRejected(e) => submit_rejected(e),
         Event::RunRejected(e) => run_rejected(e),
         Event::Node(e) => node(e),
-        Event::Malformed => malformed(incoming),
+        // Never recorded (`apply_event` skips it); kept as a trace if asked.
+        Event::ServiceCall | Event::Malformed => malformed(incoming),
     }
 }
 

@@ -89,6 +89,7 @@ pub async fn run(
         worker.bus.clone(),
         config.topology,
         worker.confinement.clone(),
+        config.node_id.clone(),
         stop_taking.clone(),
     ));
     let (either, shutdown_signal, drain_signal) =

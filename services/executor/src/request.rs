@@ -132,12 +132,14 @@ fn refused(code: &'static str, field: &'static str, message: impl Into<String>) 
 
 /// The reply to one request (JSON): `{"rows","errors"?,"version","duration_ms","request_id"}`
 /// or `{"error":{"code","message","field"}}`.
-pub async fn answer(compiled: &Compiled, payload: &[u8], started: Instant) -> Vec<u8> {
+pub async fn answer(compiled: &Compiled, payload: &[u8], node: &str, started: Instant) -> Vec<u8> {
     let request_id = uuid::Uuid::now_v7().to_string();
     let reply = match run(compiled, payload).await {
-        Ok((rows, errors)) => {
+        Ok((rows, errors, rows_in)) => {
             let mut reply = json!({
                 "rows": rows,
+                "rows_in": rows_in,
+                "node": node,
                 "version": compiled.spec.version,
                 "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
                 "request_id": request_id,
@@ -154,7 +156,7 @@ pub async fn answer(compiled: &Compiled, payload: &[u8], started: Instant) -> Ve
     reply.to_string().into_bytes()
 }
 
-async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>), Refusal> {
+async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>, usize), Refusal> {
     let request: Map<String, Value> = match serde_json::from_slice(payload) {
         Ok(Value::Object(map)) => map,
         _ => {
@@ -176,6 +178,7 @@ async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>),
                 format!("required: an array of at most {MAX_ROWS} rows"),
             )
         })?;
+    let rows_in = rows.len();
     let given = parameters_of(&request)?;
     let values =
         parameters::resolve(&compiled.dataflow.parameters, &given).map_err(|(name, message)| {
@@ -203,7 +206,7 @@ async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>),
     let rows = evaluate(compiled, input, &values)
         .await
         .map_err(|e| refused("failed", "dataflow", e))?;
-    Ok((rows, errors))
+    Ok((rows, errors, rows_in))
 }
 
 fn parameters_of(request: &Map<String, Value>) -> Result<HashMap<String, String>, Refusal> {

@@ -30,6 +30,7 @@ pub async fn serve(
     bus: Bus,
     topology: Topology,
     confinement: Arc<Confinement>,
+    node: String,
     shutdown: CancellationToken,
 ) -> prism_bus::Result<()> {
     let bucket = topology.services_bucket(&bus.jetstream).await?;
@@ -54,7 +55,7 @@ pub async fn serve(
             .ok()
             .filter(|s| s.exposed);
         match spec {
-            Some(spec) => apply(&bus, &confinement, &mut answering, spec).await,
+            Some(spec) => apply(&bus, &confinement, &node, &mut answering, spec).await,
             None => stop(&mut answering, &entry.key),
         }
     }
@@ -70,6 +71,7 @@ pub async fn serve(
 async fn apply(
     bus: &Bus,
     confinement: &Arc<Confinement>,
+    node: &str,
     answering: &mut HashMap<String, Answering>,
     spec: ServiceSpec,
 ) {
@@ -108,7 +110,12 @@ async fn apply(
         }
     };
     let current = Arc::new(RwLock::new(compiled));
-    let responder = tokio::spawn(respond(bus.clone(), subscription, current.clone()));
+    let responder = tokio::spawn(respond(
+        bus.clone(),
+        subscription,
+        current.clone(),
+        node.to_string(),
+    ));
     tracing::info!(service = %name, version, "service answering");
     answering.insert(
         name,
@@ -132,16 +139,17 @@ async fn respond(
     bus: Bus,
     mut requests: async_nats::Subscriber,
     current: Arc<RwLock<Arc<Compiled>>>,
+    node: String,
 ) {
     while let Some(message) = requests.next().await {
         let Some(reply_to) = message.reply.clone() else {
             continue;
         };
         let compiled = current.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let bus = bus.clone();
+        let (bus, node) = (bus.clone(), node.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let answer = request::answer(&compiled, &message.payload, started).await;
+            let answer = request::answer(&compiled, &message.payload, &node, started).await;
             if let Err(error) = bus.client.publish(reply_to, answer.into()).await {
                 tracing::warn!(%error, "service reply not sent");
             }

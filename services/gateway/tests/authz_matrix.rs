@@ -62,7 +62,9 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("POST", "/v1/schedules/{name}/enable" | "/v1/schedules/{name}/disable") => {
             OPERATE_SCHEDULES
         }
-        ("GET", "/v1/services" | "/v1/services/{name}") => SEE_SERVICES,
+        ("GET", "/v1/services" | "/v1/services/{name}" | "/v1/services/{name}/stats") => {
+            SEE_SERVICES
+        }
         ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
         ("POST", "/v1/services/{name}/invoke") | (_, "/rest/{name}/results.json") => CALL_SERVICES,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,

@@ -5,18 +5,20 @@
 //! `timeout_ms`. A call that finds no executor is tried once more (services have no
 //! side effects), so a dying executor costs a retry, not an error.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use prism_bus::subjects;
 use prism_schemas::v1::ServiceRecord;
 use prism_store::records::services;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::routes::history;
 use crate::state::AppState;
 
 /// Pause before the one retry of a call that found no executor.
@@ -24,10 +26,11 @@ const RETRY_AFTER_NO_RESPONDER: Duration = Duration::from_millis(100);
 
 pub async fn invoke(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    forward(&state, &name, body).await.map(Json)
+    forward(&state, caller.name(), &name, body).await.map(Json)
 }
 
 /// The compatibility shape, one row: `GET /rest/{name}/results.json?Data.<field>=…&Option.<parameter>=…`
@@ -35,6 +38,7 @@ pub async fn invoke(
 /// declared field types.
 pub async fn rest_get(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
@@ -52,12 +56,13 @@ pub async fn rest_get(
         }
     }
     let request = json!({"rows": [row], "parameters": parameters, "text_values": true});
-    compat(&state, &name, request).await
+    compat(&state, caller.name(), &name, request).await
 }
 
 /// The compatibility shape: `{"Input":{"Row":[{…}]}}` answers `{"Output":[{…}]}`.
 pub async fn rest_post(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -72,11 +77,16 @@ pub async fn rest_post(
     if let Some(options) = document.get("Options") {
         request["parameters"] = options.clone();
     }
-    compat(&state, &name, request).await
+    compat(&state, caller.name(), &name, request).await
 }
 
-async fn compat(state: &AppState, name: &str, request: Value) -> ApiResult<Json<Value>> {
-    let answer = forward(state, name, Bytes::from(request.to_string())).await?;
+async fn compat(
+    state: &Arc<AppState>,
+    caller: &str,
+    name: &str,
+    request: Value,
+) -> ApiResult<Json<Value>> {
+    let answer = forward(state, caller, name, Bytes::from(request.to_string())).await?;
     let mut output = json!({"Output": answer["rows"]});
     if let Some(errors) = answer.get("errors") {
         output["Errors"] = errors.clone();
@@ -84,10 +94,19 @@ async fn compat(state: &AppState, name: &str, request: Value) -> ApiResult<Json<
     Ok(Json(output))
 }
 
-/// Sends one call to the service's executors and reads the answer.
-async fn forward(state: &AppState, name: &str, body: Bytes) -> ApiResult<Value> {
+/// Sends one call to the service's executors, reads the answer, and adds the call
+/// to the service's history.
+async fn forward(state: &Arc<AppState>, caller: &str, name: &str, body: Bytes) -> ApiResult<Value> {
     let record = load(state, name).await?;
-    let slots = slots(state, &record);
+    let started = Instant::now();
+    let result = exchange(state, &record, body).await;
+    history::record(state, caller, &record, started, &result);
+    result
+}
+
+async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiResult<Value> {
+    let name = record.name.as_str();
+    let slots = slots(state, record);
     let Ok(_slot) = slots.try_acquire_owned() else {
         return Err(unavailable(format!(
             "service {name:?} is at its max_inflight of {}",

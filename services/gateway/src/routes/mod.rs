@@ -9,6 +9,7 @@ mod cluster;
 mod connections;
 mod dataflows;
 mod health;
+mod history;
 mod jobs;
 mod roles;
 mod schedules;
@@ -217,6 +218,11 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             "/v1/services/{name}/invoke",
             Named(Execute, Services, "name"),
             calls::invoke,
+        )
+        .get(
+            "/v1/services/{name}/stats",
+            Named(View, Services, "name"),
+            history::stats,
         )
         // The shape the platform's existing callers use.
         .get(

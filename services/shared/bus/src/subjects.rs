@@ -94,3 +94,13 @@ pub fn service_request(name: &str) -> String {
 }
 
 pub const SERVICE_QUEUE_GROUP: &str = "prism-executors";
+
+/// `prism.events.svc.<name>.<outcome>`: one service call, for its history.
+pub fn service_call_event(name: &str, outcome: &str) -> String {
+    format!("prism.events.svc.{name}.{outcome}")
+}
+
+/// Every call of service `name`.
+pub fn service_calls(name: &str) -> String {
+    format!("prism.events.svc.{name}.>")
+}
