@@ -288,3 +288,90 @@ async fn refused_within(api: &prism_tests::Api, path: &str, status: u16) -> Dura
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Services on every node: calls through the load balancer are spread over every
+/// executor (one, then three), and keep answering 200 while an executor is killed
+/// with `kill -9` and restarted (a call its executor took down is tried once more).
+#[tokio::test(flavor = "multi_thread")]
+async fn service_calls_spread_over_executors_and_survive_a_killed_one() {
+    let mut cluster = Cluster::start(ClusterSpec {
+        executors: 1,
+        ..Default::default()
+    })
+    .await;
+    let api = cluster.api.clone();
+    std::fs::write(cluster.files.join("cities.csv"), "code,city\nB1,Berlin\n").unwrap();
+    let connection = json!({"kind":"local","root": cluster.files});
+    assert!(api.put("/v1/connections/files", &connection).await.0 < 300);
+    let lookup = json!({"kind":"service","stages":[
+        {"id":"input","type":"input","fields":[{"name":"code","type":"string","required":true}]},
+        {"id":"cities","type":"read","connection":"files","path":"cities.csv","format":"csv"},
+        {"id":"found","type":"sql","inputs":["input","cities"],"query":"SELECT c.city FROM input i JOIN cities c ON c.code = i.code"},
+        {"id":"out","type":"output","input":"found"}]});
+    assert_eq!(api.put("/v1/dataflows/lookup", &lookup).await.0, 201);
+    let expose = json!({"dataflow":"lookup","timeout_ms":4000});
+    assert_eq!(api.put("/v1/services/lookup", &expose).await.0, 201);
+    let call = |api: prism_tests::Api| async move {
+        api.post(
+            "/v1/services/lookup/invoke",
+            &json!({"rows":[{"code":"B1"}]}),
+        )
+        .await
+    };
+    wait_until("the service answers", Duration::from_secs(30), || async {
+        (call(api.clone()).await.0 == 200).then_some(())
+    })
+    .await;
+    let nodes_of = |answers: &[(u16, serde_json::Value)]| -> HashSet<String> {
+        answers
+            .iter()
+            .filter_map(|(_, body)| body["node"].as_str().map(str::to_string))
+            .collect()
+    };
+    let mut one = Vec::new();
+    for _ in 0..20 {
+        one.push(call(api.clone()).await);
+    }
+    assert_eq!(nodes_of(&one).len(), 1, "one executor answers all");
+
+    cluster.add_executor();
+    cluster.add_executor();
+    let spread = wait_until(
+        "calls spread over three executors",
+        Duration::from_secs(60),
+        || async {
+            let mut answers = Vec::new();
+            for _ in 0..60 {
+                answers.push(call(api.clone()).await);
+            }
+            (nodes_of(&answers).len() == 3).then_some(answers)
+        },
+    )
+    .await;
+    assert!(spread.iter().all(|(status, _)| *status == 200));
+
+    // Steady calls while an executor is killed and restarted: every one answers 200.
+    let steady = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..150 {
+                statuses.push(call(api.clone()).await.0);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.executors[1].kill9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.executors[1].restart();
+    let statuses = steady.await.unwrap();
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+}

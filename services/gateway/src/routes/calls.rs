@@ -2,8 +2,9 @@
 //! executors answer in one queue group, and turns the outcome into a real status:
 //! 400 for a request the service refuses, 404 for an unknown service, 503 with
 //! `Retry-After` at `max_inflight` or when no executor answers, 504 past
-//! `timeout_ms`. A call that finds no executor is tried once more (services have no
-//! side effects), so a dying executor costs a retry, not an error.
+//! `timeout_ms`. A call that finds no executor, or gets no answer in half its time
+//! (its executor died with it), is tried once more (services have no side effects),
+//! so a dying executor costs a retry, not an error.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,15 +114,20 @@ async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiR
             record.max_inflight
         )));
     };
-    let timeout = Duration::from_millis(u64::from(record.timeout_ms));
-    let reply = match call(state, name, body.clone(), timeout).await? {
-        Some(reply) => reply,
-        None => {
+    let deadline = Instant::now() + Duration::from_millis(u64::from(record.timeout_ms));
+    // The first attempt gets half the time: an executor that died with the request
+    // never answers, and the second attempt goes to another one.
+    let first = Duration::from_millis(u64::from(record.timeout_ms).div_ceil(2));
+    let reply = match call(state, name, body.clone(), first).await {
+        Ok(Some(reply)) => reply,
+        Ok(None) => {
             tokio::time::sleep(RETRY_AFTER_NO_RESPONDER).await;
-            call(state, name, body, timeout)
-                .await?
-                .ok_or_else(|| unavailable(format!("no executor answers service {name:?}")))?
+            retry(state, name, body, deadline).await?
         }
+        Err(error) if error.code == Code::DeadlineExceeded => {
+            retry(state, name, body, deadline).await?
+        }
+        Err(error) => return Err(error),
     };
     let answer: Value = serde_json::from_slice(&reply).map_err(|e| {
         ApiError::new(
@@ -194,6 +200,14 @@ async fn call(
         Ok(Err(error)) if error.kind() == async_nats::RequestErrorKind::NoResponders => Ok(None),
         Ok(Err(error)) => Err(unavailable(format!("bus: {error}"))),
     }
+}
+
+/// The one retry, with what is left of the call's time.
+async fn retry(state: &AppState, name: &str, body: Bytes, deadline: Instant) -> ApiResult<Bytes> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    call(state, name, body, left.max(Duration::from_millis(1)))
+        .await?
+        .ok_or_else(|| unavailable(format!("no executor answers service {name:?}")))
 }
 
 fn unavailable(message: String) -> ApiError {
