@@ -29,6 +29,9 @@ pub struct Compiled {
     /// Reference tables by stage id, loaded once per version.
     references: Vec<(String, Table)>,
     confinement: Arc<Confinement>,
+    /// One bounded runtime for every call of this version: its memory pool is
+    /// shared by the calls in flight, and making one per call costs more than the call.
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 fn arrow_type(field_type: FieldType) -> DataType {
@@ -71,10 +74,8 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
         .map(|c| Ok((c.name.clone(), engine::confine(c, &confinement.file_roots)?)))
         .collect::<Result<_, engine::EngineError>>()
         .map_err(|e| e.to_string())?;
-    let ctx = SessionContext::new_with_config_rt(
-        SessionConfig::new(),
-        confinement.runtime().map_err(|e| e.to_string())?,
-    );
+    let runtime = confinement.runtime().map_err(|e| e.to_string())?;
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime.clone());
     let defaults: BTreeMap<String, String> = dataflow
         .parameters
         .iter()
@@ -112,6 +113,7 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
         schema,
         references,
         confinement,
+        runtime,
     })
 }
 
@@ -325,8 +327,7 @@ async fn evaluate(
     input: Table,
     values: &BTreeMap<String, String>,
 ) -> Result<Value, String> {
-    let runtime = compiled.confinement.runtime().map_err(|e| e.to_string())?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), compiled.runtime.clone());
     engine::register(&ctx, &compiled.input_id, &input).map_err(|e| e.to_string())?;
     let mut tables: HashMap<&str, Table> = HashMap::from([(compiled.input_id.as_str(), input)]);
     for (id, table) in &compiled.references {

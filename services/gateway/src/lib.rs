@@ -89,6 +89,7 @@ pub async fn app_state(
         file_roots: config.file_roots.clone(),
         submissions: tokio::sync::Semaphore::new(MAX_CONCURRENT_SUBMISSIONS),
         service_slots: Default::default(),
+        service_records: Default::default(),
         throttle: Throttle::default(),
         submitter: Submitter {
             outbox: outbox.clone(),

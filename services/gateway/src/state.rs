@@ -23,6 +23,13 @@ pub struct AppState {
     pub file_roots: Vec<std::path::PathBuf>,
     /// Submissions (HTTP and bus) being accepted at once; beyond, 503.
     pub submissions: tokio::sync::Semaphore,
+    /// Service records as last read, for calls (see `routes::calls`).
+    pub service_records: std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (std::time::Instant, Option<prism_schemas::v1::ServiceRecord>),
+        >,
+    >,
     /// Each service's places for calls in flight (its `max_inflight`), per gateway.
     pub service_slots:
         std::sync::Mutex<std::collections::HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
@@ -158,6 +165,14 @@ impl AppState {
             error.retry_after_secs = Some(1);
             error
         })
+    }
+
+    /// After exposing or unexposing through this gateway: its calls see it at once.
+    pub fn forget_service(&self, name: &str) {
+        self.service_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
     }
 
     /// [`AppState::auth_changed`], then [`AppState::announce`].

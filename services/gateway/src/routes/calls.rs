@@ -142,7 +142,22 @@ async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiR
     }
 }
 
+/// How long a gateway answers calls from the service record it read: a change
+/// made through another gateway (a new `max_inflight`, an unexposed service) takes
+/// effect within this; one made through this gateway, at once.
+const RECORD_TTL: Duration = Duration::from_secs(1);
+
 async fn load(state: &AppState, name: &str) -> ApiResult<ServiceRecord> {
+    let not_found = || ApiError::not_found("name", format!("no service named {name:?}"));
+    if let Some((read_at, record)) = state
+        .service_records
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        && read_at.elapsed() < RECORD_TTL
+    {
+        return record.clone().ok_or_else(not_found);
+    }
     let owned = name.to_string();
     let found = state
         .store
@@ -151,7 +166,15 @@ async fn load(state: &AppState, name: &str) -> ApiResult<ServiceRecord> {
             async move { services::get(&tx, &name).await }
         })
         .await?;
-    found.ok_or_else(|| ApiError::not_found("name", format!("no service named {name:?}")))
+    let mut records = state
+        .service_records
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if records.len() >= 10_000 {
+        records.clear();
+    }
+    records.insert(name.to_string(), (Instant::now(), found.clone()));
+    found.ok_or_else(not_found)
 }
 
 /// The service's places for calls in flight on this gateway, resized when its

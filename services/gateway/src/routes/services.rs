@@ -85,6 +85,7 @@ pub async fn put(
         })
         .await??;
     state.announce(&staged).await;
+    state.forget_service(&name);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -261,5 +262,6 @@ pub async fn delete(
         .await?
         .ok_or_else(|| ApiError::not_found("name", format!("no service named {name:?}")))?;
     state.announce(&staged).await;
+    state.forget_service(&name);
     Ok(StatusCode::NO_CONTENT)
 }
