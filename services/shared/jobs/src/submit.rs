@@ -169,8 +169,9 @@ impl Submitter {
         }))
     }
 
-    /// The run message for the pool's queue (`Nats-Msg-Id` = job id), then the
-    /// `queued` event.
+    /// The `queued` event, then the run message for the pool's queue
+    /// (`Nats-Msg-Id` = job id): in that order, so that `queued` is on the stream
+    /// before any executor can report `started`, whatever connection each uses.
     fn dispatch_messages(&self, run: &JobRun) -> Vec<prism_schemas::v1::OutboxMessage> {
         let kind = JobState::Queued.event_kind();
         let queued = JobEvent {
@@ -185,12 +186,12 @@ impl Submitter {
             ..Default::default()
         };
         vec![
-            envelope(subjects::job_run(&self.pool), &run.job_id, run),
             envelope(
                 subjects::job_event(&run.job_id, kind),
                 &queued.event_id,
                 &queued,
             ),
+            envelope(subjects::job_run(&self.pool), &run.job_id, run),
         ]
     }
 }
