@@ -53,8 +53,17 @@ fn request(path: &str, token: Option<&str>) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-#[tokio::main]
-async fn main() {
+/// A gateway in process on a real store and nats-server, signed in as the admin,
+/// with one connection to read.
+struct Bench {
+    _nats: NatsServer,
+    _dir: tempfile::TempDir,
+    state: std::sync::Arc<prism_gateway::AppState>,
+    app: axum::Router,
+    token: String,
+}
+
+async fn setup() -> Bench {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let store = prism_store::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
@@ -74,10 +83,6 @@ async fn main() {
         .await
         .unwrap();
     let (app, _) = table(state.clone());
-    let send = |req: Request<Body>| {
-        let app = app.clone();
-        async move { app.oneshot(req).await.unwrap().status().as_u16() }
-    };
     let login = Request::builder()
         .method("POST")
         .uri("/v1/auth/login")
@@ -101,6 +106,64 @@ async fn main() {
         .body(Body::from(r#"{"kind":"local","root":"/srv/files"}"#))
         .unwrap();
     assert_eq!(app.clone().oneshot(put).await.unwrap().status(), 201);
+    Bench {
+        _nats: nats,
+        _dir: dir,
+        state,
+        app,
+        token,
+    }
+}
+
+type Figure = (Duration, Duration);
+
+fn print(public: Figure, guarded: Figure, warm: Figure, cold: Figure) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("per request, {ITERATIONS} iterations (median / p99, µs):");
+    println!(
+        "  public request, no guard (GET /healthz)     {:>8.1} / {:>8.1}",
+        us(public.0),
+        us(public.1)
+    );
+    println!(
+        "  guarded request, end to end                 {:>8.1} / {:>8.1}",
+        us(guarded.0),
+        us(guarded.1)
+    );
+    println!(
+        "  guard alone, warm cache                     {:>8.1} / {:>8.1}",
+        us(warm.0),
+        us(warm.1)
+    );
+    println!(
+        "  guard alone, cold cache (store reads)       {:>8.1} / {:>8.1}",
+        us(cold.0),
+        us(cold.1)
+    );
+    println!(
+        "  the guard's share of the guarded request    {:>7.1}%",
+        100.0 * warm.0.as_secs_f64() / guarded.0.as_secs_f64()
+    );
+    println!(
+        "  handler alone (guarded - guard)             {:>8.1}",
+        us(guarded.0) - us(warm.0)
+    );
+    println!("revoked token refused at once: yes");
+}
+
+#[tokio::main]
+async fn main() {
+    let Bench {
+        _nats,
+        _dir,
+        state,
+        app,
+        token,
+    } = setup().await;
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move { app.oneshot(req).await.unwrap().status().as_u16() }
+    };
     let header = format!("Bearer {token}");
     let wanted = Permission::on(Action::View, Entity::Connections, "files");
 
@@ -145,35 +208,5 @@ async fn main() {
         "revocation holds"
     );
 
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!("per request, {ITERATIONS} iterations (median / p99, µs):");
-    println!(
-        "  public request, no guard (GET /healthz)     {:>8.1} / {:>8.1}",
-        us(public.0),
-        us(public.1)
-    );
-    println!(
-        "  guarded request, end to end                 {:>8.1} / {:>8.1}",
-        us(guarded.0),
-        us(guarded.1)
-    );
-    println!(
-        "  guard alone, warm cache                     {:>8.1} / {:>8.1}",
-        us(warm.0),
-        us(warm.1)
-    );
-    println!(
-        "  guard alone, cold cache (store reads)       {:>8.1} / {:>8.1}",
-        us(cold.0),
-        us(cold.1)
-    );
-    println!(
-        "  the guard's share of the guarded request    {:>7.1}%",
-        100.0 * warm.0.as_secs_f64() / guarded.0.as_secs_f64()
-    );
-    println!(
-        "  handler alone (guarded - guard)             {:>8.1}",
-        us(guarded.0) - us(warm.0)
-    );
-    println!("revoked token refused at once: yes");
+    print(public, guarded, warm, cold);
 }

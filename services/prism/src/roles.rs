@@ -3,6 +3,8 @@
 use std::future::Future;
 
 use prism_bus::access::BusUser;
+use prism_bus::nodes::NodeStatus;
+use prism_bus::topology::Topology;
 use prism_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -71,21 +73,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         spawn(services, "audit", prism_audit::run(audit, deps, shutdown()));
     }
     if runs(Role::Executor) {
-        let executor = prism_executor::ExecutorConfig {
-            confinement: prism_executor::Confinement {
-                file_roots: config.file_roots.clone(),
-                memory_bytes: config.job_memory_mb << 20,
-                spill_bytes: (config.job_spill_mb as u64) << 20,
-                timeout_default: config.job_timeout,
-                timeout_max: config.job_timeout_max,
-            },
-            concurrency: config.executor_concurrency,
-            ack_wait: config.ack_wait,
-            node_id: config.node_id.clone(),
-            topology,
-            status,
-            ..Default::default()
-        };
+        let executor = executor_config(config, topology, status);
         let deps = prism_executor::ExecutorDeps {
             bus: buses.of(BusUser::Executor),
         };
@@ -113,14 +101,7 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
         );
     }
     if let Some(listener) = listener {
-        let gateway = prism_gateway::GatewayConfig {
-            topology,
-            max_attempts: config.max_attempts,
-            data_dir: config.data_dir.clone(),
-            admin_password: config.admin_password.clone(),
-            file_roots: config.file_roots.clone(),
-            ..Default::default()
-        };
+        let gateway = gateway_config(config, topology);
         let deps = prism_gateway::GatewayDeps {
             listener,
             store: store(),
@@ -131,5 +112,38 @@ fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: 
             "gateway",
             prism_gateway::run(gateway, deps, shutdown()),
         );
+    }
+}
+
+fn executor_config(
+    config: &Config,
+    topology: Topology,
+    status: NodeStatus,
+) -> prism_executor::ExecutorConfig {
+    prism_executor::ExecutorConfig {
+        confinement: prism_executor::Confinement {
+            file_roots: config.file_roots.clone(),
+            memory_bytes: config.job_memory_mb << 20,
+            spill_bytes: (config.job_spill_mb as u64) << 20,
+            timeout_default: config.job_timeout,
+            timeout_max: config.job_timeout_max,
+        },
+        concurrency: config.executor_concurrency,
+        ack_wait: config.ack_wait,
+        node_id: config.node_id.clone(),
+        topology,
+        status,
+        ..Default::default()
+    }
+}
+
+fn gateway_config(config: &Config, topology: Topology) -> prism_gateway::GatewayConfig {
+    prism_gateway::GatewayConfig {
+        topology,
+        max_attempts: config.max_attempts,
+        data_dir: config.data_dir.clone(),
+        admin_password: config.admin_password.clone(),
+        file_roots: config.file_roots.clone(),
+        ..Default::default()
     }
 }

@@ -106,8 +106,34 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         router: Router::new(),
         routes: Vec::new(),
     };
-    let t = t
-        .get("/healthz", Public, health::healthz)
+    let t = [
+        sign_in,
+        access,
+        configuration,
+        work,
+        service_routes,
+        operations,
+    ]
+    .into_iter()
+    .fold(t, |t, routes| routes(t));
+    // Unknown paths answer 401 to strangers, so the API cannot be mapped without a token.
+    let fallback = health::not_found.layer(from_fn_with_state((state.clone(), Signed), guard));
+    let router = t
+        .router
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(crate::edges::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::edges::edges))
+        .with_state(state);
+    (router, t.routes)
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    table(state).0
+}
+
+/// Health checks, signing in and out, and the caller's own tokens.
+fn sign_in(t: Table) -> Table {
+    t.get("/healthz", Public, health::healthz)
         .get("/readyz", Public, health::readyz)
         .post("/v1/auth/login", Public, auth::login)
         .post("/v1/auth/logout", Signed, auth::logout)
@@ -116,7 +142,11 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         .post("/v1/tokens", Signed, tokens::create)
         .get("/v1/tokens", Signed, tokens::list)
         .delete("/v1/tokens/{id}", Signed, tokens::revoke)
-        .get("/v1/users", Type(View, Users), users::list)
+}
+
+/// Users, roles and overrides: who may do what.
+fn access(t: Table) -> Table {
+    t.get("/v1/users", Type(View, Users), users::list)
         .get("/v1/users/{name}", Named(View, Users, "name"), users::get)
         // Anyone may change their own password; the handler checks the rest.
         .put("/v1/users/{name}", Checked(Modify, Users), users::put)
@@ -136,37 +166,46 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         .get("/v1/acl/{entity}/{name}", Type(View, Roles), acl::get)
         .put("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::put)
         .delete("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::delete)
-        .get(
-            "/v1/connections",
-            Type(View, Connections),
-            connections::list,
-        )
-        .get(
-            "/v1/connections/{name}",
-            Named(View, Connections, "name"),
-            connections::get,
-        )
-        .put(
-            "/v1/connections/{name}",
-            Upsert(Connections, "name"),
-            connections::put,
-        )
-        .get("/v1/dataflows", Type(View, Dataflows), dataflows::list)
-        .get(
-            "/v1/dataflows/{name}",
-            Named(View, Dataflows, "name"),
-            dataflows::get_latest,
-        )
-        .put(
-            "/v1/dataflows/{name}",
-            Upsert(Dataflows, "name"),
-            dataflows::put,
-        )
-        .get(
-            "/v1/dataflows/{name}/versions/{version}",
-            Named(View, Dataflows, "name"),
-            dataflows::get_version,
-        )
+}
+
+/// Connections and dataflows.
+fn configuration(t: Table) -> Table {
+    t.get(
+        "/v1/connections",
+        Type(View, Connections),
+        connections::list,
+    )
+    .get(
+        "/v1/connections/{name}",
+        Named(View, Connections, "name"),
+        connections::get,
+    )
+    .put(
+        "/v1/connections/{name}",
+        Upsert(Connections, "name"),
+        connections::put,
+    )
+    .get("/v1/dataflows", Type(View, Dataflows), dataflows::list)
+    .get(
+        "/v1/dataflows/{name}",
+        Named(View, Dataflows, "name"),
+        dataflows::get_latest,
+    )
+    .put(
+        "/v1/dataflows/{name}",
+        Upsert(Dataflows, "name"),
+        dataflows::put,
+    )
+    .get(
+        "/v1/dataflows/{name}/versions/{version}",
+        Named(View, Dataflows, "name"),
+        dataflows::get_version,
+    )
+}
+
+/// Jobs and schedules.
+fn work(t: Table) -> Table {
+    t
         // Jobs are named by their dataflow: the handlers check per job.
         .get("/v1/jobs", Type(View, Jobs), jobs::list)
         .post("/v1/jobs", Checked(Execute, Dataflows), jobs::submit)
@@ -198,7 +237,11 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             Named(Execute, Schedules, "name"),
             schedules::disable,
         )
-        .get("/v1/services", Type(View, Services), services::list)
+}
+
+/// Exposing, calling and watching services.
+fn service_routes(t: Table) -> Table {
+    t.get("/v1/services", Type(View, Services), services::list)
         .get(
             "/v1/services/{name}",
             Named(View, Services, "name"),
@@ -235,7 +278,11 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             Named(Execute, Services, "name"),
             calls::rest_post,
         )
-        .get("/v1/audit", Type(View, Audit), audit::list)
+}
+
+/// The audit log and the cluster.
+fn operations(t: Table) -> Table {
+    t.get("/v1/audit", Type(View, Audit), audit::list)
         .get(
             "/v1/audit/dead-letters",
             Type(View, Audit),
@@ -246,18 +293,5 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
             "/v1/cluster/nodes/{id}/drain",
             Named(Modify, Cluster, "id"),
             cluster::drain,
-        );
-    // Unknown paths answer 401 to strangers, so the API cannot be mapped without a token.
-    let fallback = health::not_found.layer(from_fn_with_state((state.clone(), Signed), guard));
-    let router = t
-        .router
-        .fallback(fallback)
-        .layer(DefaultBodyLimit::max(crate::edges::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::edges::edges))
-        .with_state(state);
-    (router, t.routes)
-}
-
-pub fn router(state: Arc<AppState>) -> Router {
-    table(state).0
+        )
 }

@@ -107,12 +107,7 @@ pub async fn put(
             .all(|k| k == "password" || k == "current_password");
     let existing = load(&state, &name).await?;
     if own_password_only {
-        // A stolen session must not be enough to take the account over.
-        let current = input::required_str(&map, "current_password")?.to_string();
-        let hash = existing.as_ref().map(|u| u.password_hash.clone());
-        if !password::verify(current, hash).await {
-            return Err(ApiError::invalid("current_password", "does not match"));
-        }
+        check_current_password(&map, existing.as_ref()).await?;
     } else {
         let action = if existing.is_some() {
             Action::Modify
@@ -124,36 +119,19 @@ pub async fn put(
             .await?;
     }
     let roles = read_roles(&state, &map).await?;
-    let held = existing
-        .as_ref()
-        .map(|u| u.roles.clone())
-        .unwrap_or_default();
-    for role in roles.iter().flatten().filter(|r| !held.contains(r)) {
-        // Handing out a role is administering it: nobody grants more than they manage.
-        caller
-            .require(&state, Permission::on(Action::Modify, Entity::Roles, role))
-            .await?;
-    }
+    let held = existing.as_ref().map_or(&[][..], |u| u.roles.as_slice());
+    may_give(
+        &state,
+        &caller,
+        roles.iter().flatten().filter(|r| !held.contains(r)),
+    )
+    .await?;
     if existing.is_none() && (roles.is_none() || !map.contains_key("password")) {
         return Err(ApiError::invalid(
             if roles.is_none() { "roles" } else { "password" },
             "required for a new user",
         ));
     }
-    let password_hash = match map.get("password") {
-        None => None,
-        Some(value) => {
-            let given = value
-                .as_str()
-                .ok_or_else(|| ApiError::invalid("password", "a string"))?;
-            password::check(given).map_err(|e| ApiError::invalid("password", e))?;
-            Some(
-                password::hash(given.to_string())
-                    .await
-                    .map_err(|e| ApiError::new(Code::Internal, None, e))?,
-            )
-        }
-    };
     let disabled = match map.get("disabled") {
         None => None,
         Some(v) => Some(
@@ -162,7 +140,7 @@ pub async fn put(
         ),
     };
     let wanted = Wanted {
-        password_hash,
+        password_hash: hashed_password(&map).await?,
         roles,
         disabled,
     };
@@ -180,6 +158,51 @@ pub async fn put(
         StatusCode::OK
     };
     Ok((status, Json(to_json(&record))))
+}
+
+/// A caller changing their own password proves they know the current one: a stolen
+/// session must not be enough to take the account over.
+async fn check_current_password(
+    map: &Map<String, Value>,
+    existing: Option<&UserRecord>,
+) -> ApiResult<()> {
+    let current = input::required_str(map, "current_password")?.to_string();
+    let hash = existing.map(|u| u.password_hash.clone());
+    if password::verify(current, hash).await {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("current_password", "does not match"))
+    }
+}
+
+/// Handing out a role is administering it: nobody grants more than they manage.
+async fn may_give<'a>(
+    state: &AppState,
+    caller: &Caller,
+    roles: impl Iterator<Item = &'a String>,
+) -> ApiResult<()> {
+    for role in roles {
+        caller
+            .require(state, Permission::on(Action::Modify, Entity::Roles, role))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The argon2id hash of `password`, if given and acceptable (hashed off the async
+/// workers).
+async fn hashed_password(map: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let Some(value) = map.get("password") else {
+        return Ok(None);
+    };
+    let given = value
+        .as_str()
+        .ok_or_else(|| ApiError::invalid("password", "a string"))?;
+    password::check(given).map_err(|e| ApiError::invalid("password", e))?;
+    let hash = password::hash(given.to_string())
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, None, e))?;
+    Ok(Some(hash))
 }
 
 /// `roles`, each built in or custom, if given.

@@ -385,87 +385,12 @@ impl StageChecker<'_, '_> {
             .and_then(Value::as_str)
             .unwrap_or("");
         match kind {
-            "read" => {
-                self.only_fields(&["connection", "path", "format"]);
-                let (connection, path, format) = (self.connection(), self.path(), self.format());
-                Some((
-                    StageSpec::Read {
-                        connection: connection?,
-                        path: path?,
-                        format: format?,
-                    },
-                    Produces::Rows,
-                ))
-            }
-            "sql" => {
-                self.only_fields(&["inputs", "query"]);
-                let inputs = self.inputs();
-                let query = self.string("query");
-                if let Some(Err(problem)) = query.as_deref().map(crate::sql::check) {
-                    self.problem("query", problem);
-                }
-                Some((
-                    StageSpec::Sql {
-                        inputs: inputs?,
-                        query: query?,
-                    },
-                    Produces::Rows,
-                ))
-            }
-            "write" => {
-                self.only_fields(&["input", "connection", "path", "format"]);
-                let input = self.string("input");
-                let input_ok = input
-                    .as_deref()
-                    .is_some_and(|name| self.input("input", name));
-                let (connection, path, format) = (self.connection(), self.path(), self.format());
-                if !input_ok {
-                    return None;
-                }
-                Some((
-                    StageSpec::Write {
-                        input: input?,
-                        connection: connection?,
-                        path: path?,
-                        format: format?,
-                    },
-                    Produces::Nothing,
-                ))
-            }
-            "delay" => {
-                self.only_fields(&["milliseconds"]);
-                match self.fields.get("milliseconds").and_then(Value::as_u64) {
-                    Some(ms) if ms <= MAX_DELAY_MS => {
-                        Some((StageSpec::Delay { milliseconds: ms }, Produces::Nothing))
-                    }
-                    _ => {
-                        self.problem(
-                            "milliseconds",
-                            format!("required: an integer from 0 to {MAX_DELAY_MS}"),
-                        );
-                        None
-                    }
-                }
-            }
-            "input" => {
-                self.only_fields(&["fields"]);
-                let fields = crate::fields::parse(self.fields.get("fields"));
-                match fields {
-                    Ok(fields) => Some((StageSpec::Input { fields }, Produces::Rows)),
-                    Err((field, message)) => {
-                        self.problem(&field, message);
-                        None
-                    }
-                }
-            }
-            "output" => {
-                self.only_fields(&["input"]);
-                let input = self.string("input")?;
-                if !self.input("input", &input) {
-                    return None;
-                }
-                Some((StageSpec::Output { input }, Produces::Rows))
-            }
+            "read" => self.read_stage(),
+            "sql" => self.sql_stage(),
+            "write" => self.write_stage(),
+            "delay" => self.delay_stage(),
+            "input" => self.input_stage(),
+            "output" => self.output_stage(),
             _ => {
                 self.problem(
                     "type",
@@ -474,6 +399,93 @@ impl StageChecker<'_, '_> {
                 None
             }
         }
+    }
+
+    fn read_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["connection", "path", "format"]);
+        let (connection, path, format) = (self.connection(), self.path(), self.format());
+        Some((
+            StageSpec::Read {
+                connection: connection?,
+                path: path?,
+                format: format?,
+            },
+            Produces::Rows,
+        ))
+    }
+
+    fn sql_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["inputs", "query"]);
+        let inputs = self.inputs();
+        let query = self.string("query");
+        if let Some(Err(problem)) = query.as_deref().map(crate::sql::check) {
+            self.problem("query", problem);
+        }
+        Some((
+            StageSpec::Sql {
+                inputs: inputs?,
+                query: query?,
+            },
+            Produces::Rows,
+        ))
+    }
+
+    fn write_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["input", "connection", "path", "format"]);
+        let input = self.string("input");
+        let input_ok = input
+            .as_deref()
+            .is_some_and(|name| self.input("input", name));
+        let (connection, path, format) = (self.connection(), self.path(), self.format());
+        if !input_ok {
+            return None;
+        }
+        Some((
+            StageSpec::Write {
+                input: input?,
+                connection: connection?,
+                path: path?,
+                format: format?,
+            },
+            Produces::Nothing,
+        ))
+    }
+
+    fn delay_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["milliseconds"]);
+        match self.fields.get("milliseconds").and_then(Value::as_u64) {
+            Some(ms) if ms <= MAX_DELAY_MS => {
+                Some((StageSpec::Delay { milliseconds: ms }, Produces::Nothing))
+            }
+            _ => {
+                self.problem(
+                    "milliseconds",
+                    format!("required: an integer from 0 to {MAX_DELAY_MS}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn input_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["fields"]);
+        let fields = crate::fields::parse(self.fields.get("fields"));
+        match fields {
+            Ok(fields) => Some((StageSpec::Input { fields }, Produces::Rows)),
+            Err((field, message)) => {
+                self.problem(&field, message);
+                None
+            }
+        }
+    }
+
+    fn output_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["input"]);
+        let input = self.string("input")?;
+        if !self.input("input", &input) {
+            return None;
+        }
+        Some((StageSpec::Output { input }, Produces::Rows))
     }
 
     fn inputs(&mut self) -> Option<Vec<String>> {
