@@ -444,10 +444,24 @@ pub(crate) async fn collect_within(
     held: &mut usize,
     budget: usize,
 ) -> Result<Table, EngineError> {
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let stream = frame
+        .execute_stream()
+        .await
+        .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
+    collect_stream(schema, stream, id, held, budget).await
+}
+
+/// [`collect_within`] for a plan already running.
+pub(crate) async fn collect_stream(
+    schema: SchemaRef,
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+    id: &str,
+    held: &mut usize,
+    budget: usize,
+) -> Result<Table, EngineError> {
     use futures::StreamExt;
     let failed = |e: datafusion::error::DataFusionError| dataflow_error(format!("stage {id}: {e}"));
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame.execute_stream().await.map_err(failed)?;
     let mut batches = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(failed)?;

@@ -8,6 +8,7 @@
 mod engine;
 mod request;
 mod serving;
+mod warm;
 mod worker;
 
 pub use engine::Confinement;

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::{ArrayWriter, ReaderBuilder};
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use prism_dataflow::model::{FieldType, InputField};
 use prism_dataflow::{Dataflow, StageSpec, parameters, paths};
@@ -16,6 +15,7 @@ use prism_schemas::v1::ServiceSpec;
 use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Confinement, Table};
+use crate::warm::{Plans, SqlStage};
 
 /// Rows one request may carry.
 pub const MAX_ROWS: usize = 10_000;
@@ -23,15 +23,12 @@ pub const MAX_ROWS: usize = 10_000;
 pub struct Compiled {
     pub spec: ServiceSpec,
     dataflow: Dataflow,
-    input_id: String,
     fields: Vec<InputField>,
     schema: SchemaRef,
-    /// Reference tables by stage id, loaded once per version.
-    references: Vec<(String, Table)>,
+    /// The SQL planned once per set of parameter values, over the reference tables
+    /// loaded once per version.
+    plans: Plans,
     confinement: Arc<Confinement>,
-    /// One bounded runtime for every call of this version: its memory pool is
-    /// shared by the calls in flight, and making one per call costs more than the call.
-    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 fn arrow_type(field_type: FieldType) -> DataType {
@@ -105,15 +102,43 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
             .map_err(|e| e.to_string())?;
         references.push((stage.id.clone(), table));
     }
+    let stages = dataflow
+        .stages
+        .iter()
+        .filter_map(|stage| match &stage.spec {
+            StageSpec::Sql { query, .. } => {
+                let (text, names) = prism_dataflow::sql::to_placeholders(query);
+                Some(SqlStage {
+                    id: stage.id.clone(),
+                    text,
+                    names,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let output = dataflow
+        .stages
+        .iter()
+        .find_map(|s| match &s.spec {
+            StageSpec::Output { input } => Some(input.clone()),
+            _ => None,
+        })
+        .ok_or("a service has an output stage")?;
+    let plans = Plans::new(
+        (input_id, schema.clone()),
+        references,
+        stages,
+        output,
+        runtime,
+    );
     Ok(Compiled {
         spec,
         dataflow,
-        input_id,
         fields,
         schema,
-        references,
+        plans,
         confinement,
-        runtime,
     })
 }
 
@@ -327,48 +352,11 @@ async fn evaluate(
     input: Table,
     values: &BTreeMap<String, String>,
 ) -> Result<Value, String> {
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), compiled.runtime.clone());
-    engine::register(&ctx, &compiled.input_id, &input).map_err(|e| e.to_string())?;
-    let mut tables: HashMap<&str, Table> = HashMap::from([(compiled.input_id.as_str(), input)]);
-    for (id, table) in &compiled.references {
-        engine::register(&ctx, id, table).map_err(|e| e.to_string())?;
-        tables.insert(id, table.clone());
-    }
-    let mut held = 0;
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    for stage in &compiled.dataflow.stages {
-        match &stage.spec {
-            StageSpec::Sql { query, .. } => {
-                let (text, names) = prism_dataflow::sql::to_placeholders(query);
-                let frame = ctx
-                    .sql_with_options(&text, options)
-                    .await
-                    .map_err(|e| format!("stage {}: {e}", stage.id))?;
-                let frame = engine::bind(frame, &names, values)?;
-                let table = engine::collect_within(
-                    frame,
-                    &stage.id,
-                    &mut held,
-                    compiled.confinement.memory_bytes,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                engine::register(&ctx, &stage.id, &table).map_err(|e| e.to_string())?;
-                tables.insert(&stage.id, table);
-            }
-            StageSpec::Output { input } => {
-                let table = tables
-                    .get(input.as_str())
-                    .ok_or_else(|| format!("no stage {input:?}"))?;
-                return to_json(table);
-            }
-            _ => {}
-        }
-    }
-    Err("the service has no output stage".into())
+    let table = compiled
+        .plans
+        .run(input.batches, values, compiled.confinement.memory_bytes)
+        .await?;
+    to_json(&table)
 }
 
 fn to_json(table: &Table) -> Result<Value, String> {
