@@ -263,7 +263,12 @@ async fn sql_stages_are_queries_with_parameters_bound_as_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
-    let platform = Standalone::start_with(&[("PRISM_JOB_MEMORY_MB", "64".into())]).await;
+    let platform = Standalone::start_with(&[
+        ("PRISM_JOB_MEMORY_MB", "64".into()),
+        ("PRISM_JOB_SPILL_MB", "16".into()),
+        ("PRISM_JOB_OUTPUT_MB", "8".into()),
+    ])
+    .await;
     platform.files_connection().await;
     let api = &platform.api;
     let healthy = query_dataflow("SELECT name FROM people");
@@ -279,9 +284,10 @@ async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
         );
     };
 
-    // A cartesian product of two large series: out of memory, cleanly.
+    // Sorting 30 million rows needs more than 64 MiB of memory and 16 of spill:
+    // out of memory, cleanly.
     let product = query_dataflow(
-        "SELECT a.value * b.value AS v FROM generate_series(1, 100000) AS a, generate_series(1, 100000) AS b",
+        "SELECT value * 7919 % 1000003 AS v FROM generate_series(1, 30000000) ORDER BY v",
     );
     let (status, body) = api.put("/v1/dataflows/product", &product).await;
     assert_eq!(status, 201, "{body}");
@@ -307,6 +313,23 @@ async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
         "{error}"
     );
     succeeds().await;
+
+    // A cartesian product of two large series streams into its file, needing no
+    // memory: the output cap stops it, and no part of its file stays.
+    let endless = query_dataflow(
+        "SELECT a.value * b.value AS v FROM generate_series(1, 100000) AS a, generate_series(1, 100000) AS b",
+    );
+    let job = run(&platform, "endless", &endless).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("output limit"), "{error}");
+    let out = std::fs::read_dir(platform.files.join("out")).unwrap();
+    let left: Vec<String> = out
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("prism-"))
+        .collect();
+    assert!(left.is_empty(), "staged files left: {left:?}");
 
     // Two delays longer than the dataflow's timeout: `timeout`, and no output.
     let slow = json!({"kind":"job","timeout_seconds":1,"stages":[

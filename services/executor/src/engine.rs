@@ -11,17 +11,22 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext,
 };
+use futures::StreamExt;
 use prism_dataflow::{Dataflow, Format, StageSpec, parameters, paths};
 use prism_errors::Retryable;
 use prism_schemas::v1::Connection;
 use tokio_util::sync::CancellationToken;
+
+use crate::sink;
 
 /// Why a run did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +56,16 @@ impl Retryable for EngineError {
 pub struct Confinement {
     /// Directories connections must lie within (canonical).
     pub file_roots: Vec<PathBuf>,
-    /// Memory one job may hold: DataFusion's pool for its operators, and the rows
-    /// each stage keeps for the next.
+    /// Memory one job may hold: DataFusion's pool for its operators (a job streams,
+    /// so only sorts, aggregations and join build sides hold rows), and the rows a
+    /// service call answers with.
     pub memory_bytes: usize,
     /// Disk one job's operators may spill to; 0: none.
     pub spill_bytes: u64,
+    /// Where they spill (the operating system's temporary directory when `None`).
+    pub spill_dir: Option<PathBuf>,
+    /// Bytes one job may write to its output files.
+    pub output_bytes: u64,
     /// How long a job runs unless its dataflow says otherwise.
     pub timeout_default: Duration,
     /// The longest any job may run, whatever its dataflow says.
@@ -68,6 +78,8 @@ impl Default for Confinement {
             file_roots: Vec::new(),
             memory_bytes: 512 << 20,
             spill_bytes: 0,
+            spill_dir: None,
+            output_bytes: 16 << 30,
             timeout_default: Duration::from_secs(3600),
             timeout_max: Duration::from_secs(24 * 3600),
         }
@@ -82,13 +94,40 @@ impl Confinement {
             .min(self.timeout_max)
     }
 
+    /// A run's error, saying so in plain words when the job's limits stopped it
+    /// (DataFusion reports a full spill directory as an I/O error).
+    fn explain(&self, error: datafusion::error::DataFusionError) -> String {
+        let text = error.to_string();
+        let exhausted = matches!(
+            error.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        ) || text.contains("spilling process has exceeded");
+        if !exhausted {
+            return text;
+        }
+        format!(
+            "out of memory: the job needs more than its {} MiB of memory and {} MiB of spill: {text}",
+            self.memory_bytes >> 20,
+            self.spill_bytes >> 20
+        )
+    }
+
     /// A DataFusion runtime bounded by this confinement: a fair spilling memory
     /// pool, and a disk manager capped at `spill_bytes` (or none).
     pub(crate) fn runtime(&self) -> Result<Arc<RuntimeEnv>, EngineError> {
         let disk = if self.spill_bytes == 0 {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled)
         } else {
-            DiskManagerBuilder::default().with_max_temp_directory_size(self.spill_bytes)
+            let builder =
+                DiskManagerBuilder::default().with_max_temp_directory_size(self.spill_bytes);
+            match &self.spill_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| io_error(format!("spill directory {}: {e}", dir.display())))?;
+                    builder.with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+                }
+                None => builder,
+            }
         };
         RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(self.memory_bytes)))
@@ -211,15 +250,15 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOut
     }
 }
 
-/// The state of one run: the session, the tables computed so far, and the outcome.
+/// The state of one run: the session in which each stage is a table (a file read
+/// lazily, or a query over earlier stages), and the outcome. Nothing runs until a
+/// write: each write executes its input's whole plan, from the files it reads to
+/// the file it writes, streaming, so memory holds batches, never a stage.
 struct Stages<'a> {
     spec: &'a RunSpec<'a>,
-    /// Bytes of the rows kept between stages, within the job's memory limit.
-    held_bytes: usize,
     /// Each connection's root, real (symlinks resolved) and within the file roots.
     roots: HashMap<&'a str, PathBuf>,
     ctx: SessionContext,
-    tables: HashMap<String, Table>,
     outcome: RunOutcome,
 }
 
@@ -233,10 +272,8 @@ impl<'a> Stages<'a> {
         let config = datafusion::prelude::SessionConfig::new();
         Ok(Stages {
             spec,
-            held_bytes: 0,
             roots,
             ctx: SessionContext::new_with_config_rt(config, spec.confinement.runtime()?),
-            tables: HashMap::new(),
             outcome: RunOutcome {
                 rows_read: 0,
                 rows_written: 0,
@@ -245,45 +282,45 @@ impl<'a> Stages<'a> {
         })
     }
 
-    /// Stages that only read (read, sql, delay) stop at once on `cancel`; a write runs
-    /// to its end on the blocking pool, so that the file it stages is always known
-    /// (and removed by [`run`]), then the cancel is seen before the next stage.
+    /// Every stage stops at once on `cancel`; a write that stops leaves its staged
+    /// file known (listed before it is created), and [`run`] removes it.
     async fn run_all(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         for stage in &self.spec.dataflow.stages {
             if cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
             }
             let id = stage.id.as_str();
-            let work = async {
-                match &stage.spec {
-                    StageSpec::Read {
-                        connection,
-                        path,
-                        format,
-                    } => self.read(id, connection, path, *format).await,
-                    StageSpec::Sql { query, .. } => self.sql(id, query).await,
-                    StageSpec::Delay { milliseconds } => {
-                        tokio::time::sleep(Duration::from_millis(*milliseconds)).await;
-                        Ok(())
-                    }
-                    StageSpec::Write {
+            match &stage.spec {
+                StageSpec::Read {
+                    connection,
+                    path,
+                    format,
+                } => self.read(id, connection, path, *format).await?,
+                StageSpec::Sql { query, .. } => self.sql(id, query).await?,
+                StageSpec::Delay { milliseconds } => tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(*milliseconds)) => {}
+                    () = cancel.cancelled() => return Err(EngineError::Cancelled),
+                },
+                StageSpec::Write {
+                    input,
+                    connection,
+                    path,
+                    format,
+                } => {
+                    let target = Target {
+                        id,
                         input,
                         connection,
                         path,
-                        format,
-                    } => self.write(id, input, connection, path, *format).await,
-                    StageSpec::Input { .. } | StageSpec::Output { .. } => Err(dataflow_error(
-                        format!("stage {id}: input and output stages belong to services"),
-                    )),
+                        format: *format,
+                    };
+                    self.write(target, cancel).await?
                 }
-            };
-            if matches!(stage.spec, StageSpec::Write { .. }) {
-                work.await?;
-                continue;
-            }
-            tokio::select! {
-                done = work => done?,
-                () = cancel.cancelled() => return Err(EngineError::Cancelled),
+                StageSpec::Input { .. } | StageSpec::Output { .. } => {
+                    return Err(dataflow_error(format!(
+                        "stage {id}: input and output stages belong to services"
+                    )));
+                }
             }
         }
         Ok(())
@@ -304,12 +341,7 @@ impl<'a> Stages<'a> {
             .map_or(Path::new("/nonexistent"), PathBuf::as_path)
     }
 
-    fn keep(&mut self, id: &str, table: Table) -> Result<(), EngineError> {
-        register(&self.ctx, id, &table)?;
-        self.tables.insert(id.to_string(), table);
-        Ok(())
-    }
-
+    /// Names the file as a table; it is read when a write runs.
     async fn read(
         &mut self,
         id: &str,
@@ -324,14 +356,15 @@ impl<'a> Stages<'a> {
             dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
         };
         let frame = read(&self.ctx, &file, format).await.map_err(failed)?;
-        let table = self.collect(id, frame).await?;
-        self.outcome.rows_read += rows(&table.batches);
-        self.keep(id, table)
+        self.ctx
+            .register_table(id, frame.into_view())
+            .map_err(failed)?;
+        Ok(())
     }
 
     /// A query, vetted again here (the message may not come from a gateway), planned
-    /// with DDL, DML and statements disallowed, and run with the job's parameters
-    /// bound as values.
+    /// with DDL, DML and statements disallowed, with the job's parameters bound as
+    /// values; a view the later stages read.
     async fn sql(&mut self, id: &str, query: &str) -> Result<(), EngineError> {
         let refused = |e: String| dataflow_error(format!("stage {id}: {e}"));
         prism_dataflow::sql::check(query).map_err(refused)?;
@@ -346,62 +379,128 @@ impl<'a> Stages<'a> {
             .await
             .map_err(|e| refused(e.to_string()))?;
         let frame = bind(frame, &names, self.spec.parameters).map_err(refused)?;
-        let table = self.collect(id, frame).await?;
-        self.keep(id, table)
+        self.ctx
+            .register_table(id, frame.into_view())
+            .map_err(|e| refused(e.to_string()))?;
+        Ok(())
     }
 
-    /// Runs `frame` and keeps its rows, failing the job when they would take the
-    /// job past its memory limit.
-    async fn collect(&mut self, id: &str, frame: DataFrame) -> Result<Table, EngineError> {
-        let budget = self.spec.confinement.memory_bytes;
-        collect_within(frame, id, &mut self.held_bytes, budget).await
-    }
-
-    /// Writes the whole file under a staging name; [`StagedOutputs::commit`] renames it.
+    /// Runs the input's plan into a file under a staging name, batch by batch;
+    /// [`StagedOutputs::commit`] renames it.
     async fn write(
         &mut self,
-        id: &str,
-        input: &str,
-        connection: &str,
-        path: &str,
-        format: Format,
+        target: Target<'_>,
+        cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
-        let target = self.resolve(connection, path)?;
-        let table =
-            self.tables.get(input).cloned().ok_or_else(|| {
-                dataflow_error(format!("stage {id}: input {input:?} not computed"))
-            })?;
-        let (job_id, attempt) = (self.spec.job_id, self.spec.attempt);
-        let staged = staging_path(&target, job_id, attempt);
-        let written = rows(&table.batches);
-        let root = self.root(connection).to_path_buf();
-        let (staged_file, target_file, job_id, id) = (
-            staged.clone(),
-            target.clone(),
-            job_id.to_string(),
-            id.to_string(),
-        );
-        blocking(move || {
-            if let Some(dir) = target_file.parent() {
-                paths::create_dirs_beneath(&root, dir).map_err(|e| match e {
-                    paths::DirError::Escapes(e) => dataflow_error(format!("stage {id}: {e}")),
-                    paths::DirError::Io(e) => io_error(format!("stage {id}: {e}")),
-                })?;
-            }
-            remove_stale_staging(&target_file, &job_id, attempt);
-            write(&staged_file, &table, format).inspect_err(|_| {
-                let _ = std::fs::remove_file(&staged_file);
+        let id = target.id;
+        let confinement = self.spec.confinement;
+        let failed = |e: datafusion::error::DataFusionError| {
+            dataflow_error(format!("stage {id}: {}", confinement.explain(e)))
+        };
+        let plan = self
+            .ctx
+            .table(target.input)
+            .await
+            .map_err(failed)?
+            .create_physical_plan()
+            .await
+            .map_err(failed)?;
+        let mut stream = execute_stream(plan.clone(), self.ctx.task_ctx()).map_err(failed)?;
+        let file = self.resolve(target.connection, target.path)?;
+        let staged = staging_path(&file, self.spec.job_id, self.spec.attempt);
+        self.outcome
+            .outputs
+            .files
+            .push((staged.clone(), file.clone()));
+        let (sender, receiver) = tokio::sync::mpsc::channel(sink::QUEUED_BATCHES);
+        let writer = {
+            let (root, job_id, attempt) = (
+                self.root(target.connection).to_path_buf(),
+                self.spec.job_id.to_string(),
+                self.spec.attempt,
+            );
+            let (schema, format, limit) = (
+                plan.schema(),
+                target.format,
+                self.spec.confinement.output_bytes,
+            );
+            let id = id.to_string();
+            tokio::task::spawn_blocking(move || {
+                prepare_target(&root, &file, &job_id, attempt, &id)?;
+                sink::write_all(&staged, schema, format, receiver, limit).map_err(|e| match e {
+                    sink::SinkError::TooLarge(text) => {
+                        dataflow_error(format!("stage {id}: {text}"))
+                    }
+                    sink::SinkError::Io(text) => io_error(format!("stage {id}: {text}")),
+                })
             })
-        })
-        .await?;
-        self.outcome.rows_written += written;
-        self.outcome.outputs.files.push((staged, target));
+        };
+        let mut rows = 0;
+        let fed = loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = cancel.cancelled() => break Err(EngineError::Cancelled),
+            };
+            match next {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(failed(e)),
+                Some(Ok(batch)) => {
+                    rows += batch.num_rows() as u64;
+                    // A writer that stopped has its own error, reported below.
+                    if sender.send(batch).await.is_err() {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        drop((sender, stream));
+        let wrote = writer
+            .await
+            .map_err(|e| io_error(format!("stage {id}: writer stopped: {e}")))?;
+        fed?;
+        wrote?;
+        self.outcome.rows_written += rows;
+        self.outcome.rows_read += rows_scanned(&plan);
         Ok(())
     }
 }
 
-fn rows(batches: &[RecordBatch]) -> u64 {
-    batches.iter().map(|b| b.num_rows() as u64).sum()
+/// A write stage's names.
+struct Target<'s> {
+    id: &'s str,
+    input: &'s str,
+    connection: &'s str,
+    path: &'s str,
+    format: Format,
+}
+
+/// Creates the target's directories beneath its root and removes what earlier
+/// attempts of the job left there.
+fn prepare_target(
+    root: &Path,
+    target: &Path,
+    job_id: &str,
+    attempt: u32,
+    id: &str,
+) -> Result<(), EngineError> {
+    if let Some(dir) = target.parent() {
+        paths::create_dirs_beneath(root, dir).map_err(|e| match e {
+            paths::DirError::Escapes(e) => dataflow_error(format!("stage {id}: {e}")),
+            paths::DirError::Io(e) => io_error(format!("stage {id}: {e}")),
+        })?;
+    }
+    remove_stale_staging(target, job_id, attempt);
+    Ok(())
+}
+
+/// Rows the plan's file scans produced, from their own metrics.
+fn rows_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|scan| scan.metrics())
+        .and_then(|metrics| metrics.output_rows())
+        .unwrap_or(0) as u64;
+    own + plan.children().into_iter().map(rows_scanned).sum::<u64>()
 }
 
 fn extension_of(path: &Path) -> String {
@@ -564,43 +663,4 @@ fn remove_stale_staging(target: &Path, job_id: &str, attempt: u32) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-fn write(staged: &Path, table: &Table, format: Format) -> Result<(), EngineError> {
-    // Exclusively: never through a file or symlink someone else put there.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(staged)
-        .map_err(|e| io_error(format!("cannot create {}: {e}", staged.display())))?;
-    let file = match format {
-        Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
-            for batch in &table.batches {
-                writer.write(batch).map_err(io_error)?;
-            }
-            writer.into_inner()
-        }
-        Format::Jsonl => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(file);
-            for batch in &table.batches {
-                writer.write(batch).map_err(io_error)?;
-            }
-            writer.finish().map_err(io_error)?;
-            writer.into_inner()
-        }
-        Format::Parquet => {
-            let mut writer =
-                datafusion::parquet::arrow::ArrowWriter::try_new(file, table.schema.clone(), None)
-                    .map_err(io_error)?;
-            for batch in &table.batches {
-                writer.write(batch).map_err(io_error)?;
-            }
-            writer.into_inner().map_err(io_error)?
-        }
-    };
-    // On disk before the rename makes it visible.
-    file.sync_all().map_err(io_error)
 }

@@ -8,6 +8,7 @@
 mod engine;
 mod request;
 mod serving;
+mod sink;
 mod warm;
 mod worker;
 

@@ -129,6 +129,15 @@ pub struct Settings {
     /// Executor: disk one job may spill to when its memory is full, in MiB (0: none).
     #[arg(long, global = true, env = "PRISM_JOB_SPILL_MB", default_value_t = 256)]
     pub job_spill_mb: usize,
+    /// Executor: bytes one job may write to its output files, in MiB. Jobs stream, so
+    /// memory no longer stops a job whose output never ends; this does.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_JOB_OUTPUT_MB",
+        default_value_t = 16384
+    )]
+    pub job_output_mb: u64,
     /// Executor: how long a job may run unless its dataflow sets `timeout_seconds`.
     #[arg(
         long,
@@ -169,6 +178,7 @@ pub struct Config {
     pub nats_credentials_dir: Option<PathBuf>,
     pub job_memory_mb: usize,
     pub job_spill_mb: usize,
+    pub job_output_mb: u64,
     pub job_timeout: Duration,
     pub job_timeout_max: Duration,
 }
@@ -244,6 +254,7 @@ impl Config {
             nats_credentials_dir: s.nats_credentials_dir,
             job_memory_mb: s.job_memory_mb,
             job_spill_mb: s.job_spill_mb,
+            job_output_mb: s.job_output_mb,
             job_timeout: Duration::from_secs(s.job_timeout_secs),
             job_timeout_max: Duration::from_secs(s.job_timeout_max_secs),
         })

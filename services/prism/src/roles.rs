@@ -125,6 +125,8 @@ fn executor_config(
             file_roots: config.file_roots.clone(),
             memory_bytes: config.job_memory_mb << 20,
             spill_bytes: (config.job_spill_mb as u64) << 20,
+            spill_dir: Some(config.data_dir.join("spill")),
+            output_bytes: config.job_output_mb << 20,
             timeout_default: config.job_timeout,
             timeout_max: config.job_timeout_max,
         },
