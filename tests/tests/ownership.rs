@@ -445,3 +445,63 @@ async fn every_change_a_killed_gateway_committed_reaches_the_audit_log() {
     .await;
     assert_eq!(missing, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_that_arrive_together_commit_together_once_each_and_in_order() {
+    let (nats, mut services) = without_executors().await;
+    let api = services.api.clone();
+    // A backlog: the audit service is down while 300 changes are published, 60 of
+    // them twice (a redelivered or replayed event).
+    services.audit.kill9();
+    let admin = jetstream::new(nats.client().await);
+    let ids: Vec<String> = (0..300).map(|i| format!("batch-{i:03}")).collect();
+    let mut acks = Vec::new();
+    for (i, id) in ids.iter().chain(ids.iter().step_by(5)).enumerate() {
+        let change = ConfigEvent {
+            event_id: id.clone(),
+            entity: "connection".into(),
+            name: format!("c{i}"),
+            op: "batched".into(),
+            ..Default::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Prism-Message-Type", ConfigEvent::full_name().as_str());
+        let subject = "prism.events.config.connection.batched".to_string();
+        let payload = change.encode_to_vec().into();
+        acks.push(
+            admin
+                .publish_with_headers(subject, headers, payload)
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    services.audit.restart();
+
+    let entries = wait_until("the backlog recorded", TIMEOUT, || async {
+        let entries = audit_entries(&api, "connection.batched").await;
+        (entries.len() >= ids.len()).then_some(entries)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let entries = audit_entries(&api, "connection.batched").await;
+    let recorded: Vec<&str> = entries
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(recorded, ids, "each event once, in the order published");
+    // An entry's position starts with its commit's version: fewer commits than
+    // events means events were recorded together.
+    let commits: HashSet<&str> = entries
+        .iter()
+        .map(|e| &e["seq"].as_str().unwrap()[..16])
+        .collect();
+    assert!(
+        commits.len() * 4 < entries.len(),
+        "{} commits for {} events",
+        commits.len(),
+        entries.len()
+    );
+}

@@ -2,7 +2,7 @@
 //! job events, the job record's new state; an event that can never be recorded
 //! becomes a dead letter.
 use prism_errors::bounded;
-use prism_schemas::v1::DeadLetterRecord;
+use prism_schemas::v1::{AuditRecord, DeadLetterRecord};
 use prism_store::records::{audit, dead_letters, jobs, now_ms};
 use prism_store::{Store, Tx};
 
@@ -12,18 +12,35 @@ use crate::record::to_audit_record;
 
 /// Records the event in one transaction. An event id seen before changes nothing.
 pub async fn apply_event(store: &Store, incoming: &Incoming<'_>) -> prism_store::Result<()> {
-    let event = Event::decode(incoming);
-    if event == Event::ServiceCall {
+    apply_events(store, std::slice::from_ref(incoming)).await
+}
+
+/// Records the events, in order, in one transaction: one commit (one disk sync)
+/// for many events. Each is still recorded once, whatever was seen before; one
+/// that cannot be recorded fails them all, and the caller records them one by one.
+pub async fn apply_events(store: &Store, incoming: &[Incoming<'_>]) -> prism_store::Result<()> {
+    let events: Vec<(Event, AuditRecord)> = incoming
+        .iter()
+        .map(|incoming| {
+            let event = Event::decode(incoming);
+            let record = to_audit_record(&event, incoming);
+            (event, record)
+        })
         // Calls go to service history (the stream itself), changes to the audit log.
+        .filter(|(event, _)| *event != Event::ServiceCall)
+        .collect();
+    if events.is_empty() {
         return Ok(());
     }
-    let record = to_audit_record(&event, incoming);
     store
         .transact(|tx| {
-            let (record, event) = (&record, &event);
+            let events = &events;
             async move {
-                if audit::append(&tx, record).await? {
-                    project(&tx, event).await?;
+                for (position, (event, record)) in events.iter().enumerate() {
+                    // Batches are capped far below u16::MAX.
+                    if audit::append(&tx, record, position as u16).await? {
+                        project(&tx, event).await?;
+                    }
                 }
                 Ok(())
             }

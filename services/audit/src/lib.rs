@@ -1,7 +1,8 @@
 //! The audit service: the single writer of history. One durable consumer on
 //! `EVENTS` (shared by every audit replica) appends each event to the audit log and
-//! keeps job records current, in one transaction per event. An event id seen before
-//! changes nothing, so redeliveries and replays are harmless.
+//! keeps job records current. Events that arrive together are recorded together, in
+//! one transaction (one disk sync for many events); an event id seen before changes
+//! nothing, so redeliveries and replays are harmless.
 //!
 //! Nothing loops forever: an event that fails for a reason that may pass (store busy
 //! or down) is redelivered after a delay; one that can never be recorded (too large,
@@ -24,7 +25,7 @@ use prism_store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use apply::{apply_event, dead_letter};
+pub use apply::{apply_event, apply_events, dead_letter};
 pub use event::{Event, Incoming};
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +67,11 @@ pub async fn run(config: AuditConfig, deps: AuditDeps, shutdown: CancellationTok
     Ok(())
 }
 
+/// Events recorded in one transaction at most, and their payload bytes: well within
+/// a transaction's limits (10 MB, 5 s) on every backend.
+const BATCH_EVENTS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+
 /// Records events until the stream of messages breaks or `shutdown`.
 async fn consume(
     store: &Store,
@@ -77,7 +83,7 @@ async fn consume(
             () = shutdown.cancelled() => return,
             next = messages.next() => next,
         };
-        let message = match next {
+        let first = match next {
             Some(Ok(message)) => message,
             Some(Err(error)) => {
                 tracing::warn!(%error, "event stream interrupted");
@@ -85,24 +91,73 @@ async fn consume(
             }
             None => return,
         };
-        let span = tracing::info_span!("audit_event", subject = %message.subject);
-        prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
-        let ack = record(store, &message).instrument(span).await;
-        if let Err(error) = message.ack_with(ack).await {
-            tracing::warn!(%error, "event acknowledgement failed; it will be redelivered");
+        let batch = gather(first, &mut messages);
+        for (message, ack) in batch.iter().zip(record_all(store, &batch).await) {
+            if let Err(error) = message.ack_with(ack).await {
+                tracing::warn!(%error, "event acknowledgement failed; it will be redelivered");
+            }
         }
     }
 }
 
-/// Records one message; answers how to acknowledge it.
-async fn record(store: &Store, message: &jetstream::Message) -> AckKind {
-    let incoming = Incoming {
+/// `first` and the messages already delivered behind it, without waiting for more:
+/// under load the batches grow by themselves, and one event alone is not delayed.
+fn gather(
+    first: jetstream::Message,
+    messages: &mut jetstream::consumer::pull::Stream,
+) -> Vec<jetstream::Message> {
+    use futures::FutureExt;
+    let mut bytes = first.payload.len();
+    let mut batch = vec![first];
+    while batch.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
+        match messages.next().now_or_never() {
+            Some(Some(Ok(message))) => {
+                bytes += message.payload.len();
+                batch.push(message);
+            }
+            // An error stays for the next `next()` to report; nothing ready: done.
+            _ => break,
+        }
+    }
+    batch
+}
+
+fn incoming(message: &jetstream::Message) -> Incoming<'_> {
+    Incoming {
         subject: message.subject.as_str(),
         message_type: headers::message_type(message.headers.as_ref()),
         payload: &message.payload,
         stream_sequence: message.info().map(|i| i.stream_sequence).unwrap_or(0),
-    };
-    let error = match apply_event(store, &incoming).await {
+    }
+}
+
+/// Records a batch in one transaction; when that fails, each event on its own, so
+/// one bad event is dead-lettered alone and a busy store retries each.
+async fn record_all(store: &Store, batch: &[jetstream::Message]) -> Vec<AckKind> {
+    let span = tracing::info_span!("audit_events", events = batch.len());
+    if let Some(first) = batch.first() {
+        prism_telemetry::adopt_trace_context(&span, first.headers.as_ref());
+    }
+    let events: Vec<Incoming> = batch.iter().map(incoming).collect();
+    match apply_events(store, &events).instrument(span).await {
+        Ok(()) => return vec![AckKind::Ack; batch.len()],
+        Err(error) if batch.len() > 1 => {
+            tracing::debug!(%error, events = batch.len(), "batch not recorded; one by one");
+        }
+        Err(_) => {}
+    }
+    let mut acks = Vec::with_capacity(batch.len());
+    for message in batch {
+        let span = tracing::info_span!("audit_event", subject = %message.subject);
+        prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
+        acks.push(record(store, &incoming(message)).instrument(span).await);
+    }
+    acks
+}
+
+/// Records one message; answers how to acknowledge it.
+async fn record(store: &Store, incoming: &Incoming<'_>) -> AckKind {
+    let error = match apply_event(store, incoming).await {
         Ok(()) => return AckKind::Ack,
         Err(error) if error.retryable() => {
             tracing::warn!(%error, "event not recorded; will retry");
@@ -111,7 +166,7 @@ async fn record(store: &Store, message: &jetstream::Message) -> AckKind {
         Err(error) => error,
     };
     tracing::error!(%error, sequence = incoming.stream_sequence, "event can never be recorded; dead-lettered");
-    match dead_letter(store, &incoming, &error).await {
+    match dead_letter(store, incoming, &error).await {
         Ok(()) => AckKind::Term,
         Err(error) if error.retryable() => AckKind::Nak(Some(RETRY_DELAY)),
         Err(error) => {

@@ -14,7 +14,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{
@@ -26,6 +26,7 @@ use prism_errors::Retryable;
 use prism_schemas::v1::Connection;
 use tokio_util::sync::CancellationToken;
 
+use crate::memory::JobPool;
 use crate::sink;
 
 /// Why a run did not succeed.
@@ -66,6 +67,9 @@ pub struct Confinement {
     pub spill_dir: Option<PathBuf>,
     /// Bytes one job may write to its output files.
     pub output_bytes: u64,
+    /// The memory every job and service on this executor shares; each takes at
+    /// most `memory_bytes` of it.
+    pub shared_memory: Arc<dyn MemoryPool>,
     /// How long a job runs unless its dataflow says otherwise.
     pub timeout_default: Duration,
     /// The longest any job may run, whatever its dataflow says.
@@ -80,6 +84,7 @@ impl Default for Confinement {
             spill_bytes: 0,
             spill_dir: None,
             output_bytes: 16 << 30,
+            shared_memory: Arc::new(FairSpillPool::new(2 << 30)),
             timeout_default: Duration::from_secs(3600),
             timeout_max: Duration::from_secs(24 * 3600),
         }
@@ -112,8 +117,8 @@ impl Confinement {
         )
     }
 
-    /// A DataFusion runtime bounded by this confinement: a fair spilling memory
-    /// pool, and a disk manager capped at `spill_bytes` (or none).
+    /// A DataFusion runtime bounded by this confinement: its share of the
+    /// executor's memory, and a disk manager capped at `spill_bytes` (or none).
     pub(crate) fn runtime(&self) -> Result<Arc<RuntimeEnv>, EngineError> {
         let disk = if self.spill_bytes == 0 {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled)
@@ -130,7 +135,10 @@ impl Confinement {
             }
         };
         RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(self.memory_bytes)))
+            .with_memory_pool(Arc::new(JobPool::new(
+                self.shared_memory.clone(),
+                self.memory_bytes,
+            )))
             .with_disk_manager_builder(disk)
             .build_arc()
             .map_err(io_error)

@@ -6,6 +6,7 @@
 //! - [`worker`]: one delivery, from claim to acknowledgement, on the attempt fence.
 //! - [`engine`]: the dataflow on DataFusion, with outputs staged until committed.
 mod engine;
+mod memory;
 mod request;
 mod serving;
 mod sink;
@@ -13,6 +14,7 @@ mod warm;
 mod worker;
 
 pub use engine::Confinement;
+pub use memory::executor_pool;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,7 +52,7 @@ impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
             pool: subjects::DEFAULT_POOL.into(),
-            concurrency: 4,
+            concurrency: 16,
             ack_wait: Duration::from_secs(30),
             node_id: format!("executor-{}", std::process::id()),
             drain_timeout: Duration::from_secs(30),

@@ -73,14 +73,24 @@ pub struct Settings {
     /// Replicas of streams and buckets: 1 on one NATS server, 3 on a NATS cluster.
     #[arg(long, global = true, env = "PRISM_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
-    /// Jobs one executor runs at once.
+    /// Jobs one executor runs at once, at most: they share its memory
+    /// (PRISM_EXECUTOR_MEMORY_MB), so many light ones run together.
     #[arg(
         long,
         global = true,
         env = "PRISM_EXECUTOR_CONCURRENCY",
-        default_value_t = 4
+        default_value_t = 16
     )]
     pub executor_concurrency: usize,
+    /// Executor: memory all its jobs and services share, in MiB; each job takes at
+    /// most PRISM_JOB_MEMORY_MB of it.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_EXECUTOR_MEMORY_MB",
+        default_value_t = 2048
+    )]
+    pub executor_memory_mb: usize,
     /// Seconds without a heartbeat before a job is given to another executor.
     #[arg(long, global = true, env = "PRISM_ACK_WAIT_SECS", default_value_t = 30)]
     pub ack_wait_secs: u64,
@@ -177,6 +187,7 @@ pub struct Config {
     pub file_roots: Vec<PathBuf>,
     pub nats_credentials_dir: Option<PathBuf>,
     pub job_memory_mb: usize,
+    pub executor_memory_mb: usize,
     pub job_spill_mb: usize,
     pub job_output_mb: u64,
     pub job_timeout: Duration,
@@ -254,6 +265,7 @@ impl Config {
             nats_credentials_dir: s.nats_credentials_dir,
             job_memory_mb: s.job_memory_mb,
             job_spill_mb: s.job_spill_mb,
+            executor_memory_mb: s.executor_memory_mb,
             job_output_mb: s.job_output_mb,
             job_timeout: Duration::from_secs(s.job_timeout_secs),
             job_timeout_max: Duration::from_secs(s.job_timeout_max_secs),

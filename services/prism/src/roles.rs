@@ -127,6 +127,7 @@ fn executor_config(
             spill_bytes: (config.job_spill_mb as u64) << 20,
             spill_dir: Some(config.data_dir.join("spill")),
             output_bytes: config.job_output_mb << 20,
+            shared_memory: prism_executor::executor_pool(config.executor_memory_mb << 20),
             timeout_default: config.job_timeout,
             timeout_max: config.job_timeout_max,
         },

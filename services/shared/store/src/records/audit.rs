@@ -13,15 +13,16 @@ pub struct AuditEntry {
 }
 
 /// Appends `record` unless an entry for the same event id exists: redelivered events
-/// change nothing. Returns whether it was appended.
-pub async fn append(tx: &Tx, record: &AuditRecord) -> Result<bool> {
+/// change nothing. Returns whether it was appended. `position` orders the entries
+/// one transaction appends (each needs its own).
+pub async fn append(tx: &Tx, record: &AuditRecord, position: u16) -> Result<bool> {
     let seen_key = keys::audit_seen().key(&record.event_id.as_str());
     if tx.get(&seen_key).await?.is_some() {
         return Ok(false);
     }
     tx.set(&seen_key, &[]).await?;
     let value = prost::Message::encode_to_vec(record);
-    tx.set_versionstamped_key(keys::audit().prefix(), 0, &value)
+    tx.set_versionstamped_key(keys::audit().prefix(), position, &value)
         .await?;
     Ok(true)
 }

@@ -1,0 +1,373 @@
+//! Benchmark: the job pipeline and the engine, each figure beside its raw baseline
+//! measured in the same run on the same nats-server (raw JetStream round trip, raw
+//! request/reply, DataFusion alone on the same file and SQL), plus the peak memory
+//! of the Prism process.
+//!
+//!   cargo build --release -p prism -p prism-tests
+//!   PRISM_BIN=target/release/prism target/release/bench-jobs [jobs] [big file GB]
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use futures::StreamExt;
+use prism_tests::{Api, BusUser, Standalone, wait_until};
+use serde_json::{Value, json};
+
+/// When each job's events were seen, by job id and kind.
+type Seen = Arc<Mutex<HashMap<String, HashMap<String, Instant>>>>;
+
+fn row(label: &str, prism: String, baseline: String, ratio: String) {
+    println!("{label:<58}{prism:>16}{baseline:>18}{ratio:>10}");
+}
+
+async fn watch_events(nats: async_nats::Client) -> Seen {
+    let seen: Seen = Arc::default();
+    let mut events = nats.subscribe("prism.events.job.>").await.unwrap();
+    let writer = seen.clone();
+    tokio::spawn(async move {
+        while let Some(message) = events.next().await {
+            let parts: Vec<&str> = message.subject.split('.').collect();
+            if let [_, _, _, job, kind] = parts[..] {
+                let mut seen = writer.lock().unwrap();
+                seen.entry(job.to_string())
+                    .or_default()
+                    .insert(kind.to_string(), Instant::now());
+            }
+        }
+    });
+    seen
+}
+
+fn seen_at(seen: &Seen, job: &str, kinds: &[&str]) -> Option<Instant> {
+    let seen = seen.lock().unwrap();
+    let events = seen.get(job)?;
+    kinds.iter().find_map(|k| events.get(*k).copied())
+}
+
+const TERMINAL: &[&str] = &["succeeded", "failed", "cancelled"];
+
+async fn submit(api: &Api, body: &Value) -> String {
+    let (status, job) = api.post("/v1/jobs", body).await;
+    assert_eq!(status, 202, "{job}");
+    job["id"].as_str().unwrap().to_string()
+}
+
+/// Waits for `job`'s first event of `kinds`; when it came.
+async fn event(seen: &Seen, job: &str, kinds: &[&str]) -> Instant {
+    wait_until("job event", Duration::from_secs(600), || async {
+        seen_at(seen, job, kinds)
+    })
+    .await
+}
+
+/// Jobs per second from the first submission to the last terminal event.
+async fn jobs_per_second(
+    api: &Api,
+    seen: &Seen,
+    body: &Value,
+    jobs: usize,
+    in_flight: usize,
+) -> f64 {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let submitters = (0..in_flight).map(|_| {
+        let (api, body, next) = (api.clone(), body.clone(), next.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < jobs {
+                ids.push(submit(&api, &body).await);
+            }
+            ids
+        })
+    });
+    let ids: Vec<String> = futures::future::join_all(submitters)
+        .await
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    let mut last = started;
+    for id in &ids {
+        last = last.max(event(seen, id, TERMINAL).await);
+    }
+    jobs as f64 / (last - started).as_secs_f64()
+}
+
+/// Raw JetStream: publish, pull and ack `count` messages, `in_flight` publishes at a time.
+async fn raw_jetstream(nats: async_nats::Client, count: usize, in_flight: usize) -> f64 {
+    let js = jetstream::new(nats);
+    let _ = js.delete_stream("BENCHRAW").await;
+    let stream = js
+        .create_stream(jetstream::stream::Config {
+            name: "BENCHRAW".into(),
+            subjects: vec!["bench.raw".into()],
+            retention: jetstream::stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("bench".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let pulled = tokio::spawn(async move {
+        let mut messages = consumer.messages().await.unwrap();
+        for _ in 0..count {
+            let message = messages.next().await.unwrap().unwrap();
+            message.ack().await.unwrap();
+        }
+    });
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for i in 0..count {
+        if pending.len() >= in_flight {
+            pending.next().await.unwrap();
+        }
+        let ack = js
+            .publish("bench.raw", format!("{i}").into())
+            .await
+            .unwrap();
+        pending.push(async move { ack.await.unwrap() });
+    }
+    while pending.next().await.is_some() {}
+    pulled.await.unwrap();
+    let per_second = count as f64 / started.elapsed().as_secs_f64();
+    let _ = js.delete_stream("BENCHRAW").await;
+    per_second
+}
+
+fn median_and_p99(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |p: f64| {
+        let i = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Raw core NATS request/reply to an echo responder: median and p99 ms.
+async fn raw_request_reply(nats: async_nats::Client, count: usize) -> (f64, f64) {
+    let mut echoes = nats.subscribe("bench.echo").await.unwrap();
+    let responder = nats.clone();
+    tokio::spawn(async move {
+        while let Some(message) = echoes.next().await {
+            if let Some(reply) = message.reply {
+                let _ = responder.publish(reply, message.payload).await;
+            }
+        }
+    });
+    let mut samples = Vec::new();
+    for _ in 0..count {
+        let sent = Instant::now();
+        nats.request("bench.echo", "x".into()).await.unwrap();
+        samples.push(sent.elapsed());
+    }
+    median_and_p99(samples)
+}
+
+/// `rows` rows of `id,name,age,city,score`, about 32 bytes each; 80 % have age >= 20.
+fn write_rows(path: &Path, rows: u64) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    writeln!(out, "id,name,age,city,score").unwrap();
+    for i in 0..rows {
+        let age = (i * 7919) % 100;
+        let city = (i * 104_729) % 40;
+        writeln!(
+            out,
+            "{i},person{},{age},city{city},{}.5",
+            i % 9973,
+            i % 1000
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+const FILTER: &str = "SELECT * FROM people WHERE age >= 20";
+const GROUP: &str = "SELECT city, count(*) AS n, avg(score) AS score FROM people \
+    WHERE age >= 20 GROUP BY city ORDER BY city";
+
+/// DataFusion alone: the same file, the same SQL, written to one CSV file; ms.
+async fn datafusion_alone(input: &Path, query: &str, output: &Path) -> f64 {
+    let started = Instant::now();
+    let ctx = SessionContext::new();
+    ctx.register_csv("people", input.to_str().unwrap(), CsvReadOptions::new())
+        .await
+        .unwrap();
+    ctx.sql(query)
+        .await
+        .unwrap()
+        .write_csv(
+            output.to_str().unwrap(),
+            DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .unwrap();
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+fn file_job(input: &str, query: &str, output: &str) -> Value {
+    json!({"kind":"job","stages":[
+        {"id":"people","type":"read","connection":"files","path":input,"format":"csv"},
+        {"id":"pick","type":"sql","inputs":["people"],"query":query},
+        {"id":"out","type":"write","input":"pick","connection":"files","path":output,"format":"csv"}]})
+}
+
+/// A job of `dataflow` from submission to its terminal event; ms, and its record.
+async fn timed_job(platform: &Standalone, seen: &Seen, dataflow: &str) -> (f64, Value) {
+    let started = Instant::now();
+    let id = submit(&platform.api, &json!({ "dataflow": dataflow })).await;
+    let ended = event(seen, &id, TERMINAL).await;
+    let (_, job) = platform.api.get(&format!("/v1/jobs/{id}")).await;
+    ((ended - started).as_secs_f64() * 1000.0, job)
+}
+
+async fn save(platform: &Standalone, name: &str, dataflow: &Value) {
+    let (status, body) = platform
+        .api
+        .put(&format!("/v1/dataflows/{name}"), dataflow)
+        .await;
+    assert!(status == 201 || status == 200, "{body}");
+}
+
+async fn best_of_3(platform: &Standalone, seen: &Seen, dataflow: &str) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let (ms, job) = timed_job(platform, seen, dataflow).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        best = best.min(ms);
+    }
+    best
+}
+
+async fn best_alone(input: &Path, query: &str, output: &Path) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        best = best.min(datafusion_alone(input, query, output).await);
+    }
+    best
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let jobs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let big_gb: f64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(2.0);
+    let platform = Standalone::start_with(&[("PRISM_EXECUTOR_CONCURRENCY", "32".into())]).await;
+    platform.files_connection().await;
+    let nats = platform.nats_as(BusUser::Admin).await;
+    let seen = watch_events(nats.clone()).await;
+    println!("Prism jobs vs raw baselines, one run, same nats-server; {jobs} jobs");
+    row("", "prism".into(), "raw baseline".into(), "ratio".into());
+
+    let noop = json!({"kind":"job","stages":[{"id":"wait","type":"delay","milliseconds":0}]});
+    save(&platform, "noop", &noop).await;
+    let body = json!({"dataflow":"noop"});
+    jobs_per_second(&platform.api, &seen, &body, 100, 16).await;
+    let prism = jobs_per_second(&platform.api, &seen, &body, jobs, 64).await;
+    let raw = raw_jetstream(nats.clone(), jobs * 5, 64).await;
+    row(
+        "no-op jobs/s end to end, 64 in flight (raw: JS pub+pull+ack)",
+        format!("{prism:.0}"),
+        format!("{raw:.0}"),
+        format!("{:.3}", prism / raw),
+    );
+
+    let mut to_started = Vec::new();
+    for _ in 0..200 {
+        let sent = Instant::now();
+        let id = submit(&platform.api, &body).await;
+        to_started.push(event(&seen, &id, &["started"]).await - sent);
+    }
+    let (started_p50, started_p99) = median_and_p99(to_started);
+    let (raw_p50, _) = raw_request_reply(nats.clone(), 1000).await;
+    row(
+        "submit -> started, one at a time, median ms (p99)",
+        format!("{started_p50:.2} ({started_p99:.1})"),
+        format!("{raw_p50:.3}"),
+        format!("{:.1}x", started_p50 / raw_p50),
+    );
+
+    let small = file_job(
+        "people.csv",
+        "SELECT name, age FROM people WHERE age >= 18",
+        "out/small.csv",
+    );
+    save(&platform, "small", &small).await;
+    let mut fixed = Vec::new();
+    for _ in 0..100 {
+        let (ms, job) = timed_job(&platform, &seen, "small").await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        fixed.push(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let (fixed_p50, fixed_p99) = median_and_p99(fixed);
+    row(
+        "fixed cost of a 4-row read/sql/write job, median ms (p99)",
+        format!("{fixed_p50:.1} ({fixed_p99:.1})"),
+        "".into(),
+        "".into(),
+    );
+
+    let input = platform.files.join("rows.csv");
+    write_rows(&input, 4_000_000);
+    let size_mb = std::fs::metadata(&input).unwrap().len() >> 20;
+    let scratch = tempfile::tempdir().unwrap();
+    for (name, query, label) in [
+        ("filter", FILTER, "filter + write 3.2M of 4M rows"),
+        ("group", GROUP, "filter + group by (40 groups)"),
+    ] {
+        let dataflow = file_job("rows.csv", query, &format!("out/{name}.csv"));
+        save(&platform, name, &dataflow).await;
+        let prism = best_of_3(&platform, &seen, name).await;
+        let alone = best_alone(&input, query, &scratch.path().join(format!("{name}.csv"))).await;
+        row(
+            &format!("{label}, {size_mb} MB CSV, best of 3, ms"),
+            format!("{prism:.0}"),
+            format!("{alone:.0}"),
+            format!("{:.2}", alone / prism),
+        );
+    }
+    row(
+        "peak RSS of the prism process so far, MB",
+        format!("{}", platform.prism.peak_kib() >> 10),
+        "".into(),
+        "".into(),
+    );
+    drop(platform);
+
+    // A file larger than the job's memory, in a fresh process so its peak is this job's.
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    let seen = watch_events(platform.nats_as(BusUser::Admin).await).await;
+    let rows = (big_gb * 1e9 / 32.0) as u64;
+    let big = platform.files.join("big.csv");
+    write_rows(&big, rows);
+    let big_mb = std::fs::metadata(&big).unwrap().len() >> 20;
+    save(
+        &platform,
+        "big",
+        &file_job("big.csv", FILTER, "out/big.csv"),
+    )
+    .await;
+    let (ms, job) = timed_job(&platform, &seen, "big").await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    row(
+        &format!("filter + write of a {big_mb} MB CSV: peak RSS MB (s)"),
+        format!("{} ({:.0})", platform.prism.peak_kib() >> 10, ms / 1000.0),
+        "".into(),
+        "".into(),
+    );
+    println!(
+        "rows read {} written {}",
+        job["rows_read"], job["rows_written"]
+    );
+}
