@@ -80,10 +80,13 @@ pub async fn app_state(
     bus: Bus,
 ) -> prism_bus::Result<Arc<AppState>> {
     config.topology.ensure(&bus.jetstream).await?;
-    let outbox = Outbox {
-        store: store.clone(),
-        bus: bus.clone(),
-    };
+    match prism_store::records::jobs::build_indexes(&store).await {
+        Ok(0) => {}
+        Ok(indexed) => tracing::info!(indexed, "jobs of an older store indexed"),
+        // Lists filtered by status or dataflow may miss older jobs until a start succeeds.
+        Err(error) => tracing::warn!(%error, "jobs not indexed yet"),
+    }
+    let outbox = Outbox::new(store.clone(), bus.clone());
     Ok(Arc::new(AppState {
         directory: Arc::new(Directory::new(store.clone())),
         file_roots: config.file_roots.clone(),

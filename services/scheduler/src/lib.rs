@@ -61,10 +61,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> prism_bus::Result<()> {
     config.topology.ensure(&deps.bus.jetstream).await?;
-    let outbox = Outbox {
-        store: deps.store,
-        bus: deps.bus,
-    };
+    let outbox = Outbox::new(deps.store, deps.bus);
     let submitter = Submitter {
         outbox: outbox.clone(),
         pool: config.pool.clone(),

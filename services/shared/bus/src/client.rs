@@ -75,6 +75,30 @@ impl Bus {
     /// Publishes a message kept in the outbox, with the trace context it was
     /// written under, and waits until JetStream has stored it.
     pub async fn publish_envelope(&self, message: &OutboxMessage) -> Result<PublishAck> {
+        self.send(message)
+            .await?
+            .await
+            .map_err(|e| Error::jetstream("publish acknowledgement", e))
+    }
+
+    /// Publishes `messages` in order (one connection keeps their order) and then
+    /// waits for every acknowledgement: one round trip for all, not one each.
+    pub async fn publish_envelopes(&self, messages: &[OutboxMessage]) -> Result<()> {
+        let mut acks = Vec::with_capacity(messages.len());
+        for message in messages {
+            acks.push(self.send(message).await?);
+        }
+        for ack in acks {
+            ack.await
+                .map_err(|e| Error::jetstream("publish acknowledgement", e))?;
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        message: &OutboxMessage,
+    ) -> Result<async_nats::jetstream::context::PublishAckFuture> {
         let headers = headers::standard(
             &message.message_type,
             Some(&message.msg_id),
@@ -87,9 +111,7 @@ impl Bus {
                 message.payload.clone().into(),
             )
             .await
-            .map_err(|e| Error::jetstream("publish", e))?
-            .await
-            .map_err(|e| Error::jetstream("publish acknowledgement", e))
+            .map_err(|e| Error::jetstream("publish", e))
     }
 }
 

@@ -70,24 +70,51 @@ pub const RELAY_GRACE: Duration = Duration::from_secs(5);
 /// Entries relayed per pass at most.
 const RELAY_BATCH: usize = 500;
 
+/// Published entries cleared in one transaction at most.
+const CLEAR_BATCH: usize = 500;
+/// Published entries waiting to be cleared; past this, a publisher clears its own.
+const CLEAR_QUEUE: usize = 4096;
+
 #[derive(Clone)]
 pub struct Outbox {
     pub store: Store,
     pub bus: Bus,
+    /// Ids of published entries, cleared together by [`clear_published`].
+    cleared: tokio::sync::mpsc::Sender<String>,
 }
 
 impl Outbox {
-    /// Publishes a committed entry's messages in order, then clears it. Safe to
-    /// repeat: a message published twice is dropped by JetStream.
+    /// An outbox on `store` and `bus`, with the task that clears published entries
+    /// in batches (it ends when the last clone of the outbox is dropped).
+    pub fn new(store: Store, bus: Bus) -> Outbox {
+        let (cleared, published) = tokio::sync::mpsc::channel(CLEAR_QUEUE);
+        tokio::spawn(clear_published(store.clone(), published));
+        Outbox {
+            store,
+            bus,
+            cleared,
+        }
+    }
+
+    /// Publishes a committed entry's messages in order, then has it cleared. Safe
+    /// to repeat: a message published twice is dropped by JetStream.
+    ///
+    /// The clear is not waited for: it only saves the relay from publishing the
+    /// entry again, which JetStream would drop (within its window; beyond it, the
+    /// job id and attempt fence the run). So the entries published together are
+    /// cleared in one transaction, and a submission costs one commit, not two.
     pub async fn publish(&self, staged: &Staged) -> Result<(), Error> {
         fault::crash_before_publish();
-        for message in &staged.entry.messages {
-            self.bus.publish_envelope(message).await?;
+        self.bus.publish_envelopes(&staged.entry.messages).await?;
+        if let Err(full) = self.cleared.try_send(staged.id.clone()) {
+            let id = full.into_inner();
+            self.store
+                .transact(|tx| {
+                    let id = id.as_str();
+                    async move { outbox::clear(&tx, id).await }
+                })
+                .await?;
         }
-        let id = staged.id.as_str();
-        self.store
-            .transact(|tx| async move { outbox::clear(&tx, id).await })
-            .await?;
         Ok(())
     }
 
@@ -124,5 +151,28 @@ impl Outbox {
                 tracing::warn!(%error, "outbox relay failed; retrying next period");
             }
         }
+    }
+}
+
+/// Clears published entries, the ones queued together in one transaction.
+async fn clear_published(store: Store, mut published: tokio::sync::mpsc::Receiver<String>) {
+    let mut ids = Vec::with_capacity(CLEAR_BATCH);
+    while published.recv_many(&mut ids, CLEAR_BATCH).await > 0 {
+        let cleared = store
+            .transact(|tx| {
+                let ids = &ids;
+                async move {
+                    for id in ids {
+                        outbox::clear(&tx, id).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await;
+        if let Err(error) = cleared {
+            // The relay publishes them again; JetStream drops the repeats.
+            tracing::warn!(%error, entries = ids.len(), "published outbox entries not cleared");
+        }
+        ids.clear();
     }
 }

@@ -27,6 +27,16 @@ impl Family {
         self.0.range()
     }
 
+    /// The family of keys under `tuple`, e.g. one index's entries for one value.
+    pub fn nested<T: TuplePack>(&self, tuple: &T) -> Family {
+        Family(self.0.subspace(tuple))
+    }
+
+    /// The id that ends a key of this family, for families keyed by `(.., id)`.
+    pub fn unpack_id(&self, key: &[u8]) -> Option<String> {
+        self.0.unpack::<(String,)>(key).ok().map(|(id,)| id)
+    }
+
     /// The raw prefix, for versionstamped keys.
     pub fn prefix(&self) -> &[u8] {
         self.0.bytes()
@@ -55,6 +65,15 @@ pub fn schedules() -> Family {
 /// `("job", id)` → `JobRecord`; ids are UUIDv7, so keys sort by creation time.
 pub fn jobs() -> Family {
     Family(root().subspace(&"job"))
+}
+/// `("job_ix", "state", state, id)`, `("job_ix", "dataflow", dataflow, id)` and
+/// `("job_ix", "dataflow_state", dataflow, state, id)` → empty: the job indexes.
+pub fn job_index() -> Family {
+    Family(root().subspace(&"job_ix"))
+}
+/// `("job_ix_built")` → empty: every job written before the indexes is indexed.
+pub fn job_index_built() -> Vec<u8> {
+    root().pack(&("job_ix_built",))
 }
 /// `("idem", key)` → job id
 pub fn idempotency() -> Family {
@@ -106,14 +125,4 @@ pub fn services() -> Family {
 /// a permission or a token away, so that every gateway drops what it cached.
 pub fn auth_generation() -> Vec<u8> {
     root().pack(&("auth_generation",))
-}
-
-/// The job id in a key of [`jobs`].
-pub fn jobs_unpack_id(key: &[u8]) -> Option<String> {
-    jobs().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
-}
-
-/// The entry id in a key of [`outbox`].
-pub fn outbox_unpack_id(key: &[u8]) -> Option<String> {
-    outbox().0.unpack::<(String,)>(key).ok().map(|(id,)| id)
 }

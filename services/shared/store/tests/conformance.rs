@@ -414,6 +414,110 @@ async fn identity_records(b: Backend) {
     assert_eq!(gone, (None, None, None, None, None));
 }
 
+async fn job_indexes(b: Backend) {
+    use prism_schemas::v1::{JobRecord, JobState};
+    use prism_store::records::jobs::{self, JobFilter};
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (mine, other) = (format!("df-{run}"), format!("other-{run}"));
+    // Ids sort by time as UUIDv7 do: newest last.
+    let job = |i: usize, dataflow: &str, state: JobState| JobRecord {
+        id: format!("{run}-{i:03}"),
+        dataflow: dataflow.to_string(),
+        state: state as i32,
+        ..Default::default()
+    };
+    b.store
+        .transact(|tx| {
+            let (mine, other) = (mine.clone(), other.clone());
+            async move {
+                for i in 0..30 {
+                    let dataflow = if i % 3 == 0 { &other } else { &mine };
+                    jobs::put(&tx, &job(i, dataflow, JobState::Queued)).await?;
+                }
+                // State changes move a job between index entries.
+                for i in (0..30).filter(|i| i % 2 == 0) {
+                    let dataflow = if i % 3 == 0 { &other } else { &mine };
+                    jobs::put(&tx, &job(i, dataflow, JobState::Running)).await?;
+                    jobs::put(&tx, &job(i, dataflow, JobState::Succeeded)).await?;
+                }
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    let list = |dataflow: Option<&str>, state: Option<JobState>, before: Option<String>, limit| {
+        let filter = JobFilter {
+            state,
+            dataflow: dataflow.map(str::to_string),
+        };
+        let store = b.store.clone();
+        async move {
+            store
+                .transact(|tx| {
+                    let (filter, before) = (filter.clone(), before.clone());
+                    async move { jobs::list(&tx, &filter, before.as_deref(), limit).await }
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let ids = |page: &jobs::JobPage| -> Vec<usize> {
+        page.jobs
+            .iter()
+            .map(|j| j.id[run.len() + 1..].parse().unwrap())
+            .collect()
+    };
+    let want = |pick: &dyn Fn(usize) -> bool| -> Vec<usize> {
+        (0..30).rev().filter(|i| pick(*i)).collect()
+    };
+    let page = list(Some(&mine), None, None, 100).await;
+    assert_eq!(ids(&page), want(&|i| i % 3 != 0));
+    let page = list(Some(&mine), Some(JobState::Queued), None, 100).await;
+    assert_eq!(ids(&page), want(&|i| i % 3 != 0 && i % 2 == 1));
+    assert!(page.next_cursor.is_none());
+    let page = list(Some(&other), Some(JobState::Succeeded), None, 100).await;
+    assert_eq!(ids(&page), want(&|i| i % 3 == 0 && i % 2 == 0));
+    assert!(
+        list(Some(&mine), Some(JobState::Running), None, 100)
+            .await
+            .jobs
+            .is_empty()
+    );
+    // Pages follow each other through the cursor.
+    let first = list(Some(&mine), None, None, 7).await;
+    let second = list(Some(&mine), None, first.next_cursor.clone(), 100).await;
+    let both: Vec<usize> = ids(&first).into_iter().chain(ids(&second)).collect();
+    assert_eq!(both, want(&|i| i % 3 != 0));
+
+    // A job written before the indexes existed is found once they are built.
+    let older = job(99, &mine, JobState::Failed);
+    b.store
+        .transact(|tx| {
+            let older = older.clone();
+            async move {
+                let key = prism_store::keys::jobs().key(&older.id.as_str());
+                tx.set(&key, &prost::Message::encode_to_vec(&older)).await?;
+                tx.clear(&prism_store::keys::job_index_built()).await
+            }
+        })
+        .await
+        .unwrap();
+    assert!(
+        list(Some(&mine), Some(JobState::Failed), None, 100)
+            .await
+            .jobs
+            .is_empty()
+    );
+    assert!(jobs::build_indexes(&b.store).await.unwrap() >= 31);
+    let page = list(Some(&mine), Some(JobState::Failed), None, 100).await;
+    assert_eq!(ids(&page), vec![99]);
+    assert_eq!(
+        jobs::build_indexes(&b.store).await.unwrap(),
+        0,
+        "built once"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -448,6 +552,7 @@ conformance!(
     time_limit_holds,
     versionstamps_increase_in_commit_order,
     identity_records,
+    job_indexes,
 );
 
 /// Two stores on one file behave as two processes sharing it.

@@ -9,8 +9,30 @@ pub async fn get(tx: &Tx, id: &str) -> Result<Option<JobRecord>> {
     get_record(tx, &keys::jobs().key(&id)).await
 }
 
+/// Writes the job and keeps its index entries current (an entry for its state,
+/// its dataflow, and both), so filtered lists read only the jobs they show.
 pub async fn put(tx: &Tx, record: &JobRecord) -> Result<()> {
+    if let Some(previous) = get(tx, &record.id).await?
+        && (previous.state != record.state || previous.dataflow != record.dataflow)
+    {
+        for key in index_keys(&previous) {
+            tx.clear(&key).await?;
+        }
+    }
+    for key in index_keys(record) {
+        tx.set(&key, &[]).await?;
+    }
     put_record(tx, &keys::jobs().key(&record.id.as_str()), record).await
+}
+
+fn index_keys(job: &JobRecord) -> [Vec<u8>; 3] {
+    let (id, dataflow) = (job.id.as_str(), job.dataflow.as_str());
+    let index = keys::job_index();
+    [
+        index.key(&("state", job.state, id)),
+        index.key(&("dataflow", dataflow, id)),
+        index.key(&("dataflow_state", dataflow, job.state, id)),
+    ]
 }
 
 #[derive(Debug, Default, Clone)]
@@ -19,72 +41,94 @@ pub struct JobFilter {
     pub dataflow: Option<String>,
 }
 
-impl JobFilter {
-    fn matches(&self, job: &JobRecord) -> bool {
-        self.state.is_none_or(|s| job.state() == s)
-            && self.dataflow.as_deref().is_none_or(|d| job.dataflow == d)
-    }
-}
-
 pub struct JobPage {
     pub jobs: Vec<JobRecord>,
     /// The id to pass as `before` for the next page; `None` at the end.
     pub next_cursor: Option<String>,
 }
 
-/// Jobs scanned per request at most, so a selective filter stays within a
-/// transaction's time limit; the cursor lets the client go on.
-const MAX_SCANNED: usize = 5_000;
-const BATCH: usize = 500;
-
-/// Newest first, starting before the job `before` (exclusive).
+/// Newest first, starting before the job `before` (exclusive). A filter reads its
+/// index: the page costs its own jobs, however many others there are.
 pub async fn list(
     tx: &Tx,
     filter: &JobFilter,
     before: Option<&str>,
     limit: usize,
 ) -> Result<JobPage> {
-    let family = keys::jobs();
-    let (begin, family_end) = family.range();
-    let mut end = before.map_or(family_end, |id| family.key(&id));
-    let mut jobs = Vec::new();
-    let mut scanned = 0;
-    loop {
-        let batch: Vec<(Vec<u8>, JobRecord)> =
-            scan_records(tx, (begin.clone(), end.clone()), BATCH, true).await?;
-        let exhausted = batch.len() < BATCH;
-        for (key, job) in batch {
-            scanned += 1;
-            end = key;
-            if filter.matches(&job) {
-                jobs.push(job);
-                if jobs.len() == limit {
-                    let next = jobs.last().map(|j| j.id.clone());
-                    return Ok(JobPage {
-                        jobs,
-                        next_cursor: next,
-                    });
-                }
-            }
-        }
-        if exhausted {
-            return Ok(JobPage {
-                jobs,
-                next_cursor: None,
-            });
-        }
-        if scanned >= MAX_SCANNED {
-            let next = Some(job_id_of(&end));
-            return Ok(JobPage {
-                jobs,
-                next_cursor: next,
-            });
+    let index = keys::job_index();
+    let state = filter.state.map(|s| s as i32);
+    let (family, (begin, end)) = match (filter.dataflow.as_deref(), state) {
+        (None, None) => (keys::jobs(), keys::jobs().range()),
+        (Some(d), None) => (
+            index.nested(&("dataflow", d)),
+            index.range_of(&("dataflow", d)),
+        ),
+        (None, Some(s)) => (index.nested(&("state", s)), index.range_of(&("state", s))),
+        (Some(d), Some(s)) => (
+            index.nested(&("dataflow_state", d, s)),
+            index.range_of(&("dataflow_state", d, s)),
+        ),
+    };
+    let end = before.map_or(end, |id| family.key(&id));
+    let rows = tx.get_range(&begin, &end, limit, true).await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id = family.unpack_id(&row.key).unwrap_or_default();
+        // An index entry always has its record (both change in one transaction).
+        if let Some(job) = get(tx, &id).await? {
+            jobs.push(job);
         }
     }
+    let next_cursor = (rows.len() == limit)
+        .then(|| jobs.last().map(|j| j.id.clone()))
+        .flatten();
+    Ok(JobPage { jobs, next_cursor })
 }
 
-fn job_id_of(key: &[u8]) -> String {
-    keys::jobs_unpack_id(key).unwrap_or_default()
+/// Jobs indexed per transaction when building the index of an older store.
+const INDEX_BATCH: usize = 500;
+
+/// Indexes the jobs that a store written before the job indexes holds, once:
+/// every gateway calls it at start; after the first, it is one read.
+pub async fn build_indexes(store: &crate::Store) -> Result<usize> {
+    let marker = keys::job_index_built();
+    let mut after: Option<Vec<u8>> = None;
+    let mut indexed = 0;
+    loop {
+        let step = store
+            .transact(|tx| {
+                let (marker, after) = (marker.clone(), after.clone());
+                async move {
+                    if tx.get(&marker).await?.is_some() {
+                        return Ok(None);
+                    }
+                    let (begin, end) = keys::jobs().range();
+                    let begin = after.map_or(begin, |k| keys::Family::after(&k));
+                    let batch: Vec<(Vec<u8>, JobRecord)> =
+                        scan_records(&tx, (begin, end), INDEX_BATCH, false).await?;
+                    for (_, job) in &batch {
+                        for key in index_keys(job) {
+                            tx.set(&key, &[]).await?;
+                        }
+                    }
+                    if batch.len() < INDEX_BATCH {
+                        tx.set(&marker, &[]).await?;
+                    }
+                    Ok(Some((batch.len(), batch.last().map(|(k, _)| k.clone()))))
+                }
+            })
+            .await?;
+        match step {
+            None => return Ok(indexed),
+            Some((count, last)) => {
+                indexed += count;
+                if count < INDEX_BATCH {
+                    return Ok(indexed);
+                }
+                after = last;
+            }
+        }
+    }
 }
 
 pub async fn idempotent_job_id(tx: &Tx, key: &str) -> Result<Option<String>> {

@@ -23,6 +23,6 @@ pub async fn list(tx: &Tx, limit: usize) -> Result<Vec<(String, OutboxEntry)>> {
     let rows = scan_records::<OutboxEntry>(tx, keys::outbox().range(), limit, false).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(key, entry)| keys::outbox_unpack_id(&key).map(|id| (id, entry)))
+        .filter_map(|(key, entry)| keys::outbox().unpack_id(&key).map(|id| (id, entry)))
         .collect())
 }
