@@ -518,6 +518,38 @@ async fn job_indexes(b: Backend) {
     );
 }
 
+async fn latest_dataflow_versions(b: Backend) {
+    use prism_store::records::dataflows;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let names: Vec<String> = ["a", "ab", "b"]
+        .iter()
+        .map(|n| format!("{run}-{n}"))
+        .collect();
+    let latest = b
+        .store
+        .transact(|tx| {
+            let names = names.clone();
+            async move {
+                for (i, name) in names.iter().enumerate() {
+                    for v in 0..=i {
+                        dataflows::save_new_version(&tx, name, &format!("{{\"v\":{v}}}"), 1)
+                            .await?;
+                    }
+                }
+                dataflows::list_latest(&tx).await
+            }
+        })
+        .await
+        .unwrap();
+    let mine: Vec<(String, u32)> = latest
+        .into_iter()
+        .filter(|r| r.name.starts_with(&run))
+        .map(|r| (r.name, r.version))
+        .collect();
+    let want: Vec<(String, u32)> = names.iter().cloned().zip([1, 2, 3]).collect();
+    assert_eq!(mine, want, "one record per dataflow, its newest version");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -553,6 +585,7 @@ conformance!(
     versionstamps_increase_in_commit_order,
     identity_records,
     job_indexes,
+    latest_dataflow_versions,
 );
 
 /// Two stores on one file behave as two processes sharing it.

@@ -37,17 +37,21 @@ pub async fn get_version(
     get_record(tx, &keys::dataflows().key(&(name, version))).await
 }
 
-/// The latest version of every dataflow, by name.
+/// The latest version of every dataflow, by name: two short reads per dataflow
+/// (its first key, to learn the name; its last version), never its older versions.
 pub async fn list_latest(tx: &Tx) -> Result<Vec<DataflowVersionRecord>> {
-    let rows =
-        scan_records::<DataflowVersionRecord>(tx, keys::dataflows().range(), 0, false).await?;
-    let mut latest: Vec<DataflowVersionRecord> = Vec::new();
-    for (_, record) in rows {
-        // Keys sort by (name, version): a record replaces the previous one of its name.
-        match latest.last_mut() {
-            Some(last) if last.name == record.name => *last = record,
-            _ => latest.push(record),
-        }
+    let family = keys::dataflows();
+    let (mut begin, end) = family.range();
+    let mut latest = Vec::new();
+    loop {
+        let first =
+            scan_records::<DataflowVersionRecord>(tx, (begin, end.clone()), 1, false).await?;
+        let Some((_, record)) = first.into_iter().next() else {
+            return Ok(latest);
+        };
+        let name = record.name.clone();
+        let newest = scan_records(tx, family.range_of(&name.as_str()), 1, true).await?;
+        latest.extend(newest.into_iter().map(|(_, record)| record));
+        begin = family.range_of(&name.as_str()).1;
     }
-    Ok(latest)
 }
