@@ -94,11 +94,7 @@ pub async fn app_state(
         service_slots: Default::default(),
         service_records: Default::default(),
         throttle: Throttle::default(),
-        submitter: Submitter {
-            outbox: outbox.clone(),
-            pool: config.pool.clone(),
-            max_attempts: config.max_attempts,
-        },
+        submitter: Submitter::new(outbox.clone(), config.pool.clone(), config.max_attempts),
         attempts: Attempts::open(&bus, &config.topology).await?,
         outbox,
         store,

@@ -62,11 +62,7 @@ pub async fn run(
 ) -> prism_bus::Result<()> {
     config.topology.ensure(&deps.bus.jetstream).await?;
     let outbox = Outbox::new(deps.store, deps.bus);
-    let submitter = Submitter {
-        outbox: outbox.clone(),
-        pool: config.pool.clone(),
-        max_attempts: config.max_attempts,
-    };
+    let submitter = Submitter::new(outbox.clone(), config.pool.clone(), config.max_attempts);
     let relay = tokio::spawn(outbox.relay(shutdown.clone()));
     tracing::info!("scheduler started");
     let mut ticker = tokio::time::interval(config.tick);
@@ -86,8 +82,7 @@ pub async fn run(
 
 async fn tick(config: &SchedulerConfig, submitter: &Submitter) -> Result<(), SubmitError> {
     let all = submitter
-        .outbox
-        .store
+        .store()
         .transact(|tx| async move { schedules::list(&tx).await })
         .await?;
     let now = config.clock.now();
@@ -134,7 +129,7 @@ async fn fire_due(
             }
             Action::Fire => fire(submitter, schedule, occurrence_ms).await?,
         }
-        advance(&submitter.outbox.store, &schedule.name, occurrence_ms).await?;
+        advance(submitter.store(), &schedule.name, occurrence_ms).await?;
     }
     Ok(())
 }
@@ -148,7 +143,7 @@ async fn fire(
     schedule: &ScheduleRecord,
     occurrence_ms: i64,
 ) -> Result<(), SubmitError> {
-    if let Some(because) = refusal(&submitter.outbox.store, schedule).await? {
+    if let Some(because) = refusal(submitter.store(), schedule).await? {
         tracing::warn!(schedule = %schedule.name, owner = %schedule.owner, %because, "occurrence refused");
         return publish(submitter, schedule, "refused", occurrence_ms, "", &because).await;
     }
@@ -204,8 +199,7 @@ async fn publish(
         tracing::warn!(schedule = %schedule.name, occurrence_ms, detail, "occurrence misfired");
     }
     submitter
-        .outbox
-        .bus
+        .bus()
         .publish_durable(
             subjects::schedule_event(&schedule.name, kind),
             &event_id,

@@ -1,7 +1,8 @@
 //! Job submission, shared by `POST /v1/jobs`, bus submissions (`prism.jobs.submit`)
 //! and the scheduler, so all three validate, de-duplicate and dispatch alike.
 //!
-//! A job is accepted in one store transaction that writes the job record, its
+//! A job is accepted in one store transaction (shared by the submissions that
+//! arrive together, [`group`]) that writes the job record, its
 //! idempotency key and an outbox entry holding the run message and the `queued`
 //! event. They are then published (`Nats-Msg-Id` = job id for the run) and the entry
 //! is cleared. Whatever crashes in between, the entry remains, and the next replay
@@ -9,6 +10,7 @@
 //! publishes it again; JetStream drops the duplicate, and the executors' attempt
 //! bucket fences it beyond that window.
 mod error;
+mod group;
 mod submit;
 
 pub use error::SubmitError;

@@ -1,4 +1,7 @@
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use prism_bus::{envelope, subjects};
 use prism_dataflow::Dataflow;
@@ -8,6 +11,7 @@ use prism_store::Tx;
 use prism_store::records::{connections, dataflows, jobs, now_ms};
 
 use crate::error::SubmitError;
+use crate::group::{self, Pending};
 
 const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
 
@@ -43,9 +47,16 @@ pub struct Submitted {
 }
 
 /// Submits jobs: validation, the accepting transaction, and dispatch to `JOBS`
-/// through the outbox.
+/// through the outbox. Submissions that arrive together share one accepting
+/// transaction ([`crate::group`]).
 #[derive(Clone)]
 pub struct Submitter {
+    acceptor: Arc<Acceptor>,
+    accepts: mpsc::Sender<Pending>,
+}
+
+/// What accepting a job needs.
+pub(crate) struct Acceptor {
     pub outbox: Outbox,
     pub pool: String,
     /// Deliveries of a job before it is dead-lettered as failed.
@@ -54,7 +65,7 @@ pub struct Submitter {
 
 /// What the accepting transaction decided. The outbox entry is `None` for a replay
 /// whose messages were published already.
-struct Accepted {
+pub(crate) struct Accepted {
     job: JobRecord,
     created: bool,
     staged: Option<Staged>,
@@ -65,31 +76,67 @@ struct Accepted {
 pub type Decision<T> = prism_store::Result<Result<T, SubmitError>>;
 
 impl Submitter {
+    /// A submitter for `pool`, with the task that commits its accepts in groups (it
+    /// ends when the last clone of the submitter is dropped).
+    pub fn new(outbox: Outbox, pool: String, max_attempts: u32) -> Submitter {
+        let acceptor = Arc::new(Acceptor {
+            outbox,
+            pool,
+            max_attempts,
+        });
+        let (accepts, queue) = mpsc::channel(group::QUEUE);
+        tokio::spawn(group::commit_accepts(acceptor.clone(), queue));
+        Submitter { acceptor, accepts }
+    }
+
+    /// The configuration database the submitter writes to.
+    pub fn store(&self) -> &prism_store::Store {
+        &self.acceptor.outbox.store
+    }
+
+    /// The bus the submitter publishes to.
+    pub fn bus(&self) -> &prism_bus::Bus {
+        &self.acceptor.outbox.bus
+    }
+
     pub async fn submit(&self, request: SubmitRequest) -> Result<Submitted, SubmitError> {
         check_request(&request)?;
         // Chosen once, outside the retried transaction: UUIDv7 sorts by creation time.
         let job_id = uuid::Uuid::now_v7().to_string();
-        let accepted = self
-            .outbox
-            .store
-            .transact(|tx| {
-                let (request, job_id) = (&request, &job_id);
-                async move { self.accept(&tx, request, job_id).await }
-            })
-            .await??;
+        let (reply, decided) = oneshot::channel();
+        let pending = Pending {
+            request,
+            job_id,
+            reply,
+        };
+        if self.accepts.send(pending).await.is_err() {
+            return Err(
+                prism_store::Error::Backend("job submissions are shutting down".into()).into(),
+            );
+        }
+        let accepted = decided
+            .await
+            .map_err(|_| prism_store::Error::Backend("job submission interrupted".into()))???;
         // A replay of a submission whose dispatch did not finish completes it.
         if let Some(staged) = &accepted.staged {
-            self.outbox.publish(staged).await?;
+            self.acceptor.outbox.publish(staged).await?;
         }
         Ok(Submitted {
             job: accepted.job,
             created: accepted.created,
         })
     }
+}
 
+impl Acceptor {
     /// The accepting transaction: the job record, its idempotency key and the outbox
     /// entry (run message and `queued` event), all or nothing.
-    async fn accept(&self, tx: &Tx, request: &SubmitRequest, job_id: &str) -> Decision<Accepted> {
+    pub(crate) async fn accept(
+        &self,
+        tx: &Tx,
+        request: &SubmitRequest,
+        job_id: &str,
+    ) -> Decision<Accepted> {
         if let Some(key) = &request.idempotency_key {
             match replay(tx, key, request).await? {
                 Ok(Some(existing)) => return Ok(Ok(existing)),

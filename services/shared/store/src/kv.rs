@@ -174,6 +174,8 @@ impl Tx {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// Transactions committed with writes, by this handle and its clones.
+    write_commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Retries before a conflicting transaction gives up. FoundationDB's bindings retry
@@ -184,7 +186,14 @@ impl Store {
     pub fn new(backend: impl Backend) -> Self {
         Store {
             backend: Arc::new(backend),
+            write_commits: Arc::default(),
         }
+    }
+
+    /// Transactions this handle (and its clones) committed with writes: each one a
+    /// disk sync on the embedded store, so group commit shows here.
+    pub fn write_commits(&self) -> u64 {
+        self.write_commits.load(Ordering::Relaxed)
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -210,7 +219,14 @@ impl Store {
                 }),
             };
             let outcome = match body(tx.clone()).await {
-                Ok(value) => tx.commit().await.map(|()| value),
+                Ok(value) => {
+                    let wrote = tx.inner.written_bytes.load(Ordering::Relaxed) > 0;
+                    let committed = tx.commit().await.map(|()| value);
+                    if wrote && committed.is_ok() {
+                        self.write_commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    committed
+                }
                 Err(error) => Err(error),
             };
             match outcome {
