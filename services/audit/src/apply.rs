@@ -33,7 +33,7 @@ pub async fn apply_events(store: &Store, incoming: &[Incoming<'_>]) -> prism_sto
         return Ok(());
     }
     store
-        .transact(|tx| {
+        .transact_write(|tx| {
             let events = &events;
             async move {
                 for (position, (event, record)) in events.iter().enumerate() {
@@ -89,7 +89,7 @@ pub async fn dead_letter(
         job_id,
     };
     store
-        .transact(|tx| {
+        .transact_write(|tx| {
             let (letter, event) = (&letter, &event);
             async move {
                 dead_letters::append(&tx, letter).await?;

@@ -266,7 +266,9 @@ struct Stages<'a> {
     spec: &'a RunSpec<'a>,
     /// Each connection's root, real (symlinks resolved) and within the file roots.
     roots: HashMap<&'a str, PathBuf>,
-    ctx: SessionContext,
+    /// Made by the first stage that needs DataFusion: a session and its runtime
+    /// (memory pool, spill directory) cost more than a light job's own work.
+    session: Option<SessionContext>,
     outcome: RunOutcome,
 }
 
@@ -277,11 +279,10 @@ impl<'a> Stages<'a> {
             .iter()
             .map(|c| Ok((c.name.as_str(), confine(c, &spec.confinement.file_roots)?)))
             .collect::<Result<_, EngineError>>()?;
-        let config = datafusion::prelude::SessionConfig::new();
         Ok(Stages {
             spec,
             roots,
-            ctx: SessionContext::new_with_config_rt(config, spec.confinement.runtime()?),
+            session: None,
             outcome: RunOutcome {
                 rows_read: 0,
                 rows_written: 0,
@@ -334,6 +335,15 @@ impl<'a> Stages<'a> {
         Ok(())
     }
 
+    fn ctx(&mut self) -> Result<&SessionContext, EngineError> {
+        if self.session.is_none() {
+            let config = datafusion::prelude::SessionConfig::new();
+            let runtime = self.spec.confinement.runtime()?;
+            self.session = Some(SessionContext::new_with_config_rt(config, runtime));
+        }
+        Ok(self.session.as_ref().expect("made above"))
+    }
+
     /// `path` of `connection` with the job's parameters, resolved beneath its root.
     fn resolve(&self, connection: &str, path: &str) -> Result<PathBuf, EngineError> {
         let root = self.roots.get(connection).ok_or_else(|| {
@@ -363,10 +373,9 @@ impl<'a> Stages<'a> {
         let failed = |e: datafusion::error::DataFusionError| {
             dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
         };
-        let frame = read(&self.ctx, &file, format).await.map_err(failed)?;
-        self.ctx
-            .register_table(id, frame.into_view())
-            .map_err(failed)?;
+        let ctx = self.ctx()?;
+        let frame = read(ctx, &file, format).await.map_err(failed)?;
+        ctx.register_table(id, frame.into_view()).map_err(failed)?;
         Ok(())
     }
 
@@ -381,14 +390,14 @@ impl<'a> Stages<'a> {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let frame = self
-            .ctx
+        let parameters = self.spec.parameters;
+        let ctx = self.ctx()?;
+        let frame = ctx
             .sql_with_options(&text, options)
             .await
             .map_err(|e| refused(e.to_string()))?;
-        let frame = bind(frame, &names, self.spec.parameters).map_err(refused)?;
-        self.ctx
-            .register_table(id, frame.into_view())
+        let frame = bind(frame, &names, parameters).map_err(refused)?;
+        ctx.register_table(id, frame.into_view())
             .map_err(|e| refused(e.to_string()))?;
         Ok(())
     }
@@ -405,15 +414,15 @@ impl<'a> Stages<'a> {
         let failed = |e: datafusion::error::DataFusionError| {
             dataflow_error(format!("stage {id}: {}", confinement.explain(e)))
         };
-        let plan = self
-            .ctx
+        let ctx = self.ctx()?;
+        let plan = ctx
             .table(target.input)
             .await
             .map_err(failed)?
             .create_physical_plan()
             .await
             .map_err(failed)?;
-        let mut stream = execute_stream(plan.clone(), self.ctx.task_ctx()).map_err(failed)?;
+        let mut stream = execute_stream(plan.clone(), ctx.task_ctx()).map_err(failed)?;
         let file = self.resolve(target.connection, target.path)?;
         let staged = staging_path(&file, self.spec.job_id, self.spec.attempt);
         self.outcome
@@ -444,22 +453,44 @@ impl<'a> Stages<'a> {
             })
         };
         let mut rows = 0;
+        let mut encoding = sink::Encoding::new(target.format);
+        let encoded = |chunk: Result<sink::Chunk, sink::SinkError>| {
+            chunk.map_err(|e| io_error(format!("stage {id}: {e}")))
+        };
         let fed = loop {
             let next = tokio::select! {
                 next = stream.next() => next,
                 () = cancel.cancelled() => break Err(EngineError::Cancelled),
             };
-            match next {
+            let batch = match next {
                 None => break Ok(()),
                 Some(Err(e)) => break Err(failed(e)),
-                Some(Ok(batch)) => {
-                    rows += batch.num_rows() as u64;
-                    // A writer that stopped has its own error, reported below.
-                    if sender.send(batch).await.is_err() {
-                        break Ok(());
-                    }
-                }
+                Some(Ok(batch)) => batch,
+            };
+            rows += batch.num_rows() as u64;
+            encoding.push(batch);
+            let chunk = match encoding.ready_while_running().await.map(encoded) {
+                None => continue,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => break Err(e),
+            };
+            // A writer that stopped has its own error, reported below.
+            if sender.send(chunk).await.is_err() {
+                break Ok(());
             }
+        };
+        let fed = match fed {
+            Ok(()) => loop {
+                let chunk = match encoding.ready(0).await.map(encoded) {
+                    None => break Ok(()),
+                    Some(Ok(chunk)) => chunk,
+                    Some(Err(e)) => break Err(e),
+                };
+                if sender.send(chunk).await.is_err() {
+                    break Ok(());
+                }
+            },
+            stopped => stopped,
         };
         drop((sender, stream));
         let wrote = writer

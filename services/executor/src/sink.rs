@@ -1,7 +1,8 @@
 //! One output file, written from a stream of batches on a blocking thread while the
-//! plan that produces them keeps running: memory holds a couple of batches, never
+//! plan that produces them keeps running (and the batches are encoded in parallel): memory holds a couple of batches, never
 //! the output. The file is created exclusively (never through a file or symlink
 //! someone else put there), capped in bytes, and synced before it is renamed.
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -11,8 +12,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use prism_dataflow::Format;
 use tokio::sync::mpsc::Receiver;
 
-/// Batches queued between the plan and the file: enough to keep both busy.
+/// Chunks queued between the plan and the file: enough to keep both busy.
 pub(crate) const QUEUED_BATCHES: usize = 4;
+/// Batches encoded at once: text encoding is most of a write's work, and batches
+/// encode independently, so every core takes part (as in DataFusion's own sinks).
+const ENCODING_AT_ONCE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SinkError {
@@ -27,14 +31,81 @@ fn io(e: impl std::fmt::Display) -> SinkError {
     SinkError::Io(e.to_string())
 }
 
-/// Writes every batch `batches` yields to `staged`; returns the bytes written.
+/// What the file receives: text already encoded (CSV, JSON lines), or batches for
+/// a Parquet writer (which encodes column chunks across batches itself).
+pub(crate) enum Chunk {
+    Encoded(Vec<u8>),
+    Batch(RecordBatch),
+}
+
+/// Encodes batches on the blocking pool, several at once, handing them back in order.
+pub(crate) struct Encoding {
+    format: Format,
+    header: bool,
+    pending: VecDeque<tokio::task::JoinHandle<Result<Chunk, SinkError>>>,
+}
+
+impl Encoding {
+    pub(crate) fn new(format: Format) -> Self {
+        Encoding {
+            format,
+            header: true,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, batch: RecordBatch) {
+        let (format, header) = (self.format, std::mem::take(&mut self.header));
+        self.pending.push_back(tokio::task::spawn_blocking(move || {
+            encode(batch, format, header)
+        }));
+    }
+
+    /// The oldest chunk, once more than `keep` are under way (or any, with 0).
+    pub(crate) async fn ready(&mut self, keep: usize) -> Option<Result<Chunk, SinkError>> {
+        if self.pending.len() <= keep {
+            return None;
+        }
+        let next = self.pending.pop_front()?;
+        Some(
+            next.await
+                .unwrap_or_else(|e| Err(io(format!("encoding stopped: {e}")))),
+        )
+    }
+
+    /// [`Encoding::ready`] while the plan still runs.
+    pub(crate) async fn ready_while_running(&mut self) -> Option<Result<Chunk, SinkError>> {
+        self.ready(ENCODING_AT_ONCE).await
+    }
+}
+
+fn encode(batch: RecordBatch, format: Format, header: bool) -> Result<Chunk, SinkError> {
+    Ok(match format {
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(header)
+                .build(Vec::new());
+            writer.write(&batch).map_err(io)?;
+            Chunk::Encoded(writer.into_inner())
+        }
+        Format::Jsonl => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(Vec::new());
+            writer.write(&batch).map_err(io)?;
+            writer.finish().map_err(io)?;
+            Chunk::Encoded(writer.into_inner())
+        }
+        Format::Parquet => Chunk::Batch(batch),
+    })
+}
+
+/// Writes every chunk `chunks` yields to `staged`; returns the bytes written.
 /// Ends when the sender is dropped, whether or not the plan finished: the caller
 /// knows which, and removes a file it will not commit.
 pub(crate) fn write_all(
     staged: &Path,
     schema: SchemaRef,
     format: Format,
-    mut batches: Receiver<RecordBatch>,
+    mut chunks: Receiver<Chunk>,
     limit: u64,
 ) -> Result<u64, SinkError> {
     let file = std::fs::OpenOptions::new()
@@ -42,16 +113,29 @@ pub(crate) fn write_all(
         .create_new(true)
         .open(staged)
         .map_err(|e| io(format!("cannot create {}: {e}", staged.display())))?;
-    let out = Capped {
+    let mut out = Capped {
         inner: BufWriter::with_capacity(1 << 20, file),
         written: 0,
         limit,
     };
-    let mut writer = FileWriter::new(out, schema, format)?;
-    while let Some(batch) = batches.blocking_recv() {
-        writer.write(&batch)?;
+    if format == Format::Parquet {
+        // Made before the first batch: no rows still make a valid Parquet file.
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(out, schema, None).map_err(io)?;
+        while let Some(chunk) = chunks.blocking_recv() {
+            if let Chunk::Batch(batch) = chunk {
+                writer.write(&batch).map_err(cause)?;
+            }
+        }
+        out = writer.into_inner().map_err(cause)?;
+    } else {
+        while let Some(chunk) = chunks.blocking_recv() {
+            if let Chunk::Encoded(bytes) = chunk {
+                out.write_all(&bytes).map_err(cause)?;
+            }
+        }
     }
-    let out = writer.finish()?;
+    out.flush().map_err(cause)?;
     let written = out.written;
     let file = out.inner.into_inner().map_err(|e| io(e.error()))?;
     // On disk before the rename makes it visible.
@@ -85,12 +169,6 @@ impl Write for Capped {
     }
 }
 
-enum FileWriter {
-    Csv(datafusion::arrow::csv::Writer<Capped>),
-    Jsonl(datafusion::arrow::json::LineDelimitedWriter<Capped>),
-    Parquet(datafusion::parquet::arrow::ArrowWriter<Capped>),
-}
-
 /// The cap's own error when it was the cause (the writers wrap it in theirs).
 fn cause(e: impl std::fmt::Display) -> SinkError {
     let text = e.to_string();
@@ -100,41 +178,68 @@ fn cause(e: impl std::fmt::Display) -> SinkError {
     }
 }
 
-impl FileWriter {
-    fn new(out: Capped, schema: SchemaRef, format: Format) -> Result<Self, SinkError> {
-        Ok(match format {
-            Format::Csv => FileWriter::Csv(
-                datafusion::arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(out),
-            ),
-            Format::Jsonl => {
-                FileWriter::Jsonl(datafusion::arrow::json::LineDelimitedWriter::new(out))
-            }
-            Format::Parquet => FileWriter::Parquet(
-                datafusion::parquet::arrow::ArrowWriter::try_new(out, schema, None).map_err(io)?,
-            ),
-        })
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
-        match self {
-            FileWriter::Csv(w) => w.write(batch).map_err(cause),
-            FileWriter::Jsonl(w) => w.write(batch).map_err(cause),
-            FileWriter::Parquet(w) => w.write(batch).map_err(cause),
-        }
-    }
-
-    fn finish(self) -> Result<Capped, SinkError> {
-        let mut out = match self {
-            FileWriter::Csv(w) => w.into_inner(),
-            FileWriter::Jsonl(mut w) => {
-                w.finish().map_err(cause)?;
-                w.into_inner()
-            }
-            FileWriter::Parquet(w) => w.into_inner().map_err(cause)?,
+    /// `batches` batches of 1,000 consecutive numbers, through the parallel
+    /// encoding and the writer, as the engine drives them.
+    async fn written(format: Format, batches: i64, limit: u64) -> (Result<u64, SinkError>, String) {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let (sender, receiver) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
+        let writer = {
+            let (path, schema) = (path.clone(), schema.clone());
+            tokio::task::spawn_blocking(move || write_all(&path, schema, format, receiver, limit))
         };
-        out.flush().map_err(cause)?;
-        Ok(out)
+        let mut encoding = Encoding::new(format);
+        for b in 0..batches {
+            let numbers = Int64Array::from_iter_values(b * 1000..(b + 1) * 1000);
+            encoding.push(RecordBatch::try_new(schema.clone(), vec![Arc::new(numbers)]).unwrap());
+            if let Some(chunk) = encoding.ready_while_running().await
+                && sender.send(chunk.unwrap()).await.is_err()
+            {
+                break;
+            }
+        }
+        while let Some(chunk) = encoding.ready(0).await {
+            if sender.send(chunk.unwrap()).await.is_err() {
+                break;
+            }
+        }
+        drop(sender);
+        let result = writer.await.unwrap();
+        (result, std::fs::read_to_string(&path).unwrap_or_default())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_encoded_at_once_are_written_in_order_with_one_header() {
+        let (result, text) = written(Format::Csv, 50, u64::MAX).await;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "n");
+        let numbers: Vec<i64> = lines[1..].iter().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(numbers, (0..50_000).collect::<Vec<_>>());
+        assert_eq!(result.unwrap(), text.len() as u64);
+
+        let (_, text) = written(Format::Jsonl, 20, u64::MAX).await;
+        let first: Vec<&str> = text.lines().take(2).collect();
+        assert_eq!(first, [r#"{"n":0}"#, r#"{"n":1}"#]);
+        assert_eq!(text.lines().count(), 20_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_output_cap_stops_a_write() {
+        let (result, text) = written(Format::Csv, 50, 10_000).await;
+        match result {
+            Err(SinkError::TooLarge(reason)) => {
+                assert!(reason.starts_with("output limit"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(text.len() <= 10_000);
     }
 }

@@ -55,7 +55,7 @@ async fn accept_all(
     acceptor
         .outbox
         .store
-        .transact(|tx| async move {
+        .transact_write(|tx| async move {
             let mut decisions = Vec::with_capacity(group.len());
             for pending in group {
                 let decided = acceptor
@@ -72,7 +72,7 @@ async fn accept_one(acceptor: &Acceptor, pending: &Pending) -> Decided {
     acceptor
         .outbox
         .store
-        .transact(|tx| async move {
+        .transact_write(|tx| async move {
             acceptor
                 .accept(&tx, &pending.request, &pending.job_id)
                 .await

@@ -109,7 +109,7 @@ impl Outbox {
         if let Err(full) = self.cleared.try_send(staged.id.clone()) {
             let id = full.into_inner();
             self.store
-                .transact(|tx| {
+                .transact_write(|tx| {
                     let id = id.as_str();
                     async move { outbox::clear(&tx, id).await }
                 })
@@ -159,7 +159,7 @@ async fn clear_published(store: Store, mut published: tokio::sync::mpsc::Receive
     let mut ids = Vec::with_capacity(CLEAR_BATCH);
     while published.recv_many(&mut ids, CLEAR_BATCH).await > 0 {
         let cleared = store
-            .transact(|tx| {
+            .transact_write(|tx| {
                 let ids = &ids;
                 async move {
                     for id in ids {

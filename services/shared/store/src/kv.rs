@@ -48,6 +48,11 @@ pub trait BackendTransaction: Send + Sync {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     async fn begin(&self) -> Result<Box<dyn BackendTransaction>>;
+    /// A transaction that will write: where the backend has a single writer (the
+    /// embedded store), it waits its turn instead of conflicting at its first write.
+    async fn begin_write(&self) -> Result<Box<dyn BackendTransaction>> {
+        self.begin().await
+    }
     /// A cheap round trip used by readiness checks.
     async fn ping(&self) -> Result<()>;
 }
@@ -208,12 +213,36 @@ impl Store {
         F: Fn(Tx) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.run(body, false).await
+    }
+
+    /// [`Store::transact`] for a transaction that writes whatever it reads, busy
+    /// ones above all (accepting jobs, recording events): on the embedded store it
+    /// waits for the writers before it instead of conflicting with them.
+    pub async fn transact_write<T, F, Fut>(&self, body: F) -> Result<T>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.run(body, true).await
+    }
+
+    async fn run<T, F, Fut>(&self, body: F, writes: bool) -> Result<T>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let backend = if writes {
+                self.backend.begin_write().await?
+            } else {
+                self.backend.begin().await?
+            };
             let tx = Tx {
                 inner: Arc::new(TxInner {
-                    backend: self.backend.begin().await?,
+                    backend,
                     started: Instant::now(),
                     written_bytes: AtomicUsize::new(0),
                 }),

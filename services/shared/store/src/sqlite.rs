@@ -39,6 +39,10 @@ const SCHEMA: &str = "
 pub struct SqliteBackend {
     path: String,
     idle: Arc<Mutex<Vec<Connection>>>,
+    /// Writers of this process wait here, in turn, rather than on SQLite's lock:
+    /// a writer that took its snapshot before another's commit would otherwise
+    /// fail at its first write and run again, and under load again and again.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn map_err(error: rusqlite::Error) -> Error {
@@ -59,6 +63,7 @@ impl SqliteBackend {
         let backend = SqliteBackend {
             path: path.to_string_lossy().into_owned(),
             idle: Arc::new(Mutex::new(Vec::new())),
+            writer: Arc::default(),
         };
         // Several processes may create the schema at once; a busy answer is retried.
         let mut tries = 0;
@@ -105,6 +110,7 @@ impl SqliteBackend {
         SqliteBackend {
             path: self.path.clone(),
             idle: self.idle.clone(),
+            writer: self.writer.clone(),
         }
     }
 
@@ -143,6 +149,28 @@ impl Backend for SqliteBackend {
             state: Arc::new(Mutex::new(Some(conn))),
             stamped: Mutex::new(Vec::new()),
             idle: self.idle.clone(),
+            _turn: None,
+        }))
+    }
+
+    /// Waits for this process's writers before it, then takes SQLite's write lock
+    /// at once (`BEGIN IMMEDIATE`): its snapshot is the latest, so its writes
+    /// cannot conflict with a commit made since. Another process's writer can
+    /// still hold the lock; that wait is a conflict, retried as any other.
+    async fn begin_write(&self) -> Result<Box<dyn BackendTransaction>> {
+        let turn = self.writer.clone().lock_owned().await;
+        let backend = self.clone_handle();
+        let conn = blocking(move || {
+            let conn = backend.acquire()?;
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+            Ok(conn)
+        })
+        .await?;
+        Ok(Box::new(SqliteTransaction {
+            state: Arc::new(Mutex::new(Some(conn))),
+            stamped: Mutex::new(Vec::new()),
+            idle: self.idle.clone(),
+            _turn: Some(turn),
         }))
     }
 
@@ -178,6 +206,8 @@ struct SqliteTransaction {
     state: Arc<Mutex<Option<Connection>>>,
     stamped: Mutex<Vec<StampedWrite>>,
     idle: Arc<Mutex<Vec<Connection>>>,
+    /// A writer's turn among this process's writers, held until it ends.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl SqliteTransaction {

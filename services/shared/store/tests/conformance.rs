@@ -179,29 +179,34 @@ async fn failed_transactions_commit_nothing(b: Backend) {
 async fn conflicts_are_retried_serializably(b: Backend) {
     let key = Arc::new(b.key(b"counter"));
     let mut tasks = Vec::new();
-    for _ in 0..20 {
+    // Half of them declared writers: both kinds serialize with each other.
+    for i in 0..40 {
         let (store, key) = (b.store.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
-            store
-                .transact(|tx| {
-                    let key = key.clone();
-                    async move {
-                        let current = tx
-                            .get(&key)
-                            .await?
-                            .map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap()));
-                        tokio::task::yield_now().await;
-                        tx.set(&key, &(current + 1).to_be_bytes()).await
-                    }
-                })
-                .await
+            let body = |tx: prism_store::Tx| {
+                let key = key.clone();
+                async move {
+                    let current = tx
+                        .get(&key)
+                        .await?
+                        .map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap()));
+                    tokio::task::yield_now().await;
+                    tx.set(&key, &(current + 1).to_be_bytes()).await
+                }
+            };
+            if i % 2 == 0 {
+                store.transact(body).await
+            } else {
+                store.transact_write(body).await
+            }
         }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
     let value = get(&b, &key).await;
-    assert_eq!(value, Some(20u32.to_be_bytes().to_vec()));
+    assert_eq!(value, Some(40u32.to_be_bytes().to_vec()));
+    assert_eq!(b.store.write_commits(), 40);
 }
 
 async fn size_limits_hold(b: Backend) {
