@@ -71,6 +71,8 @@ pub async fn run(config: AuditConfig, deps: AuditDeps, shutdown: CancellationTok
 /// a transaction's limits (10 MB, 5 s) on every backend.
 const BATCH_EVENTS: usize = 256;
 const BATCH_BYTES: usize = 1 << 20;
+/// How long a batch waits for more events behind its first.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Records events until the stream of messages breaks or `shutdown`.
 async fn consume(
@@ -91,7 +93,7 @@ async fn consume(
             }
             None => return,
         };
-        let batch = gather(first, &mut messages);
+        let batch = gather(first, &mut messages).await;
         for (message, ack) in batch.iter().zip(record_all(store, &batch).await) {
             if let Err(error) = message.ack_with(ack).await {
                 tracing::warn!(%error, "event acknowledgement failed; it will be redelivered");
@@ -100,22 +102,23 @@ async fn consume(
     }
 }
 
-/// `first` and the messages already delivered behind it, without waiting for more:
-/// under load the batches grow by themselves, and one event alone is not delayed.
-fn gather(
+/// `first` and the messages that arrive within [`LINGER`] behind it: under load
+/// the batches fill at once; a trickle (a job's few events) still shares a commit,
+/// instead of each event taking the store's writer turn from the submissions.
+async fn gather(
     first: jetstream::Message,
     messages: &mut jetstream::consumer::pull::Stream,
 ) -> Vec<jetstream::Message> {
-    use futures::FutureExt;
     let mut bytes = first.payload.len();
     let mut batch = vec![first];
+    let until = tokio::time::Instant::now() + LINGER;
     while batch.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
-        match messages.next().now_or_never() {
-            Some(Some(Ok(message))) => {
+        match tokio::time::timeout_at(until, messages.next()).await {
+            Ok(Some(Ok(message))) => {
                 bytes += message.payload.len();
                 batch.push(message);
             }
-            // An error stays for the next `next()` to report; nothing ready: done.
+            // Time is up, or the stream broke: a lasting break shows at the next `next()`.
             _ => break,
         }
     }
