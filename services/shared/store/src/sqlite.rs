@@ -105,6 +105,27 @@ impl SqliteBackend {
         Ok(conn)
     }
 
+    /// A transaction begun with `statement` on a pooled connection.
+    async fn start(
+        &self,
+        statement: &'static str,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<Box<dyn BackendTransaction>> {
+        let backend = self.clone_handle();
+        let conn = blocking(move || {
+            let conn = backend.acquire()?;
+            conn.execute_batch(statement).map_err(map_err)?;
+            Ok(conn)
+        })
+        .await?;
+        Ok(Box::new(SqliteTransaction {
+            state: Arc::new(Mutex::new(Some(conn))),
+            stamped: Mutex::new(Vec::new()),
+            idle: self.idle.clone(),
+            _turn: turn,
+        }))
+    }
+
     /// The same file and pool, to move into a blocking call.
     fn clone_handle(&self) -> SqliteBackend {
         SqliteBackend {
@@ -138,19 +159,7 @@ async fn blocking<T: Send + 'static>(
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn begin(&self) -> Result<Box<dyn BackendTransaction>> {
-        let backend = self.clone_handle();
-        let conn = blocking(move || {
-            let conn = backend.acquire()?;
-            conn.execute_batch("BEGIN DEFERRED").map_err(map_err)?;
-            Ok(conn)
-        })
-        .await?;
-        Ok(Box::new(SqliteTransaction {
-            state: Arc::new(Mutex::new(Some(conn))),
-            stamped: Mutex::new(Vec::new()),
-            idle: self.idle.clone(),
-            _turn: None,
-        }))
+        self.start("BEGIN DEFERRED", None).await
     }
 
     /// Waits for this process's writers before it, then takes SQLite's write lock
@@ -159,19 +168,7 @@ impl Backend for SqliteBackend {
     /// still hold the lock; that wait is a conflict, retried as any other.
     async fn begin_write(&self) -> Result<Box<dyn BackendTransaction>> {
         let turn = self.writer.clone().lock_owned().await;
-        let backend = self.clone_handle();
-        let conn = blocking(move || {
-            let conn = backend.acquire()?;
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
-            Ok(conn)
-        })
-        .await?;
-        Ok(Box::new(SqliteTransaction {
-            state: Arc::new(Mutex::new(Some(conn))),
-            stamped: Mutex::new(Vec::new()),
-            idle: self.idle.clone(),
-            _turn: Some(turn),
-        }))
+        self.start("BEGIN IMMEDIATE", Some(turn)).await
     }
 
     async fn ping(&self) -> Result<()> {
