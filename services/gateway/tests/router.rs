@@ -252,8 +252,7 @@ async fn every_route_answers_as_documented_and_refusals_change_nothing() {
 
     // Only the admin's login and the two accepted saves changed anything: three
     // events on the bus, and no outbox entry left: each published, then cleared
-    // with the others published around it (within the clear delay, far below the
-    // relay's 5 s grace, so nothing was published twice).
+    // (off the request's path, so within moments, far below the relay's 5 s grace).
     prism_tests::wait_until(
         "outbox cleared",
         std::time::Duration::from_secs(2),

@@ -72,8 +72,6 @@ const RELAY_BATCH: usize = 500;
 
 /// Published entries cleared in one transaction at most.
 const CLEAR_BATCH: usize = 500;
-/// How long published entries wait to be cleared together.
-const CLEAR_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Published entries waiting to be cleared; past this, a publisher clears its own.
 const CLEAR_QUEUE: usize = 4096;
 
@@ -159,17 +157,9 @@ impl Outbox {
 /// Clears published entries, the ones queued together in one transaction.
 async fn clear_published(store: Store, mut published: tokio::sync::mpsc::Receiver<String>) {
     let mut ids = Vec::with_capacity(CLEAR_BATCH);
+    // No waiting for more: every entry published but not yet cleared when its
+    // writer dies is published again by the relay, so clears stay prompt.
     while published.recv_many(&mut ids, CLEAR_BATCH).await > 0 {
-        // A clear is never urgent (the relay waits 5 s): waiting a little lets a
-        // steady trickle of clears share one commit instead of each taking the
-        // store's writer turn from the submissions behind it.
-        tokio::time::sleep(CLEAR_DELAY).await;
-        while ids.len() < CLEAR_BATCH {
-            match published.try_recv() {
-                Ok(id) => ids.push(id),
-                Err(_) => break,
-            }
-        }
         let cleared = store
             .transact_write(|tx| {
                 let ids = &ids;
