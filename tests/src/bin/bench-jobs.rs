@@ -227,7 +227,11 @@ async fn timed_job(platform: &Standalone, seen: &Seen, dataflow: &str) -> (f64, 
     let started = Instant::now();
     let id = submit(&platform.api, &json!({ "dataflow": dataflow })).await;
     let ended = event(seen, &id, TERMINAL).await;
-    let (_, job) = platform.api.get(&format!("/v1/jobs/{id}")).await;
+    // The record follows the event once the audit service has applied it.
+    let job = platform
+        .api
+        .wait_terminal(&id, Duration::from_secs(60))
+        .await;
     ((ended - started).as_secs_f64() * 1000.0, job)
 }
 
