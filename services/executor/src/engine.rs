@@ -431,77 +431,105 @@ impl<'a> Stages<'a> {
             .push((staged.clone(), file.clone()));
         let (sender, receiver) = tokio::sync::mpsc::channel(sink::QUEUED_BATCHES);
         let writer = {
-            let (root, job_id, attempt) = (
-                self.root(target.connection).to_path_buf(),
-                self.spec.job_id.to_string(),
-                self.spec.attempt,
-            );
-            let (schema, format, limit) = (
-                plan.schema(),
-                target.format,
-                self.spec.confinement.output_bytes,
-            );
-            let id = id.to_string();
-            tokio::task::spawn_blocking(move || {
-                prepare_target(&root, &file, &job_id, attempt, &id)?;
-                sink::write_all(&staged, schema, format, receiver, limit).map_err(|e| match e {
-                    sink::SinkError::TooLarge(text) => {
-                        dataflow_error(format!("stage {id}: {text}"))
-                    }
-                    sink::SinkError::Io(text) => io_error(format!("stage {id}: {text}")),
-                })
-            })
-        };
-        let mut rows = 0;
-        let mut encoding = sink::Encoding::new(target.format);
-        let encoded = |chunk: Result<sink::Chunk, sink::SinkError>| {
-            chunk.map_err(|e| io_error(format!("stage {id}: {e}")))
-        };
-        let fed = loop {
-            let next = tokio::select! {
-                next = stream.next() => next,
-                () = cancel.cancelled() => break Err(EngineError::Cancelled),
+            let root = self.root(target.connection).to_path_buf();
+            let file = StagedFile {
+                root,
+                target: file,
+                staged,
+                job_id: self.spec.job_id.to_string(),
+                attempt: self.spec.attempt,
+                limit: self.spec.confinement.output_bytes,
             };
-            let batch = match next {
-                None => break Ok(()),
-                Some(Err(e)) => break Err(failed(e)),
-                Some(Ok(batch)) => batch,
-            };
-            rows += batch.num_rows() as u64;
-            encoding.push(batch);
-            let chunk = match encoding.ready_while_running().await.map(encoded) {
-                None => continue,
-                Some(Ok(chunk)) => chunk,
-                Some(Err(e)) => break Err(e),
-            };
-            // A writer that stopped has its own error, reported below.
-            if sender.send(chunk).await.is_err() {
-                break Ok(());
-            }
+            let (schema, format, id) = (plan.schema(), target.format, id.to_string());
+            tokio::task::spawn_blocking(move || file.write(&id, schema, format, receiver))
         };
-        let fed = match fed {
-            Ok(()) => loop {
-                let chunk = match encoding.ready(0).await.map(encoded) {
-                    None => break Ok(()),
-                    Some(Ok(chunk)) => chunk,
-                    Some(Err(e)) => break Err(e),
-                };
-                if sender.send(chunk).await.is_err() {
-                    break Ok(());
-                }
-            },
-            stopped => stopped,
-        };
-        drop((sender, stream));
+        let fed = feed(&mut stream, target.format, sender, cancel, id, failed).await;
+        drop(stream);
         let wrote = writer
             .await
             .map_err(|e| io_error(format!("stage {id}: writer stopped: {e}")))?;
-        fed?;
+        let rows = fed?;
         wrote?;
         self.outcome.rows_written += rows;
         self.outcome.rows_read += rows_scanned(&plan);
         Ok(())
     }
+}
+
+/// Where a write stage's file goes, and what bounds it.
+struct StagedFile {
+    root: PathBuf,
+    target: PathBuf,
+    staged: PathBuf,
+    job_id: String,
+    attempt: u32,
+    limit: u64,
+}
+
+impl StagedFile {
+    /// Prepares the target's directory, then writes every chunk `chunks` yields.
+    fn write(
+        self,
+        id: &str,
+        schema: SchemaRef,
+        format: Format,
+        chunks: tokio::sync::mpsc::Receiver<sink::Chunk>,
+    ) -> Result<u64, EngineError> {
+        prepare_target(&self.root, &self.target, &self.job_id, self.attempt, id)?;
+        sink::write_all(&self.staged, schema, format, chunks, self.limit).map_err(|e| match e {
+            sink::SinkError::TooLarge(text) => dataflow_error(format!("stage {id}: {text}")),
+            sink::SinkError::Io(text) => io_error(format!("stage {id}: {text}")),
+        })
+    }
+}
+
+/// Feeds the plan's batches, encoded in parallel and in order, to the writer until
+/// the plan ends, fails or `cancel`; the rows fed. A writer that stopped has its own
+/// error, which the caller reports.
+async fn feed(
+    stream: &mut datafusion::physical_plan::SendableRecordBatchStream,
+    format: Format,
+    sender: tokio::sync::mpsc::Sender<sink::Chunk>,
+    cancel: &CancellationToken,
+    id: &str,
+    failed: impl Fn(datafusion::error::DataFusionError) -> EngineError,
+) -> Result<u64, EngineError> {
+    let mut rows = 0;
+    let mut encoding = sink::Encoding::new(format);
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = cancel.cancelled() => return Err(EngineError::Cancelled),
+        };
+        let batch = match next {
+            None => break,
+            Some(Err(e)) => return Err(failed(e)),
+            Some(Ok(batch)) => batch,
+        };
+        rows += batch.num_rows() as u64;
+        encoding.push(batch);
+        if let Some(chunk) = encoding.ready_while_running().await
+            && !send(&sender, chunk, id).await?
+        {
+            return Ok(rows);
+        }
+    }
+    while let Some(chunk) = encoding.ready(0).await {
+        if !send(&sender, chunk, id).await? {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// Sends an encoded chunk to the writer; false when the writer has stopped.
+async fn send(
+    sender: &tokio::sync::mpsc::Sender<sink::Chunk>,
+    chunk: Result<sink::Chunk, sink::SinkError>,
+    id: &str,
+) -> Result<bool, EngineError> {
+    let chunk = chunk.map_err(|e| io_error(format!("stage {id}: {e}")))?;
+    Ok(sender.send(chunk).await.is_ok())
 }
 
 /// A write stage's names.

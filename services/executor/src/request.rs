@@ -65,14 +65,47 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
             .map(|f| Field::new(&f.name, arrow_type(f.field_type), !f.required))
             .collect::<Vec<_>>(),
     ));
+    let output = dataflow
+        .stages
+        .iter()
+        .find_map(|s| match &s.spec {
+            StageSpec::Output { input } => Some(input.clone()),
+            _ => None,
+        })
+        .ok_or("a service has an output stage")?;
+    let runtime = confinement.runtime().map_err(|e| e.to_string())?;
+    let references = load_references(&spec, &dataflow, &confinement, runtime.clone()).await?;
+    let plans = Plans::new(
+        (input_id, schema.clone()),
+        references,
+        sql_stages(&dataflow),
+        output,
+        runtime,
+    );
+    Ok(Compiled {
+        spec,
+        dataflow,
+        fields,
+        schema,
+        plans,
+        confinement,
+    })
+}
+
+/// Each read stage's rows, by stage id, read with the dataflow's default values.
+async fn load_references(
+    spec: &ServiceSpec,
+    dataflow: &Dataflow,
+    confinement: &Confinement,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<Vec<(String, Table)>, String> {
     let roots: HashMap<String, PathBuf> = spec
         .connections
         .iter()
         .map(|c| Ok((c.name.clone(), engine::confine(c, &confinement.file_roots)?)))
         .collect::<Result<_, engine::EngineError>>()
         .map_err(|e| e.to_string())?;
-    let runtime = confinement.runtime().map_err(|e| e.to_string())?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime.clone());
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
     let defaults: BTreeMap<String, String> = dataflow
         .parameters
         .iter()
@@ -102,7 +135,12 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
             .map_err(|e| e.to_string())?;
         references.push((stage.id.clone(), table));
     }
-    let stages = dataflow
+    Ok(references)
+}
+
+/// The SQL stages in order, each with its placeholders.
+fn sql_stages(dataflow: &Dataflow) -> Vec<SqlStage> {
+    dataflow
         .stages
         .iter()
         .filter_map(|stage| match &stage.spec {
@@ -116,30 +154,7 @@ pub async fn compile(spec: ServiceSpec, confinement: Arc<Confinement>) -> Result
             }
             _ => None,
         })
-        .collect();
-    let output = dataflow
-        .stages
-        .iter()
-        .find_map(|s| match &s.spec {
-            StageSpec::Output { input } => Some(input.clone()),
-            _ => None,
-        })
-        .ok_or("a service has an output stage")?;
-    let plans = Plans::new(
-        (input_id, schema.clone()),
-        references,
-        stages,
-        output,
-        runtime,
-    );
-    Ok(Compiled {
-        spec,
-        dataflow,
-        fields,
-        schema,
-        plans,
-        confinement,
-    })
+        .collect()
 }
 
 /// A refusal of the whole request, with the code the gateway answers with.
