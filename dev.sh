@@ -3,8 +3,9 @@
 #   ./dev.sh up     build, start `prism standalone`, run the example job
 #   ./dev.sh test   build and run every test (store, engine, end to end)
 #   ./dev.sh down   stop what `up` started
+#   source dev.sh   (other scripts) its set-up functions, without running anything
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "${BASH_SOURCE[0]}")"
 
 DATA_DIR="${PRISM_DATA_DIR:-$PWD/.prism}"
 HTTP_ADDR="${PRISM_HTTP_ADDR:-127.0.0.1:8080}"
@@ -137,6 +138,9 @@ run_tests() {
     cargo test --workspace
   fi
 }
+
+# Sourced by another script: only the functions above.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   up) up ;;

@@ -37,7 +37,8 @@ fi
 
 build() { # tag, context dir (holding a Dockerfile)
   say "image $1"
-  docker build --quiet -t "$1" "$2" >/dev/null
+  # Quiet unless it fails (the legacy builder warns about itself on every build).
+  docker build --quiet -t "$1" "$2" >/dev/null 2>"$scratch/build.log" || { cat "$scratch/build.log" >&2; return 1; }
 }
 
 context="$scratch/context"
