@@ -116,6 +116,7 @@ def same_everywhere(project, password):
 
 def checks(project, api, files, password):
     say("cluster: up")
+    project.fresh()
     project.compose("up", "-d")
     start_nodes(project, NODES)
     wait_for("load balancer ready", 60, api.ready)

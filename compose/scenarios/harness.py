@@ -72,6 +72,10 @@ class Project:
     def compose(self, *args):
         return sh(self.base + list(args), env=self.env)
 
+    def fresh(self):
+        """Removes what an interrupted earlier run may have left (containers, volumes)."""
+        self.compose("down", "-v", "--remove-orphans")
+
     def containers(self, service):
         """Running containers of `service`, by name."""
         out = sh(["docker", "ps", "--filter", f"label=com.docker.compose.project={self.name}",

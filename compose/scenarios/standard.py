@@ -38,6 +38,7 @@ def run(files, password):
     api = Api(f"http://127.0.0.1:{http_port}")
     try:
         say("standard: up")
+        project.fresh()
         start(project, api)
         check(bus_requires_login(bus_port), "NATS on the published port accepts anonymous clients")
         api.login(password)
