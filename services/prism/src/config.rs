@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "prism",
     version,
-    about = "Prism: dataflows as batch jobs, on one server or a cluster"
+    about = "Prism: dataflows as batch jobs, on one server or a cluster",
+    after_help = "Client commands (talk to a gateway; see `prism <command> --help`):\n  login, logout, whoami, apply, get, delete, run, jobs, schedules, audit, nodes, services"
 )]
 pub struct Cli {
     #[command(subcommand)]

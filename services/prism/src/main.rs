@@ -26,6 +26,15 @@ use crate::nats_child::NatsChild;
 const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
+    // `prism login`, `prism apply`, ...: the operator's client, not a server role.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(prism_cli::is_client_command)
+    {
+        return prism_cli::main(args);
+    }
     let cli = Cli::parse();
     if cli.role == Role::BusCredentials {
         return write_bus_credentials(&cli.settings.data_dir);

@@ -44,7 +44,8 @@ fn syntax_of(headers: &HeaderMap) -> Syntax {
     }
 }
 
-/// Saves a new immutable version; answers `{"name", "version"}`.
+/// Saves a new immutable version (201), or none when the document is the latest
+/// one already (200); answers `{"name", "version"}`.
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -71,9 +72,15 @@ pub async fn put(
                     Ok(parsed) => parsed,
                     Err(problems) => return Ok(Err(problems)),
                 };
-                let record =
-                    dataflows::save_new_version(&tx, &name, &document.to_string(), now_ms())
-                        .await?;
+                // Saving the latest document again makes no version: applying the
+                // same configuration twice changes nothing.
+                let document = document.to_string();
+                if let Some(latest) = dataflows::latest(&tx, &name).await?
+                    && latest.document_json == document
+                {
+                    return Ok(Ok((latest, None)));
+                }
+                let record = dataflows::save_new_version(&tx, &name, &document, now_ms()).await?;
                 let change = Change {
                     actor,
                     entity: "dataflow",
@@ -86,7 +93,7 @@ pub async fn put(
                 let mut messages = vec![change.message()];
                 messages.extend(super::services::roll_out(&tx, &name).await?);
                 let staged = stage(&tx, messages).await?;
-                Ok(Ok((record, staged)))
+                Ok(Ok((record, Some(staged))))
             }
         })
         .await?;
@@ -103,9 +110,15 @@ pub async fn put(
             retry_after_secs: None,
         }
     })?;
-    state.announce(&staged).await;
+    let status = match &staged {
+        Some(staged) => {
+            state.announce(staged).await;
+            StatusCode::CREATED
+        }
+        None => StatusCode::OK,
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(json!({ "name": record.name, "version": record.version })),
     ))
 }
