@@ -32,7 +32,8 @@ const COMMANDS: &[&str] = &[
     "run",
     "jobs",
     "schedules",
-    "audit",
+    // Not `audit`: that is the audit service's role, which deployments run.
+    "audit-log",
     "nodes",
     "services",
 ];
@@ -112,9 +113,10 @@ enum Command {
     /// Lists, shows, enables and disables schedules.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
-    /// The audit log, oldest first; --follow keeps printing new entries.
-    #[command(after_help = "Example:\n  prism audit --follow -o json")]
-    Audit {
+    /// The audit log, oldest first; --follow keeps printing new entries. (`prism
+    /// audit` is the audit service itself.)
+    #[command(after_help = "Example:\n  prism audit-log --follow -o json")]
+    AuditLog {
         #[arg(long)]
         follow: bool,
     },
@@ -271,7 +273,7 @@ async fn signed_in(client: &Client, format: Format, command: Command) -> Outcome
         } => run(client, format, &dataflow, &params, wait).await?,
         Command::Jobs(command) => jobs_command(client, format, command).await?,
         Command::Schedules(command) => schedules_command(client, format, command).await?,
-        Command::Audit { follow } => operations::audit(client, follow, format).await?,
+        Command::AuditLog { follow } => operations::audit(client, follow, format).await?,
         Command::Nodes { command: None } => operations::nodes(client, format).await?,
         Command::Nodes {
             command: Some(NodesCommand::Drain { node }),

@@ -3,9 +3,11 @@
 //! entries whose writer died, so accepted jobs and changes are announced even in a
 //! deployment without a scheduler.
 pub mod auth;
+mod bodies;
 mod edges;
 mod error;
 mod input;
+mod openapi;
 mod routes;
 mod state;
 mod submissions;

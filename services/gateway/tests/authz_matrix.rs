@@ -42,7 +42,7 @@ const PUBLIC: &[&str] = &[];
 /// Who may call each route; `PUBLIC` routes need no token at all.
 fn allowed(route: &Route) -> Option<&'static [&'static str]> {
     Some(match (route.method.as_str(), route.path) {
-        ("GET", "/healthz" | "/readyz") | ("POST", "/v1/auth/login") => PUBLIC,
+        ("GET", "/healthz" | "/readyz" | "/openapi.json") | ("POST", "/v1/auth/login") => PUBLIC,
         ("POST", "/v1/auth/logout" | "/v1/authz/check" | "/v1/tokens") => ALL,
         ("GET", "/v1/me" | "/v1/tokens") | ("DELETE", "/v1/tokens/{id}") => ALL,
         (_, "/v1/users" | "/v1/users/{name}" | "/v1/roles" | "/v1/roles/{name}") => ADMIN,

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
     name = "prism",
     version,
     about = "Prism: dataflows as batch jobs, on one server or a cluster",
-    after_help = "Client commands (talk to a gateway; see `prism <command> --help`):\n  login, logout, whoami, apply, get, delete, run, jobs, schedules, audit, nodes, services"
+    after_help = "Client commands (talk to a gateway; see `prism <command> --help`):\n  login, logout, whoami, apply, get, delete, run, jobs, schedules, audit-log, nodes, services"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -296,4 +296,23 @@ fn file_roots(setting: Option<&str>, data_dir: &std::path::Path) -> Result<Vec<P
                 .map_err(|e| format!("PRISM_FILE_ROOTS: {root:?}: {e}"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// `prism <role>` must always start the role: deployments run them by name.
+    #[test]
+    fn client_commands_never_shadow_a_server_role() {
+        for role in Cli::command().get_subcommands() {
+            assert!(
+                !prism_cli::is_client_command(role.get_name()),
+                "`prism {}` is both a role and a client command",
+                role.get_name()
+            );
+        }
+    }
 }

@@ -8,21 +8,27 @@ use prism_schemas::v1::NodeInfo;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change};
 
 fn to_json(node: &NodeInfo) -> Value {
-    json!({
-        "id": node.id,
-        "role": node.role,
-        "version": node.version,
-        "host": node.host,
-        "started_at": input::time(node.started_at_ms),
-        "heartbeat_at": input::time(node.heartbeat_at_ms),
-        "in_flight": node.in_flight,
-        "draining": node.draining,
-        "health": if nodes::is_healthy(node) { "healthy" } else { "unhealthy" },
+    let health = if nodes::is_healthy(node) {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    json!(bodies::Node {
+        id: node.id.clone(),
+        role: node.role.clone(),
+        version: node.version.clone(),
+        host: node.host.clone(),
+        started_at: input::time_text(node.started_at_ms),
+        heartbeat_at: input::time_text(node.heartbeat_at_ms),
+        in_flight: node.in_flight,
+        draining: node.draining,
+        health: health.to_string(),
     })
 }
 

@@ -11,17 +11,18 @@ use prism_store::records::{connections, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::{AppState, Change};
 
 fn to_json(c: &ConnectionRecord) -> Value {
-    json!({
-        "name": c.name,
-        "kind": c.kind,
-        "root": c.root,
-        "created_at": input::time(c.created_at_ms),
-        "updated_at": input::time(c.updated_at_ms),
+    json!(bodies::Connection {
+        name: c.name.clone(),
+        kind: c.kind.clone(),
+        root: c.root.clone(),
+        created_at: input::time_text(c.created_at_ms),
+        updated_at: input::time_text(c.updated_at_ms),
     })
 }
 

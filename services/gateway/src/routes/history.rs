@@ -101,6 +101,8 @@ pub async fn stats(
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    // The name becomes part of a subject filter: only names that can be one.
+    input::check_name("name", &name)?;
     input::reject_unknown_query(&query, &["window"])?;
     let window = match query.get("window") {
         None => 300,

@@ -15,6 +15,7 @@ use prism_store::records::now_ms;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change, stage};
@@ -23,23 +24,23 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 pub fn to_json(job: &JobRecord) -> Value {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    json!({
-        "id": job.id,
-        "dataflow": job.dataflow,
-        "version": job.dataflow_version,
-        "status": job.state().api_name(),
-        "attempt": job.attempt,
-        "created_at": input::time(job.created_at_ms),
-        "started_at": input::time(job.started_at_ms),
-        "finished_at": input::time(job.finished_at_ms),
-        "rows_read": job.rows_read,
-        "rows_written": job.rows_written,
-        "error": nonempty(&job.error),
-        "parameters": job.parameters,
-        "schedule": nonempty(&job.schedule),
-        "idempotency_key": nonempty(&job.idempotency_key),
-        "cancel_requested": job.cancel_requested,
-        "submitted_by": nonempty(&job.submitted_by),
+    json!(bodies::Job {
+        id: job.id.clone(),
+        dataflow: job.dataflow.clone(),
+        version: job.dataflow_version,
+        status: job.state().api_name().to_string(),
+        attempt: job.attempt,
+        created_at: input::time_text(job.created_at_ms),
+        started_at: input::time_text(job.started_at_ms),
+        finished_at: input::time_text(job.finished_at_ms),
+        rows_read: job.rows_read,
+        rows_written: job.rows_written,
+        error: nonempty(&job.error),
+        parameters: job.parameters.clone().into_iter().collect(),
+        schedule: nonempty(&job.schedule),
+        idempotency_key: nonempty(&job.idempotency_key),
+        cancel_requested: job.cancel_requested,
+        submitted_by: nonempty(&job.submitted_by),
     })
 }
 

@@ -17,17 +17,20 @@ mod services;
 mod tokens;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::{Json, Router};
 use prism_auth::{Action, Entity};
+use serde_json::Value;
 
 use crate::auth::{Need, guard};
+use crate::bodies as b;
+use crate::openapi::{self, Doc, Kind, doc};
 use crate::state::AppState;
 
 /// One row of the route table.
@@ -36,6 +39,8 @@ pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub need: Need,
+    /// What the OpenAPI document says of it (`GET /openapi.json`).
+    pub doc: Doc,
 }
 
 struct Table {
@@ -51,10 +56,16 @@ impl Table {
         path: &'static str,
         need: Need,
         handler: MethodRouter<Arc<AppState>>,
+        doc: Doc,
     ) -> Self {
         let guarded = handler.route_layer(from_fn_with_state((self.state.clone(), need), guard));
         self.router = self.router.route(path, guarded);
-        self.routes.push(Route { method, path, need });
+        self.routes.push(Route {
+            method,
+            path,
+            need,
+            doc,
+        });
         self
     }
 
@@ -63,8 +74,9 @@ impl Table {
         path: &'static str,
         need: Need,
         h: H,
+        doc: Doc,
     ) -> Self {
-        self.add(Method::GET, path, need, get(h))
+        self.add(Method::GET, path, need, get(h), doc)
     }
 
     fn put<H: Handler<T, Arc<AppState>>, T: 'static>(
@@ -72,8 +84,9 @@ impl Table {
         path: &'static str,
         need: Need,
         h: H,
+        doc: Doc,
     ) -> Self {
-        self.add(Method::PUT, path, need, put(h))
+        self.add(Method::PUT, path, need, put(h), doc)
     }
 
     fn post<H: Handler<T, Arc<AppState>>, T: 'static>(
@@ -81,8 +94,9 @@ impl Table {
         path: &'static str,
         need: Need,
         h: H,
+        doc: Doc,
     ) -> Self {
-        self.add(Method::POST, path, need, post(h))
+        self.add(Method::POST, path, need, post(h), doc)
     }
 
     fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(
@@ -90,8 +104,9 @@ impl Table {
         path: &'static str,
         need: Need,
         h: H,
+        doc: Doc,
     ) -> Self {
-        self.add(Method::DELETE, path, need, delete(h))
+        self.add(Method::DELETE, path, need, delete(h), doc)
     }
 }
 
@@ -113,6 +128,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         work,
         service_routes,
         operations,
+        described,
     ]
     .into_iter()
     .fold(t, |t, routes| routes(t));
@@ -133,39 +149,143 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Health checks, signing in and out, and the caller's own tokens.
 fn sign_in(t: Table) -> Table {
-    t.get("/healthz", Public, health::healthz)
-        .get("/readyz", Public, health::readyz)
-        .post("/v1/auth/login", Public, auth::login)
-        .post("/v1/auth/logout", Signed, auth::logout)
-        .get("/v1/me", Signed, auth::me)
-        .post("/v1/authz/check", Signed, auth::check)
-        .post("/v1/tokens", Signed, tokens::create)
-        .get("/v1/tokens", Signed, tokens::list)
-        .delete("/v1/tokens/{id}", Signed, tokens::revoke)
+    t.get(
+        "/healthz",
+        Public,
+        health::healthz,
+        doc("The process is alive").answers::<b::Status>(200),
+    )
+    .get(
+        "/readyz",
+        Public,
+        health::readyz,
+        doc("Store and bus reachable: ready for requests").answers::<b::Status>(200),
+    )
+    .post(
+        "/v1/auth/login",
+        Public,
+        auth::login,
+        doc("Signs in: a session token")
+            .takes::<b::Login>()
+            .answers::<b::Session>(200),
+    )
+    .post(
+        "/v1/auth/logout",
+        Signed,
+        auth::logout,
+        doc("Revokes the caller's token").empty(204),
+    )
+    .get(
+        "/v1/me",
+        Signed,
+        auth::me,
+        doc("The caller: roles, grants, token").answers::<b::Me>(200),
+    )
+    .post(
+        "/v1/authz/check",
+        Signed,
+        auth::check,
+        doc("Whether a user may do something, and why")
+            .takes::<b::AuthzQuestion>()
+            .answers::<b::AuthzAnswer>(200),
+    )
+    .post(
+        "/v1/tokens",
+        Signed,
+        tokens::create,
+        doc("A new API token of the caller (its secret shown once)")
+            .takes::<b::NewToken>()
+            .answers::<b::Token>(201),
+    )
+    .get(
+        "/v1/tokens",
+        Signed,
+        tokens::list,
+        doc("The caller's live tokens").answers::<b::Tokens>(200),
+    )
+    .delete(
+        "/v1/tokens/{id}",
+        Signed,
+        tokens::revoke,
+        doc("Revokes one of the caller's tokens").empty(204),
+    )
 }
 
 /// Users, roles and overrides: who may do what.
 fn access(t: Table) -> Table {
-    t.get("/v1/users", Type(View, Users), users::list)
-        .get("/v1/users/{name}", Named(View, Users, "name"), users::get)
-        // Anyone may change their own password; the handler checks the rest.
-        .put("/v1/users/{name}", Checked(Modify, Users), users::put)
-        .delete(
-            "/v1/users/{name}",
-            Named(Delete, Users, "name"),
-            users::delete,
-        )
-        .get("/v1/roles", Type(View, Roles), roles::list)
-        .get("/v1/roles/{name}", Named(View, Roles, "name"), roles::get)
-        .put("/v1/roles/{name}", Upsert(Roles, "name"), roles::put)
-        .delete(
-            "/v1/roles/{name}",
-            Named(Delete, Roles, "name"),
-            roles::delete,
-        )
-        .get("/v1/acl/{entity}/{name}", Type(View, Roles), acl::get)
-        .put("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::put)
-        .delete("/v1/acl/{entity}/{name}", Type(Modify, Roles), acl::delete)
+    t.get(
+        "/v1/users",
+        Type(View, Users),
+        users::list,
+        doc("Users").answers::<b::Users>(200),
+    )
+    .get(
+        "/v1/users/{name}",
+        Named(View, Users, "name"),
+        users::get,
+        doc("A user").answers::<b::User>(200),
+    )
+    // Anyone may change their own password; the handler checks the rest.
+    .put(
+        "/v1/users/{name}",
+        Checked(Modify, Users),
+        users::put,
+        doc("Creates or changes a user")
+            .takes::<b::UserChange>()
+            .answers::<b::User>(200),
+    )
+    .delete(
+        "/v1/users/{name}",
+        Named(Delete, Users, "name"),
+        users::delete,
+        doc("Deletes a user and revokes their tokens").empty(204),
+    )
+    .get(
+        "/v1/roles",
+        Type(View, Roles),
+        roles::list,
+        doc("Built-in and custom roles").answers::<b::Roles>(200),
+    )
+    .get(
+        "/v1/roles/{name}",
+        Named(View, Roles, "name"),
+        roles::get,
+        doc("A role").answers::<b::Role>(200),
+    )
+    .put(
+        "/v1/roles/{name}",
+        Upsert(Roles, "name"),
+        roles::put,
+        doc("Creates or changes a custom role")
+            .takes::<b::RoleChange>()
+            .answers::<b::Role>(200),
+    )
+    .delete(
+        "/v1/roles/{name}",
+        Named(Delete, Roles, "name"),
+        roles::delete,
+        doc("Deletes a custom role").empty(204),
+    )
+    .get(
+        "/v1/acl/{entity}/{name}",
+        Type(View, Roles),
+        acl::get,
+        doc("The overrides of one object").answers::<b::Acl>(200),
+    )
+    .put(
+        "/v1/acl/{entity}/{name}",
+        Type(Modify, Roles),
+        acl::put,
+        doc("Sets the overrides of one object")
+            .takes::<b::AclChange>()
+            .answers::<b::Acl>(200),
+    )
+    .delete(
+        "/v1/acl/{entity}/{name}",
+        Type(Modify, Roles),
+        acl::delete,
+        doc("Removes the overrides of one object").empty(204),
+    )
 }
 
 /// Connections and dataflows.
@@ -174,32 +294,47 @@ fn configuration(t: Table) -> Table {
         "/v1/connections",
         Type(View, Connections),
         connections::list,
+        doc("Connections the caller may view").answers::<b::Connections>(200),
     )
     .get(
         "/v1/connections/{name}",
         Named(View, Connections, "name"),
         connections::get,
+        doc("A connection").answers::<b::Connection>(200),
     )
     .put(
         "/v1/connections/{name}",
         Upsert(Connections, "name"),
         connections::put,
+        doc("Creates (201) or changes (200) a connection")
+            .takes::<b::ConnectionSpec>()
+            .answers::<b::Connection>(200),
     )
-    .get("/v1/dataflows", Type(View, Dataflows), dataflows::list)
+    .get(
+        "/v1/dataflows",
+        Type(View, Dataflows),
+        dataflows::list,
+        doc("Dataflows the caller may view, latest versions").answers::<b::Dataflows>(200),
+    )
     .get(
         "/v1/dataflows/{name}",
         Named(View, Dataflows, "name"),
         dataflows::get_latest,
+        doc("A dataflow's latest version").answers::<b::DataflowVersion>(200),
     )
     .put(
         "/v1/dataflows/{name}",
         Upsert(Dataflows, "name"),
         dataflows::put,
+        doc("Saves a new version (201), or none when unchanged (200)")
+            .takes::<b::DataflowDocument>()
+            .answers::<b::DataflowSaved>(201),
     )
     .get(
         "/v1/dataflows/{name}/versions/{version}",
         Named(View, Dataflows, "name"),
         dataflows::get_version,
+        doc("One version of a dataflow").answers::<b::DataflowVersion>(200),
     )
 }
 
@@ -207,91 +342,184 @@ fn configuration(t: Table) -> Table {
 fn work(t: Table) -> Table {
     t
         // Jobs are named by their dataflow: the handlers check per job.
-        .get("/v1/jobs", Type(View, Jobs), jobs::list)
-        .post("/v1/jobs", Checked(Execute, Dataflows), jobs::submit)
-        .get("/v1/jobs/{id}", Checked(View, Jobs), jobs::get)
-        .post("/v1/jobs/{id}/cancel", Checked(Modify, Jobs), jobs::cancel)
-        .get("/v1/schedules", Type(View, Schedules), schedules::list)
+        .get(
+            "/v1/jobs",
+            Type(View, Jobs),
+            jobs::list,
+            doc("Jobs, newest first, one page")
+                .query(&[
+                    ("status", Kind::Text),
+                    ("dataflow", Kind::Text),
+                    ("limit", Kind::Integer),
+                    ("cursor", Kind::Text),
+                ])
+                .answers::<b::Jobs>(200),
+        )
+        .post(
+            "/v1/jobs",
+            Checked(Execute, Dataflows),
+            jobs::submit,
+            doc("Submits a job (header Idempotency-Key makes retries safe)")
+                .takes::<b::JobRequest>()
+                .answers::<b::JobAccepted>(202),
+        )
+        .get(
+            "/v1/jobs/{id}",
+            Checked(View, Jobs),
+            jobs::get,
+            doc("A job").answers::<b::Job>(200),
+        )
+        .post(
+            "/v1/jobs/{id}/cancel",
+            Checked(Modify, Jobs),
+            jobs::cancel,
+            doc("Cancels a job").answers::<b::Job>(202),
+        )
+        .get(
+            "/v1/schedules",
+            Type(View, Schedules),
+            schedules::list,
+            doc("Schedules the caller may view").answers::<b::Schedules>(200),
+        )
         .get(
             "/v1/schedules/{name}",
             Named(View, Schedules, "name"),
             schedules::get,
+            doc("A schedule").answers::<b::Schedule>(200),
         )
         .put(
             "/v1/schedules/{name}",
             Upsert(Schedules, "name"),
             schedules::put,
+            doc("Creates (201) or changes (200) a schedule owned by the caller")
+                .takes::<b::ScheduleSpec>()
+                .answers::<b::Schedule>(200),
         )
         .delete(
             "/v1/schedules/{name}",
             Named(Delete, Schedules, "name"),
             schedules::delete,
+            doc("Deletes a schedule").empty(204),
         )
         .post(
             "/v1/schedules/{name}/enable",
             Named(Execute, Schedules, "name"),
             schedules::enable,
+            doc("Enables a schedule").answers::<b::Schedule>(200),
         )
         .post(
             "/v1/schedules/{name}/disable",
             Named(Execute, Schedules, "name"),
             schedules::disable,
+            doc("Disables a schedule").answers::<b::Schedule>(200),
         )
 }
 
 /// Exposing, calling and watching services.
 fn service_routes(t: Table) -> Table {
-    t.get("/v1/services", Type(View, Services), services::list)
-        .get(
-            "/v1/services/{name}",
-            Named(View, Services, "name"),
-            services::get,
-        )
-        .put(
-            "/v1/services/{name}",
-            Named(Modify, Services, "name"),
-            services::put,
-        )
-        .delete(
-            "/v1/services/{name}",
-            Named(Delete, Services, "name"),
-            services::delete,
-        )
-        .post(
-            "/v1/services/{name}/invoke",
-            Named(Execute, Services, "name"),
-            calls::invoke,
-        )
-        .get(
-            "/v1/services/{name}/stats",
-            Named(View, Services, "name"),
-            history::stats,
-        )
-        // The shape the platform's existing callers use.
-        .get(
-            "/rest/{name}/results.json",
-            Named(Execute, Services, "name"),
-            calls::rest_get,
-        )
-        .post(
-            "/rest/{name}/results.json",
-            Named(Execute, Services, "name"),
-            calls::rest_post,
-        )
+    t.get(
+        "/v1/services",
+        Type(View, Services),
+        services::list,
+        doc("Services").answers::<b::Services>(200),
+    )
+    .get(
+        "/v1/services/{name}",
+        Named(View, Services, "name"),
+        services::get,
+        doc("A service").answers::<b::Service>(200),
+    )
+    .put(
+        "/v1/services/{name}",
+        Named(Modify, Services, "name"),
+        services::put,
+        doc("Exposes (201) or changes (200) a service")
+            .takes::<b::ServiceSpec>()
+            .answers::<b::Service>(200),
+    )
+    .delete(
+        "/v1/services/{name}",
+        Named(Delete, Services, "name"),
+        services::delete,
+        doc("Stops exposing a service").empty(204),
+    )
+    .post(
+        "/v1/services/{name}/invoke",
+        Named(Execute, Services, "name"),
+        calls::invoke,
+        doc("Calls a service with rows")
+            .takes::<b::ServiceRequest>()
+            .answers::<b::ServiceAnswer>(200),
+    )
+    .get(
+        "/v1/services/{name}/stats",
+        Named(View, Services, "name"),
+        history::stats,
+        doc("Calls, errors and latency over a window")
+            .query(&[("window", Kind::Integer)])
+            .answers::<b::ServiceStats>(200),
+    )
+    // The shape the platform's existing callers use.
+    .get(
+        "/rest/{name}/results.json",
+        Named(Execute, Services, "name"),
+        calls::rest_get,
+        doc("Calls a service with one row from the query (Data.<field>, Option.<parameter>)")
+            .answers::<b::RestAnswer>(200),
+    )
+    .post(
+        "/rest/{name}/results.json",
+        Named(Execute, Services, "name"),
+        calls::rest_post,
+        doc("Calls a service, compatibility shape")
+            .takes::<b::RestRequest>()
+            .answers::<b::RestAnswer>(200),
+    )
 }
 
 /// The audit log and the cluster.
 fn operations(t: Table) -> Table {
-    t.get("/v1/audit", Type(View, Audit), audit::list)
-        .get(
-            "/v1/audit/dead-letters",
-            Type(View, Audit),
-            audit::dead_letters,
-        )
-        .get("/v1/cluster/nodes", Type(View, Cluster), cluster::list)
-        .post(
-            "/v1/cluster/nodes/{id}/drain",
-            Named(Modify, Cluster, "id"),
-            cluster::drain,
-        )
+    t.get(
+        "/v1/audit",
+        Type(View, Audit),
+        audit::list,
+        doc("The audit log, oldest first, one page")
+            .query(&[("limit", Kind::Integer), ("cursor", Kind::Text)])
+            .answers::<b::AuditPage>(200),
+    )
+    .get(
+        "/v1/audit/dead-letters",
+        Type(View, Audit),
+        audit::dead_letters,
+        doc("Events that could never be recorded, newest first")
+            .query(&[("limit", Kind::Integer)])
+            .answers::<b::DeadLetters>(200),
+    )
+    .get(
+        "/v1/cluster/nodes",
+        Type(View, Cluster),
+        cluster::list,
+        doc("The cluster's processes and their health").answers::<b::Nodes>(200),
+    )
+    .post(
+        "/v1/cluster/nodes/{id}/drain",
+        Named(Modify, Cluster, "id"),
+        cluster::drain,
+        doc("Drains an executor: it finishes its jobs and exits").answers::<b::Node>(202),
+    )
+}
+
+/// The API's own description, built from every route above and this one.
+fn described(t: Table) -> Table {
+    let published: Arc<OnceLock<Value>> = Arc::default();
+    let served = published.clone();
+    let t = t.get(
+        "/openapi.json",
+        Public,
+        move || async move { Json(served.get().cloned().unwrap_or(Value::Null)) },
+        doc("This OpenAPI document").answers::<b::AnyObject>(200),
+    );
+    let document = serde_json::to_value(openapi::document(&t.routes)).expect("openapi json");
+    published.set(document).expect("published once");
+    t
 }

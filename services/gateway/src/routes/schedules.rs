@@ -12,20 +12,21 @@ use prism_store::records::{dataflows, now_ms, schedules};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::{AppState, Change};
 
 fn to_json(s: &ScheduleRecord) -> Value {
-    json!({
-        "name": s.name,
-        "dataflow": s.dataflow,
-        "cron": s.cron,
-        "parameters": s.parameters,
-        "enabled": s.enabled,
-        "owner": s.owner,
-        "created_at": input::time(s.created_at_ms),
-        "updated_at": input::time(s.updated_at_ms),
+    json!(bodies::Schedule {
+        name: s.name.clone(),
+        dataflow: s.dataflow.clone(),
+        cron: s.cron.clone(),
+        parameters: s.parameters.clone().into_iter().collect(),
+        enabled: s.enabled,
+        owner: s.owner.clone(),
+        created_at: input::time_text(s.created_at_ms),
+        updated_at: input::time_text(s.updated_at_ms),
     })
 }
 

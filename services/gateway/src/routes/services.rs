@@ -16,6 +16,7 @@ use prism_store::records::{dataflows, now_ms, services};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::{AppState, Change, stage};
@@ -26,16 +27,16 @@ const DEFAULT_MAX_INFLIGHT: u32 = 64;
 const MAX_INFLIGHT: u32 = 10_000;
 
 fn to_json(s: &ServiceRecord) -> Value {
-    json!({
-        "name": s.name,
-        "dataflow": s.dataflow,
-        "version": s.version,
-        "pinned": s.pinned,
-        "timeout_ms": s.timeout_ms,
-        "max_inflight": s.max_inflight,
-        "exposed_by": s.exposed_by,
-        "created_at": input::time(s.created_at_ms),
-        "updated_at": input::time(s.updated_at_ms),
+    json!(bodies::Service {
+        name: s.name.clone(),
+        dataflow: s.dataflow.clone(),
+        version: s.version,
+        pinned: s.pinned,
+        timeout_ms: s.timeout_ms,
+        max_inflight: s.max_inflight,
+        exposed_by: s.exposed_by.clone(),
+        created_at: input::time_text(s.created_at_ms),
+        updated_at: input::time_text(s.updated_at_ms),
     })
 }
 

@@ -13,6 +13,7 @@ use prism_store::records::{auth_generation, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change};
@@ -27,12 +28,13 @@ pub const SESSION: &str = "session";
 pub const API: &str = "api";
 
 fn to_json(token: &TokenRecord) -> Value {
-    json!({
-        "id": token.id,
-        "label": token.label,
-        "kind": token.kind,
-        "created_at": input::time(token.created_at_ms),
-        "expires_at": input::time(token.expires_at_ms),
+    json!(bodies::Token {
+        id: token.id.clone(),
+        label: token.label.clone(),
+        kind: token.kind.clone(),
+        created_at: input::time_text(token.created_at_ms),
+        expires_at: input::time_text(token.expires_at_ms),
+        token: None,
     })
 }
 
