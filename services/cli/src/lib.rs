@@ -108,10 +108,16 @@ enum Command {
         wait: bool,
     },
     /// Lists, shows, cancels or follows jobs.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  prism jobs list --status running\n  prism jobs logs 01a2… --follow"
+    )]
     Jobs(JobsCommand),
     /// Lists, shows, enables and disables schedules.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  prism schedules list\n  prism schedules disable nightly"
+    )]
     Schedules(SchedulesCommand),
     /// The audit log, oldest first; --follow keeps printing new entries. (`prism
     /// audit` is the audit service itself.)
@@ -127,7 +133,10 @@ enum Command {
         command: Option<NodesCommand>,
     },
     /// Lists or calls real-time services.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  prism services call lookup --row '{\"id\": 7}'"
+    )]
     Services(ServicesCommand),
 }
 

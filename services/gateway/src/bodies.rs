@@ -374,12 +374,18 @@ pub struct ServiceAnswer {
 pub struct RestAnswer {
     #[serde(rename = "Output")]
     pub output: Vec<Object>,
+    /// Rows refused, as in the answer of `invoke`.
+    #[serde(rename = "Errors")]
+    pub errors: Option<Vec<Object>>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RestRequest {
     #[serde(rename = "Input")]
     pub input: RestInput,
+    /// The parameters' values.
+    #[serde(rename = "Options")]
+    pub options: Option<Object>,
 }
 
 #[derive(Serialize, ToSchema)]
