@@ -42,6 +42,13 @@ ensure_nginx() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 }
 
+# Prometheus and promtool: the metrics test scrapes a standalone with the real server.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then return; fi
+  say "installing prometheus (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
 build() {
   say "building prism (first build takes a few minutes)"
   cargo build --quiet -p prism
@@ -128,6 +135,7 @@ down() {
 run_tests() {
   ensure_nats_server
   ensure_nginx
+  ensure_prometheus
   build
   say "running tests"
   # nextest runs each test in its own process and keeps the cluster tests apart

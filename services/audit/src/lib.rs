@@ -143,7 +143,10 @@ async fn record_all(store: &Store, batch: &[jetstream::Message]) -> Vec<AckKind>
     }
     let events: Vec<Incoming> = batch.iter().map(incoming).collect();
     match apply_events(store, &events).instrument(span).await {
-        Ok(()) => return vec![AckKind::Ack; batch.len()],
+        Ok(()) => {
+            observe_lag(batch);
+            return vec![AckKind::Ack; batch.len()];
+        }
         Err(error) if batch.len() > 1 => {
             tracing::debug!(%error, events = batch.len(), "batch not recorded; one by one");
         }
@@ -158,6 +161,19 @@ async fn record_all(store: &Store, batch: &[jetstream::Message]) -> Vec<AckKind>
     acks
 }
 
+/// How far behind the bus the audit log is: the age of the newest event recorded.
+fn observe_lag(batch: &[jetstream::Message]) {
+    let Some(info) = batch.last().and_then(|m| m.info().ok()) else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i128;
+    let lag = (now - info.published.unix_timestamp_nanos()).max(0) as f64 / 1e9;
+    prism_metrics::get().audit_lag.set(lag);
+}
+
 /// Records one message; answers how to acknowledge it.
 async fn record(store: &Store, incoming: &Incoming<'_>) -> AckKind {
     let error = match apply_event(store, incoming).await {
@@ -169,6 +185,10 @@ async fn record(store: &Store, incoming: &Incoming<'_>) -> AckKind {
         Err(error) => error,
     };
     tracing::error!(%error, sequence = incoming.stream_sequence, "event can never be recorded; dead-lettered");
+    prism_metrics::get()
+        .dead_letters
+        .with_label_values(&["event"])
+        .inc();
     match dead_letter(store, incoming, &error).await {
         Ok(()) => AckKind::Term,
         Err(error) if error.retryable() => AckKind::Nak(Some(RETRY_DELAY)),

@@ -46,6 +46,9 @@ impl Worker {
             Ok(run) => run,
             Err((job_id, error)) => return self.reject(&message, &job_id, &error).await,
         };
+        if attempt > 1 {
+            prism_metrics::get().redeliveries.inc();
+        }
         let span = tracing::info_span!("job", job_id = %run.job_id, attempt);
         prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
         let claim = JobAttempt {
@@ -153,6 +156,10 @@ impl Delivery<'_> {
         let (attempt, max_attempts) = (self.claim.attempt, self.run.max_attempts.max(1));
         if attempt > max_attempts {
             tracing::warn!(max_attempts, "job dead-lettered");
+            prism_metrics::get()
+                .dead_letters
+                .with_label_values(&["job"])
+                .inc();
             event.error = format!(
                 "dead-lettered after {max_attempts} attempts: no attempt finished (executor lost, or the job outlived its ack wait)"
             );
@@ -165,6 +172,11 @@ impl Delivery<'_> {
             return;
         }
         tracing::info!("job started");
+        let _running = prism_metrics::Running::start();
+        let waited = (self.claim.started_at_ms - self.run.created_at_ms).max(0);
+        prism_metrics::get()
+            .queue_wait
+            .observe(waited as f64 / 1000.0);
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
         let outcome = run_dataflow(&self.run, attempt, &self.worker.confinement, &stop).await;
@@ -308,6 +320,12 @@ impl Delivery<'_> {
         {
             let _ = self.message.double_ack().await;
             tracing::info!(state = state.api_name(), error = %event.error, "job finished");
+            let ran = (event.finished_at_ms - event.started_at_ms).max(0) as u64;
+            prism_metrics::get().job_finished(
+                state.api_name(),
+                Duration::from_millis(ran),
+                (event.rows_read, event.rows_written),
+            );
         }
     }
 

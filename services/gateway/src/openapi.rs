@@ -58,6 +58,8 @@ pub struct Doc {
     /// The success status and its body (none: an empty answer, e.g. 204).
     pub status: u16,
     pub response: Option<Body>,
+    /// The success answer is text (`/metrics`), not JSON.
+    pub text: bool,
 }
 
 /// Starts a route's documentation: `doc("Lists jobs").query(..).answers::<Jobs>(200)`.
@@ -78,6 +80,13 @@ impl Doc {
     pub fn answers<T: ToSchema>(mut self, status: u16) -> Self {
         self.status = status;
         self.response = Some(body::<T>());
+        self
+    }
+
+    /// A text answer (`text/plain`).
+    pub fn text(mut self, status: u16) -> Self {
+        self.status = status;
+        self.text = true;
         self
     }
 
@@ -133,6 +142,10 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         Some(body) => ResponseBuilder::new()
             .description(doc.summary)
             .content("application/json", json_content(body)),
+        None if doc.text => ResponseBuilder::new().description(doc.summary).content(
+            "text/plain",
+            ContentBuilder::new().schema(Some(String::schema())).build(),
+        ),
         None => ResponseBuilder::new().description(doc.summary),
     };
     // Every failure has the one error shape; the status says which failure.

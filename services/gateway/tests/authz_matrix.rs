@@ -68,7 +68,7 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
         ("POST", "/v1/services/{name}/invoke") | (_, "/rest/{name}/results.json") => CALL_SERVICES,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
-        ("GET", "/v1/cluster/nodes") => WATCH,
+        ("GET", "/v1/cluster/nodes" | "/metrics") => WATCH,
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
         _ => return None,
     })

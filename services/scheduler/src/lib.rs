@@ -205,7 +205,17 @@ async fn publish(
             &event_id,
             &event,
         )
-        .await?;
+        .await
+        .inspect(|ack| {
+            // Every replica publishes each occurrence; JetStream keeps the first, and
+            // only the replica whose publish was kept counts it.
+            if !ack.duplicate {
+                prism_metrics::get()
+                    .schedule_occurrences
+                    .with_label_values(&[kind])
+                    .inc();
+            }
+        })?;
     Ok(())
 }
 

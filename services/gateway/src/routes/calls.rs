@@ -102,6 +102,11 @@ async fn forward(state: &Arc<AppState>, caller: &str, name: &str, body: Bytes) -
     let started = Instant::now();
     let result = exchange(state, &record, body).await;
     history::record(state, caller, &record, started, &result);
+    let status = match &result {
+        Ok(_) => 200,
+        Err(error) => error.code.http_status(),
+    };
+    prism_metrics::get().service_call(status, started.elapsed());
     result
 }
 

@@ -11,6 +11,7 @@ mod dataflows;
 mod health;
 mod history;
 mod jobs;
+mod metrics;
 mod roles;
 mod schedules;
 mod services;
@@ -494,6 +495,12 @@ fn operations(t: Table) -> Table {
         doc("Events that could never be recorded, newest first")
             .query(&[("limit", Kind::Integer)])
             .answers::<b::DeadLetters>(200),
+    )
+    .get(
+        "/metrics",
+        Type(View, Cluster),
+        metrics::metrics,
+        doc("Prometheus metrics of this process, in the text exposition format").text(200),
     )
     .get(
         "/v1/cluster/nodes",

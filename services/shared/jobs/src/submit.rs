@@ -117,6 +117,9 @@ impl Submitter {
         let accepted = decided
             .await
             .map_err(|_| prism_store::Error::Backend("job submission interrupted".into()))???;
+        if accepted.created {
+            prism_metrics::get().jobs_submitted.inc();
+        }
         // A replay of a submission whose dispatch did not finish completes it.
         if let Some(staged) = &accepted.staged {
             self.acceptor.outbox.publish(staged).await?;
