@@ -21,6 +21,7 @@ pub fn apply_job_event(job: Option<JobRecord>, event: &JobEvent) -> Option<JobRe
             job.state = JobState::Running as i32;
             job.attempt = event.attempt;
             job.started_at_ms = event.started_at_ms;
+            job.executor = bounded_to(&event.executor, 256);
         }
         state @ (JobState::Succeeded | JobState::Failed | JobState::Cancelled) => {
             job.state = state as i32;
@@ -29,6 +30,9 @@ pub fn apply_job_event(job: Option<JobRecord>, event: &JobEvent) -> Option<JobRe
                 job.started_at_ms = event.started_at_ms;
             }
             job.finished_at_ms = event.finished_at_ms;
+            if !event.executor.is_empty() {
+                job.executor = bounded_to(&event.executor, 256);
+            }
             job.rows_read = event.rows_read;
             job.rows_written = event.rows_written;
             job.error = bounded(&event.error);

@@ -291,6 +291,8 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     pub cancel_requested: bool,
     pub submitted_by: Option<String>,
+    /// The node that ran (or runs) its latest attempt.
+    pub executor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -404,6 +406,39 @@ pub struct ServiceStats {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    pub truncated: bool,
+}
+
+// ---- reports -----------------------------------------------------------------
+
+/// One row of a job report: the jobs of one dataflow, day (UTC) or node.
+#[derive(Serialize, ToSchema)]
+pub struct ReportGroup {
+    /// The dataflow, the day (`YYYY-MM-DD`) or the node (`-`: never started).
+    pub key: String,
+    pub jobs: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Succeeded over finished; `null` when none finished.
+    pub success_rate: Option<f64>,
+    /// Run time (start to end) of finished jobs.
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobReport {
+    /// The jobs created in `[from, to)`.
+    pub from: String,
+    pub to: String,
+    pub group_by: String,
+    pub groups: Vec<ReportGroup>,
+    /// More jobs were created in the window than one report reads.
     pub truncated: bool,
 }
 

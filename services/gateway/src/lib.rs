@@ -8,6 +8,7 @@ mod edges;
 mod error;
 mod input;
 mod openapi;
+mod report;
 mod routes;
 mod state;
 mod submissions;

@@ -60,6 +60,8 @@ pub struct Doc {
     pub response: Option<Body>,
     /// The success answer is text (`/metrics`), not JSON.
     pub text: bool,
+    /// The success answer may also be CSV (`format=csv`).
+    pub csv: bool,
 }
 
 /// Starts a route's documentation: `doc("Lists jobs").query(..).answers::<Jobs>(200)`.
@@ -80,6 +82,12 @@ impl Doc {
     pub fn answers<T: ToSchema>(mut self, status: u16) -> Self {
         self.status = status;
         self.response = Some(body::<T>());
+        self
+    }
+
+    /// The answer may also be CSV, for spreadsheets.
+    pub fn or_csv(mut self) -> Self {
+        self.csv = true;
         self
     }
 
@@ -138,14 +146,18 @@ fn parameter_schema(kind: Kind) -> RefOr<Schema> {
 fn operation(route: &Route) -> utoipa::openapi::path::Operation {
     let doc = &route.doc;
     let error = body::<ErrorBody>();
+    let text = || ContentBuilder::new().schema(Some(String::schema())).build();
     let success = match &doc.response {
+        Some(body) if doc.csv => ResponseBuilder::new()
+            .description(doc.summary)
+            .content("application/json", json_content(body))
+            .content("text/csv", text()),
         Some(body) => ResponseBuilder::new()
             .description(doc.summary)
             .content("application/json", json_content(body)),
-        None if doc.text => ResponseBuilder::new().description(doc.summary).content(
-            "text/plain",
-            ContentBuilder::new().schema(Some(String::schema())).build(),
-        ),
+        None if doc.text => ResponseBuilder::new()
+            .description(doc.summary)
+            .content("text/plain", text()),
         None => ResponseBuilder::new().description(doc.summary),
     };
     // Every failure has the one error shape; the status says which failure.

@@ -54,7 +54,7 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
         ) => OBSERVE,
         ("PUT", "/v1/dataflows/{name}") => DESIGN,
-        ("GET", "/v1/jobs" | "/v1/jobs/{id}") => VIEW_JOBS,
+        ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/reports/jobs") => VIEW_JOBS,
         ("POST", "/v1/jobs") => RUN,
         ("POST", "/v1/jobs/{id}/cancel") => CANCEL,
         ("GET", "/v1/schedules" | "/v1/schedules/{name}") => OBSERVE,

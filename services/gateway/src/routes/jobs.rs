@@ -41,12 +41,13 @@ pub fn to_json(job: &JobRecord) -> Value {
         idempotency_key: nonempty(&job.idempotency_key),
         cancel_requested: job.cancel_requested,
         submitted_by: nonempty(&job.submitted_by),
+        executor: nonempty(&job.executor),
     })
 }
 
 /// Jobs are named by their dataflow: `view on jobs/adults` shows the jobs of
 /// dataflow `adults`.
-fn on_job(action: Action, job: &JobRecord) -> Permission {
+pub(super) fn on_job(action: Action, job: &JobRecord) -> Permission {
     Permission::on(action, Entity::Jobs, &job.dataflow)
 }
 

@@ -12,6 +12,7 @@ mod health;
 mod history;
 mod jobs;
 mod metrics;
+mod reports;
 mod roles;
 mod schedules;
 mod services;
@@ -369,6 +370,20 @@ fn work(t: Table) -> Table {
             Checked(View, Jobs),
             jobs::get,
             doc("A job").answers::<b::Job>(200),
+        )
+        .get(
+            "/v1/reports/jobs",
+            Type(View, Jobs),
+            reports::jobs,
+            doc("Jobs created in a window, grouped: counts by status, success rate, p50/p95 run time, rows")
+                .query(&[
+                    ("from", Kind::Text),
+                    ("to", Kind::Text),
+                    ("group_by", Kind::Text),
+                    ("format", Kind::Text),
+                ])
+                .answers::<b::JobReport>(200)
+                .or_csv(),
         )
         .post(
             "/v1/jobs/{id}/cancel",
