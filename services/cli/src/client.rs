@@ -55,6 +55,9 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// For answers that stream as long as a job runs: no overall time limit (the
+    /// server bounds a follow), only on connecting.
+    streaming: reqwest::Client,
 }
 
 impl Client {
@@ -63,10 +66,15 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| Failure::local(format!("HTTP client: {e}")))?;
+        let streaming = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Failure::local(format!("HTTP client: {e}")))?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             token,
             http,
+            streaming,
         })
     }
 
@@ -111,6 +119,37 @@ impl Client {
         } else {
             Err(server_failure(status, &json))
         }
+    }
+
+    /// GETs `path` and hands each line of the answer to `each` as it arrives.
+    pub async fn lines(&self, path: &str, mut each: impl FnMut(&str)) -> Outcome<()> {
+        let mut request = self.streaming.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| Failure::local(format!("cannot reach {}: {e}", self.base)))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            return Err(server_failure(status, &json));
+        }
+        let mut pending = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::local(format!("reading {path}: {e}")))?
+        {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                each(String::from_utf8_lossy(&line[..end]).as_ref());
+            }
+        }
+        Ok(())
     }
 
     pub async fn get(&self, path: &str) -> Outcome<Value> {

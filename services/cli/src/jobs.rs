@@ -114,47 +114,41 @@ pub fn list_path(status: Option<&str>, dataflow: Option<&str>, limit: u32) -> St
     path
 }
 
-/// A job's life as log lines, from its record: accepted, started (per attempt),
-/// ended with rows or the error. Lines already printed are skipped by the caller.
-pub fn log_lines(job: &Value) -> Vec<String> {
-    let mut lines = vec![format!("{} queued", cell(&job["created_at"]))];
-    if !job["started_at"].is_null() {
-        lines.push(format!(
-            "{} running (attempt {})",
-            cell(&job["started_at"]),
-            cell(&job["attempt"])
-        ));
+/// One line of a job's log for people: `time level stage message key=value...`.
+pub fn log_line(line: &Value) -> String {
+    let mut out = format!(
+        "{} {:<5} {} {}",
+        cell(&line["time"]),
+        cell(&line["level"]),
+        cell(&line["stage"]),
+        cell(&line["message"]),
+    );
+    if let Some(fields) = line.as_object() {
+        for (key, value) in fields {
+            let shown = [
+                "time", "level", "stage", "message", "attempt", "node", "end",
+            ];
+            if !shown.contains(&key.as_str()) {
+                out += &format!(" {key}={}", cell(value));
+            }
+        }
     }
-    let status = job["status"].as_str().unwrap_or("");
-    if is_terminal(status) {
-        let detail = match status {
-            "succeeded" => format!(
-                "rows read {}, written {}",
-                cell(&job["rows_read"]),
-                cell(&job["rows_written"])
-            ),
-            _ => format!("error: {}", cell(&job["error"])),
-        };
-        lines.push(format!("{} {status}: {detail}", cell(&job["finished_at"])));
-    }
-    lines
+    out
 }
 
-/// Prints a job's log lines; with `follow`, keeps printing new ones until it ends.
-pub async fn logs(client: &Client, id: &str, follow: bool) -> Outcome<()> {
-    let mut printed = 0;
-    loop {
-        let job = client.get(&format!("/v1/jobs/{}", encode(id))).await?;
-        let lines = log_lines(&job);
-        for line in lines.iter().skip(printed) {
-            println!("{line}");
-        }
-        printed = printed.max(lines.len());
-        if !follow || is_terminal(job["status"].as_str().unwrap_or("")) {
-            return Ok(());
-        }
-        tokio::time::sleep(POLL).await;
-    }
+/// Prints a job's own log (`GET /v1/jobs/{id}/logs`); with `follow`, new lines as
+/// they come, until the job ends. JSON lines as they are with `-o json`.
+pub async fn logs(client: &Client, id: &str, follow: bool, raw: bool) -> Outcome<()> {
+    let path = format!("/v1/jobs/{}/logs?follow={follow}", encode(id));
+    client
+        .lines(&path, |text| {
+            let parsed = serde_json::from_str::<Value>(text);
+            match parsed {
+                Ok(line) if !raw => println!("{}", log_line(&line)),
+                _ => println!("{text}"),
+            }
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -182,9 +176,12 @@ mod tests {
             progress_line(&running, Duration::from_millis(1500)),
             "01234567 running attempt 1, 1.5s"
         );
-        assert_eq!(log_lines(&running), ["t0 queued", "t1 running (attempt 1)"]);
-        let failed = json!({"id":"j","status":"failed","attempt":2,"created_at":"t0","started_at":"t1","finished_at":"t2","error":"boom"});
-        assert_eq!(log_lines(&failed)[2], "t2 failed: error: boom");
+        let failed = json!({"id":"j","status":"failed","error":"boom"});
         assert!(verdict(&failed).unwrap_err().to_string().contains("boom"));
+        let line = json!({"time":"t","level":"info","attempt":1,"node":"n","stage":"out","message":"stage finished","elapsed_ms":5,"rows_out":2});
+        assert_eq!(
+            log_line(&line),
+            "t info  out stage finished elapsed_ms=5 rows_out=2"
+        );
     }
 }

@@ -158,8 +158,8 @@ enum JobsCommand {
     /// Asks a job to stop.
     #[command(after_help = "Example:\n  prism jobs cancel 01a2…")]
     Cancel { id: String },
-    /// The job's life (queued, running, its end with rows or error); --follow
-    /// prints new lines until the job ends.
+    /// The job's own log (attempts, each stage's end with its time and rows, the
+    /// job's end or error); --follow prints new lines until the job ends.
     #[command(after_help = "Example:\n  prism jobs logs 01a2… --follow")]
     Logs {
         id: String,
@@ -380,7 +380,9 @@ async fn jobs_command(client: &Client, format: Format, command: JobsCommand) -> 
                 format!("job {id} {}", output::cell(&a["status"]))
             });
         }
-        JobsCommand::Logs { id, follow } => jobs::logs(client, &id, follow).await?,
+        JobsCommand::Logs { id, follow } => {
+            jobs::logs(client, &id, follow, format == Format::Json).await?
+        }
     }
     Ok(())
 }

@@ -21,11 +21,12 @@ use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext,
 };
 use futures::StreamExt;
-use prism_dataflow::{Dataflow, Format, StageSpec, parameters, paths};
+use prism_dataflow::{Dataflow, Format, Stage, StageSpec, parameters, paths};
 use prism_errors::Retryable;
 use prism_schemas::v1::Connection;
 use tokio_util::sync::CancellationToken;
 
+use crate::joblog::{JobLog, Level};
 use crate::memory::JobPool;
 use crate::sink;
 
@@ -154,6 +155,8 @@ pub struct RunSpec<'a> {
     pub job_id: &'a str,
     pub attempt: u32,
     pub confinement: &'a Confinement,
+    /// Where each stage's start and end are told (the job's own log).
+    pub log: Option<&'a JobLog>,
 }
 
 pub struct RunOutcome {
@@ -299,37 +302,61 @@ impl<'a> Stages<'a> {
                 return Err(EngineError::Cancelled);
             }
             let id = stage.id.as_str();
-            match &stage.spec {
-                StageSpec::Read {
-                    connection,
-                    path,
-                    format,
-                } => self.read(id, connection, path, *format).await?,
-                StageSpec::Sql { query, .. } => self.sql(id, query).await?,
-                StageSpec::Delay { milliseconds } => tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(*milliseconds)) => {}
-                    () = cancel.cancelled() => return Err(EngineError::Cancelled),
-                },
-                StageSpec::Write {
+            let started = std::time::Instant::now();
+            let written_before = self.outcome.rows_written;
+            self.run_stage(stage, cancel).await?;
+            if let Some(log) = self.spec.log {
+                // Reads and queries are planned here and stream during the writes,
+                // so a write's time is its whole pipeline's.
+                let mut fields = serde_json::json!({
+                    "elapsed_ms": started.elapsed().as_millis() as u64,
+                });
+                if matches!(stage.spec, StageSpec::Write { .. }) {
+                    fields["rows_out"] = (self.outcome.rows_written - written_before).into();
+                }
+                log.line(Level::Info, Some(id), "stage finished", fields)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_stage(
+        &mut self,
+        stage: &Stage,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        let id = stage.id.as_str();
+        match &stage.spec {
+            StageSpec::Read {
+                connection,
+                path,
+                format,
+            } => self.read(id, connection, path, *format).await?,
+            StageSpec::Sql { query, .. } => self.sql(id, query).await?,
+            StageSpec::Delay { milliseconds } => tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(*milliseconds)) => {}
+                () = cancel.cancelled() => return Err(EngineError::Cancelled),
+            },
+            StageSpec::Write {
+                input,
+                connection,
+                path,
+                format,
+            } => {
+                let target = Target {
+                    id,
                     input,
                     connection,
                     path,
-                    format,
-                } => {
-                    let target = Target {
-                        id,
-                        input,
-                        connection,
-                        path,
-                        format: *format,
-                    };
-                    self.write(target, cancel).await?
-                }
-                StageSpec::Input { .. } | StageSpec::Output { .. } => {
-                    return Err(dataflow_error(format!(
-                        "stage {id}: input and output stages belong to services"
-                    )));
-                }
+                    format: *format,
+                };
+                self.write(target, cancel).await?
+            }
+            StageSpec::Input { .. } | StageSpec::Output { .. } => {
+                return Err(dataflow_error(format!(
+                    "stage {id}: input and output stages belong to services"
+                )));
             }
         }
         Ok(())

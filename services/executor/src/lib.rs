@@ -6,6 +6,7 @@
 //! - [`worker`]: one delivery, from claim to acknowledgement, on the attempt fence.
 //! - [`engine`]: the dataflow on DataFusion, with outputs staged until committed.
 mod engine;
+mod joblog;
 mod memory;
 mod request;
 mod serving;

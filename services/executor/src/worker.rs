@@ -10,10 +10,12 @@ use prism_bus::attempts::{Attempts, Claim, Standing};
 use prism_bus::{Bus, subjects};
 use prism_errors::{Retryable, bounded};
 use prism_schemas::v1::{JobAttempt, JobEvent, JobRun, JobState, RunRejected};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::engine::{self, EngineError, RunSpec};
+use crate::joblog::{JobLog, Level};
 
 /// Shared by every job an executor runs.
 pub struct Worker {
@@ -57,11 +59,13 @@ impl Worker {
             started_at_ms: now_ms(),
             ..Default::default()
         };
+        let log = JobLog::new(&self.bus, &run.job_id, attempt, &self.node_id);
         let delivery = Delivery {
             worker: &self,
             message,
             run,
             claim,
+            log,
         };
         delivery.run().instrument(span).await;
     }
@@ -144,6 +148,8 @@ struct Delivery<'a> {
     message: jetstream::Message,
     run: JobRun,
     claim: JobAttempt,
+    /// The job's own log, for its operators (`GET /v1/jobs/{id}/logs`).
+    log: JobLog,
 }
 
 impl Delivery<'_> {
@@ -172,6 +178,8 @@ impl Delivery<'_> {
             return;
         }
         tracing::info!("job started");
+        let message = format!("attempt {attempt} started");
+        self.log.line(Level::Info, None, &message, json!({})).await;
         let _running = prism_metrics::Running::start();
         let waited = (self.claim.started_at_ms - self.run.created_at_ms).max(0);
         prism_metrics::get()
@@ -179,7 +187,14 @@ impl Delivery<'_> {
             .observe(waited as f64 / 1000.0);
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
-        let outcome = run_dataflow(&self.run, attempt, &self.worker.confinement, &stop).await;
+        let outcome = run_dataflow(
+            &self.run,
+            attempt,
+            &self.worker.confinement,
+            &self.log,
+            &stop,
+        )
+        .await;
         let interrupted = watch.finish().await;
         self.conclude(event, interrupted, outcome).await;
     }
@@ -264,6 +279,8 @@ impl Delivery<'_> {
             }
             (_, Err(error)) if error.retryable() && attempt < max_attempts => {
                 tracing::warn!(%error, "attempt failed; the job will be retried");
+                let message = format!("attempt {attempt} failed; the job will be retried: {error}");
+                self.log.line(Level::Warn, None, &message, json!({})).await;
                 self.nak().await;
             }
             (_, Err(error)) => {
@@ -305,7 +322,7 @@ impl Delivery<'_> {
             })
             .await;
         match recorded {
-            Ok(Standing::Owner { .. }) => {}
+            Ok(Standing::Owner { .. }) => self.log_end(&event, state).await,
             Ok(Standing::Superseded) => {
                 tracing::warn!("attempt superseded; outcome not reported");
                 return;
@@ -364,6 +381,26 @@ impl Delivery<'_> {
             return Err(Stopped);
         }
         Ok(Commit::Done)
+    }
+
+    /// The job's last log line, told before its terminal event: whoever follows
+    /// the log until the job ends has read it.
+    async fn log_end(&self, event: &JobEvent, state: JobState) {
+        let (level, message) = match state {
+            JobState::Succeeded => (Level::Info, format!("job {}", state.api_name())),
+            _ if event.error.is_empty() => (Level::Warn, format!("job {}", state.api_name())),
+            _ => (
+                Level::Error,
+                format!("job {}: {}", state.api_name(), event.error),
+            ),
+        };
+        let fields = json!({
+            "end": true,
+            "status": state.api_name(),
+            "rows_read": event.rows_read,
+            "rows_written": event.rows_written,
+        });
+        self.log.line(level, None, &message, fields).await;
     }
 
     async fn nak(&self) {
@@ -469,6 +506,7 @@ async fn run_dataflow(
     run: &JobRun,
     attempt: u32,
     confinement: &engine::Confinement,
+    log: &JobLog,
     stop: &CancellationToken,
 ) -> Result<engine::RunOutcome, EngineError> {
     let dataflow =
@@ -487,6 +525,7 @@ async fn run_dataflow(
             job_id: &run.job_id,
             attempt,
             confinement,
+            log: Some(log),
         },
         stop,
     )

@@ -62,6 +62,8 @@ pub struct Doc {
     pub text: bool,
     /// The success answer may also be CSV (`format=csv`).
     pub csv: bool,
+    /// The success answer is JSON lines (`application/x-ndjson`).
+    pub lines: bool,
 }
 
 /// Starts a route's documentation: `doc("Lists jobs").query(..).answers::<Jobs>(200)`.
@@ -88,6 +90,13 @@ impl Doc {
     /// The answer may also be CSV, for spreadsheets.
     pub fn or_csv(mut self) -> Self {
         self.csv = true;
+        self
+    }
+
+    /// JSON lines, one object per line.
+    pub fn lines(mut self, status: u16) -> Self {
+        self.status = status;
+        self.lines = true;
         self
     }
 
@@ -155,6 +164,9 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         Some(body) => ResponseBuilder::new()
             .description(doc.summary)
             .content("application/json", json_content(body)),
+        None if doc.lines => ResponseBuilder::new()
+            .description(doc.summary)
+            .content("application/x-ndjson", text()),
         None if doc.text => ResponseBuilder::new()
             .description(doc.summary)
             .content("text/plain", text()),

@@ -54,7 +54,9 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
         ) => OBSERVE,
         ("PUT", "/v1/dataflows/{name}") => DESIGN,
-        ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/reports/jobs") => VIEW_JOBS,
+        ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/jobs/{id}/logs" | "/v1/reports/jobs") => {
+            VIEW_JOBS
+        }
         ("POST", "/v1/jobs") => RUN,
         ("POST", "/v1/jobs/{id}/cancel") => CANCEL,
         ("GET", "/v1/schedules" | "/v1/schedules/{name}") => OBSERVE,
@@ -251,7 +253,9 @@ impl World {
                 body = latest["document"].clone();
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
-            ("GET", "/v1/jobs/{id}") => path = path.replace("{id}", &self.queued_job().await),
+            ("GET", "/v1/jobs/{id}" | "/v1/jobs/{id}/logs") => {
+                path = path.replace("{id}", &self.queued_job().await)
+            }
             ("POST", "/v1/jobs/{id}/cancel") => {
                 path = path.replace("{id}", &self.queued_job().await)
             }

@@ -114,7 +114,7 @@ pub async fn submit(
     ))
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
+pub(super) async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
     let id_owned = id.to_string();
     let job = state
         .store

@@ -11,6 +11,7 @@ mod dataflows;
 mod health;
 mod history;
 mod jobs;
+mod logs;
 mod metrics;
 mod reports;
 mod roles;
@@ -370,6 +371,14 @@ fn work(t: Table) -> Table {
             Checked(View, Jobs),
             jobs::get,
             doc("A job").answers::<b::Job>(200),
+        )
+        .get(
+            "/v1/jobs/{id}/logs",
+            Checked(View, Jobs),
+            logs::logs,
+            doc("The job's own log lines, JSON lines; follow=true streams until the job ends")
+                .query(&[("follow", Kind::Boolean)])
+                .lines(200),
         )
         .get(
             "/v1/reports/jobs",

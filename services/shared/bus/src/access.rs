@@ -126,6 +126,7 @@ impl BusUser {
                 &[
                     "prism.events.job.>",
                     "prism.events.run.>",
+                    "prism.logs.job.>",
                     "$KV.prism_job_attempts.>",
                     "$JS.ACK.JOBS.>",
                 ],

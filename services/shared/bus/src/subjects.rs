@@ -25,6 +25,15 @@ pub const EVENTS_SUBJECTS: &str = "prism.events.>";
 /// Every job event; `prism.events.job.<id>.>` for one job.
 pub const JOB_EVENTS: &str = "prism.events.job.>";
 
+/// Stream of jobs' own log lines, one subject per job.
+pub const LOGS_STREAM: &str = "LOGS";
+pub const LOGS_SUBJECTS: &str = "prism.logs.job.>";
+
+/// `prism.logs.job.<job_id>`: the log lines of one job, every attempt's.
+pub fn job_log(job_id: &str) -> String {
+    format!("prism.logs.job.{job_id}")
+}
+
 /// `prism.events.job.<job_id>.<queued|started|succeeded|failed|cancelled>`
 pub fn job_event(job_id: &str, kind: &str) -> String {
     format!("prism.events.job.{job_id}.{kind}")

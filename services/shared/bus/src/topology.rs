@@ -12,6 +12,12 @@ use crate::subjects;
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long events stay on `EVENTS` for outside consumers.
 pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long jobs' log lines stay.
+pub const LOGS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Log lines kept per job (the oldest go first): a chatty job cannot fill the disk.
+pub const LOG_LINES_PER_JOB: i64 = 1000;
+/// The largest log line, in bytes.
+pub const LOG_LINE_MAX_BYTES: i32 = 4096;
 /// How long attempt and cancel records stay: longer than any job may run.
 pub const JOB_STATE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -72,6 +78,20 @@ impl Topology {
         })
         .await
         .map_err(|e| Error::jetstream("create stream EVENTS", e))?;
+        js.get_or_create_stream(stream::Config {
+            name: subjects::LOGS_STREAM.into(),
+            subjects: vec![subjects::LOGS_SUBJECTS.into()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: LOGS_MAX_AGE,
+            max_messages_per_subject: LOG_LINES_PER_JOB,
+            max_message_size: LOG_LINE_MAX_BYTES,
+            discard: stream::DiscardPolicy::Old,
+            num_replicas: self.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::jetstream("create stream LOGS", e))?;
         self.bucket(js, subjects::JOB_ATTEMPTS_BUCKET).await?;
         self.services_bucket(js).await?;
         Ok(())
