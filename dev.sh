@@ -42,11 +42,15 @@ ensure_nginx() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 }
 
-# Prometheus and promtool: the metrics test scrapes a standalone with the real server.
-ensure_prometheus() {
-  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then return; fi
-  say "installing prometheus (Debian package)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# Prometheus and promtool (the metrics test scrapes a standalone with the real
+# server) and libfaketime (the clock test runs a node with a skewed clock).
+ensure_observability_tools() {
+  local missing=""
+  command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$missing prometheus"
+  dpkg -s libfaketime >/dev/null 2>&1 || missing="$missing libfaketime"
+  [ -n "$missing" ] || return 0
+  say "installing$missing (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 build() {
@@ -135,7 +139,7 @@ down() {
 run_tests() {
   ensure_nats_server
   ensure_nginx
-  ensure_prometheus
+  ensure_observability_tools
   build
   say "running tests"
   # nextest runs each test in its own process and keeps the cluster tests apart

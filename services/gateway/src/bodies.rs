@@ -490,8 +490,11 @@ pub struct Node {
     pub heartbeat_at: Option<String>,
     pub in_flight: u32,
     pub draining: bool,
-    /// `healthy`, or `unhealthy` after 10 s without a heartbeat.
+    /// `healthy`; `unhealthy` after 10 s without a heartbeat, or with a clock more
+    /// than a second off the NATS server's.
     pub health: String,
+    /// The node's clock minus the NATS server's, at its last heartbeat.
+    pub clock_offset_ms: i64,
 }
 
 #[derive(Serialize, ToSchema)]

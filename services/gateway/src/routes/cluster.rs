@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use prism_bus::{nodes, subjects};
-use prism_schemas::v1::NodeInfo;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
@@ -13,13 +12,15 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::{AppState, Change};
 
-fn to_json(node: &NodeInfo) -> Value {
-    let health = if nodes::is_healthy(node) {
+fn to_json(listed: &nodes::Node) -> Value {
+    let node = &listed.info;
+    let health = if listed.is_healthy() {
         "healthy"
     } else {
         "unhealthy"
     };
     json!(bodies::Node {
+        clock_offset_ms: listed.clock_offset_ms,
         id: node.id.clone(),
         role: node.role.clone(),
         version: node.version.clone(),
@@ -32,7 +33,7 @@ fn to_json(node: &NodeInfo) -> Value {
     })
 }
 
-async fn all(state: &AppState) -> ApiResult<Vec<NodeInfo>> {
+async fn all(state: &AppState) -> ApiResult<Vec<nodes::Node>> {
     Ok(nodes::list(&state.bus, &state.topology).await?)
 }
 
@@ -50,9 +51,10 @@ pub async fn drain(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let nodes = all(&state).await?;
-    let Some(node) = nodes.iter().find(|n| n.id == id) else {
+    let Some(listed) = nodes.iter().find(|n| n.info.id == id) else {
         return Err(ApiError::not_found("id", format!("no live node {id:?}")));
     };
+    let node = &listed.info;
     if !matches!(node.role.as_str(), "executor" | "standalone" | "node") {
         return Err(ApiError::invalid(
             "id",
@@ -75,5 +77,5 @@ pub async fn drain(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
     state.announce(&staged).await;
-    Ok((StatusCode::ACCEPTED, Json(to_json(node))))
+    Ok((StatusCode::ACCEPTED, Json(to_json(listed))))
 }
