@@ -51,7 +51,12 @@ impl Worker {
         if attempt > 1 {
             prism_metrics::get().redeliveries.inc();
         }
-        let span = tracing::info_span!("job", job_id = %run.job_id, attempt);
+        let span = tracing::info_span!(
+            "job",
+            job_id = %run.job_id,
+            dataflow = run.dataflow.as_str(),
+            attempt
+        );
         prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
         let claim = JobAttempt {
             attempt,

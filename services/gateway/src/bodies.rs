@@ -445,6 +445,14 @@ pub struct JobReport {
 // ---- operations --------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
+pub struct LoggingSettings {
+    /// `error`, `warn`, `info`, `debug` or `trace`, for everything.
+    pub level: Option<String>,
+    /// Levels for the jobs of some dataflows (at most 100).
+    pub dataflows: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct AuditEntry {
     /// Position in the log; the `cursor` of the next page.
     pub seq: String,

@@ -70,7 +70,8 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
         ("POST", "/v1/services/{name}/invoke") | (_, "/rest/{name}/results.json") => CALL_SERVICES,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
-        ("GET", "/v1/cluster/nodes" | "/metrics") => WATCH,
+        ("GET", "/v1/cluster/nodes" | "/metrics" | "/v1/settings/logging") => WATCH,
+        ("PUT", "/v1/settings/logging") => ADMIN,
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
         _ => return None,
     })
@@ -253,6 +254,7 @@ impl World {
                 body = latest["document"].clone();
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
+            ("PUT", "/v1/settings/logging") => body = json!({"level":"info"}),
             ("GET", "/v1/jobs/{id}" | "/v1/jobs/{id}/logs") => {
                 path = path.replace("{id}", &self.queued_job().await)
             }

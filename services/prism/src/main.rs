@@ -92,6 +92,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         status.clone(),
         heartbeat_stop.clone(),
     ));
+    // Log levels changed through any gateway apply here too, while it runs.
+    let settings = tokio::spawn(prism_bus::settings::follow_logging(
+        bus.clone(),
+        topology,
+        heartbeat_stop.clone(),
+    ));
     let parts = Parts {
         store,
         listener,
@@ -101,6 +107,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let failure = roles::run(&config, parts, shutdown).await;
     heartbeat_stop.cancel();
+    let _ = settings.await;
     if let Ok(Err(error)) = heartbeat.await {
         tracing::warn!(%error, "node registry unavailable");
     }

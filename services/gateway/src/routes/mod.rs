@@ -17,6 +17,7 @@ mod reports;
 mod roles;
 mod schedules;
 mod services;
+mod settings;
 mod tokens;
 mod users;
 
@@ -525,6 +526,21 @@ fn operations(t: Table) -> Table {
         Type(View, Cluster),
         metrics::metrics,
         doc("Prometheus metrics of this process, in the text exposition format").text(200),
+    )
+    .get(
+        "/v1/settings/logging",
+        Type(View, Cluster),
+        settings::get_logging,
+        doc("Log levels set for every process (level null: as each was started)")
+            .answers::<b::LoggingSettings>(200),
+    )
+    .put(
+        "/v1/settings/logging",
+        Type(Modify, Cluster),
+        settings::put_logging,
+        doc("Sets log levels on every process, global and per dataflow, within seconds")
+            .takes::<b::LoggingSettings>()
+            .answers::<b::LoggingSettings>(200),
     )
     .get(
         "/v1/cluster/nodes",

@@ -109,6 +109,7 @@ impl BusUser {
                     "prism.events.>",
                     "$KV.prism_job_attempts.>",
                     "$KV.prism_services.>",
+                    "$KV.prism_settings.>",
                     "prism.svc.>",
                     "prism.ctl.>",
                 ],

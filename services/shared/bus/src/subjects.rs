@@ -76,6 +76,8 @@ pub fn job_event_id(job_id: &str, attempt: u32, kind: &str) -> String {
 
 /// Key-value bucket of live nodes (`NodeInfo`), keyed by node id.
 pub const NODES_BUCKET: &str = "prism_nodes";
+/// Settings every process applies while it runs (see `settings`).
+pub const SETTINGS_BUCKET: &str = "prism_settings";
 
 /// `prism.events.node.<node>.<started|draining|stopped>`
 pub fn node_event(node: &str, kind: &str) -> String {

@@ -6,17 +6,41 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 /// Installs the global subscriber once per process: human-readable logs on stderr
 /// (JSON with `PRISM_LOG_FORMAT=json`), filtered by `PRISM_LOG` (default `info`),
 /// and an OpenTelemetry layer so spans carry W3C trace ids. Later calls do nothing,
 /// which lets tests compose several services in one process.
+/// The filter's handle, to change log levels while the process runs.
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+/// `PRISM_LOG` as the process started with it: what `reset` goes back to.
+static STARTED_WITH: OnceLock<String> = OnceLock::new();
+
+/// Replaces the log filter, e.g. `warn,[job{dataflow=adults}]=debug` (`EnvFilter`
+/// directives). Refused when the directives do not parse.
+pub fn set_log_filter(directives: &str) -> Result<(), String> {
+    let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+    match FILTER.get() {
+        Some(handle) => handle.reload(filter).map_err(|e| e.to_string()),
+        None => Err("logging is not initialised in this process".into()),
+    }
+}
+
+/// The filter the process started with (`PRISM_LOG`, default `info`).
+pub fn initial_log_filter() -> &'static str {
+    STARTED_WITH.get().map_or("info", String::as_str)
+}
+
 pub fn init(service_name: &'static str) {
-    let filter = EnvFilter::try_from_env("PRISM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("PRISM_LOG").unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
     // Spans get real trace ids even without an exporter; an OTLP exporter is a
     // follow-up (see README, "Observability").
     let provider = SdkTracerProvider::builder().build();
@@ -43,6 +67,8 @@ pub fn init(service_name: &'static str) {
     };
     if result.is_ok() {
         opentelemetry::global::set_tracer_provider(provider);
+        let _ = FILTER.set(handle);
+        let _ = STARTED_WITH.set(directives);
     }
 }
 
