@@ -445,6 +445,19 @@ pub struct JobReport {
 // ---- operations --------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
+pub struct Retention {
+    /// 1 to 3650; `null` when never set (nothing is purged).
+    pub days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RetentionSet {
+    pub days: u32,
+    /// Finished jobs deleted by this change.
+    pub purged: u64,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct LoggingSettings {
     /// `error`, `warn`, `info`, `debug` or `trace`, for everything.
     pub level: Option<String>,

@@ -9,6 +9,7 @@ mod error;
 mod input;
 mod openapi;
 mod report;
+mod retention;
 mod routes;
 mod state;
 mod submissions;
@@ -125,6 +126,7 @@ pub async fn run(
     let watch = tokio::spawn(state.directory.clone().watch(shutdown.clone()));
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));
     let relay = tokio::spawn(state.outbox.clone().relay(shutdown.clone()));
+    let retention = tokio::spawn(retention::enforce(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let app = router(state).layer(axum::middleware::from_fn(trace_request));
     axum::serve(listener, app)
@@ -132,6 +134,7 @@ pub async fn run(
         .await?;
     shutdown.cancel();
     let _ = relay.await;
+    let _ = retention.await;
     let _ = watch.await;
     match submissions.await {
         Ok(served) => Ok(served?),

@@ -70,8 +70,11 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("PUT" | "DELETE", "/v1/services/{name}") => ADMIN,
         ("POST", "/v1/services/{name}/invoke") | (_, "/rest/{name}/results.json") => CALL_SERVICES,
         ("GET", "/v1/audit" | "/v1/audit/dead-letters") => WATCH,
-        ("GET", "/v1/cluster/nodes" | "/metrics" | "/v1/settings/logging") => WATCH,
-        ("PUT", "/v1/settings/logging") => ADMIN,
+        (
+            "GET",
+            "/v1/cluster/nodes" | "/metrics" | "/v1/settings/logging" | "/v1/settings/retention",
+        ) => WATCH,
+        ("PUT", "/v1/settings/logging" | "/v1/settings/retention") => ADMIN,
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
         _ => return None,
     })
@@ -255,6 +258,7 @@ impl World {
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
             ("PUT", "/v1/settings/logging") => body = json!({"level":"info"}),
+            ("PUT", "/v1/settings/retention") => body = json!({"days": 3650}),
             ("GET", "/v1/jobs/{id}" | "/v1/jobs/{id}/logs") => {
                 path = path.replace("{id}", &self.queued_job().await)
             }

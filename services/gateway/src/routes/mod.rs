@@ -543,6 +543,20 @@ fn operations(t: Table) -> Table {
             .answers::<b::LoggingSettings>(200),
     )
     .get(
+        "/v1/settings/retention",
+        Type(View, Cluster),
+        settings::get_retention,
+        doc("Days of finished jobs' history kept (null: all)").answers::<b::Retention>(200),
+    )
+    .put(
+        "/v1/settings/retention",
+        Type(Modify, Cluster),
+        settings::put_retention,
+        doc("Keeps this many days of finished jobs' history; purges older ones now and hourly")
+            .takes::<b::Retention>()
+            .answers::<b::RetentionSet>(200),
+    )
+    .get(
         "/v1/cluster/nodes",
         Type(View, Cluster),
         cluster::list,

@@ -1,18 +1,21 @@
 //! `GET`/`PUT /v1/settings/logging`: log levels for every process of the platform,
 //! global and per dataflow, changed while they run (each process watches the
-//! setting, see `prism_bus::settings`). A change is an audited configuration change.
+//! setting, see `prism_bus::settings`). `GET`/`PUT /v1/settings/retention`: days of
+//! finished jobs' history kept (see `crate::retention`). Each change is an audited
+//! configuration change.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
-use prism_bus::settings::{self, LEVELS, LOGGING_KEY, Logging};
+use prism_bus::settings::{self, LEVELS, LOGGING_KEY, Logging, RETENTION_KEY};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
+use crate::retention::{self, MAX_DAYS};
 use crate::state::{AppState, Change};
 
 /// Dataflows with a level of their own, at most.
@@ -98,4 +101,46 @@ pub async fn put_logging(
         .await?;
     state.announce(&staged).await;
     Ok(Json(to_json(&logging)))
+}
+
+pub async fn get_retention(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "days": retention::days(&state).await? })))
+}
+
+/// Sets the days kept and purges at once; answers how many jobs went.
+pub async fn put_retention(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let map = input::json_object(&body)?;
+    input::reject_unknown(&map, &["days"])?;
+    let days = map
+        .get("days")
+        .and_then(Value::as_u64)
+        .filter(|d| (1..=u64::from(MAX_DAYS)).contains(d))
+        .ok_or_else(|| ApiError::invalid("days", format!("an integer from 1 to {MAX_DAYS}")))?
+        as u32;
+    let store = settings::bucket(&state.bus, &state.topology).await?;
+    store
+        .put(RETENTION_KEY, days.to_string().into())
+        .await
+        .map_err(bus_error)?;
+    let change = Change::new(
+        caller.name(),
+        "settings",
+        "put",
+        "retention",
+        json!({ "days": days }),
+    );
+    let staged = state
+        .store
+        .transact(|tx| {
+            let change = &change;
+            async move { change.stage(&tx).await }
+        })
+        .await?;
+    state.announce(&staged).await;
+    let purged = retention::purge(&state, days).await?;
+    Ok(Json(json!({ "days": days, "purged": purged })))
 }

@@ -1,6 +1,7 @@
 //! Settings every process applies while it runs, kept in the bucket
 //! `prism_settings`: a change made through one gateway reaches every node within a
-//! moment, because each watches the bucket. Today: log levels (`logging`).
+//! moment, because each watches the bucket. Today: log levels (`logging`), and how
+//! many days of job history to keep (`retention`, applied by the gateways).
 use std::collections::BTreeMap;
 
 use async_nats::jetstream::{kv, stream};
@@ -12,6 +13,8 @@ use crate::topology::Topology;
 use crate::{Bus, subjects};
 
 pub const LOGGING_KEY: &str = "logging";
+/// Days of finished jobs' history kept (`PUT /v1/settings/retention`).
+pub const RETENTION_KEY: &str = "retention";
 pub const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
 /// Log levels: one for everything, and others for the jobs of some dataflows.

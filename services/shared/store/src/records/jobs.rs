@@ -131,6 +131,68 @@ pub async fn build_indexes(store: &crate::Store) -> Result<usize> {
     }
 }
 
+/// Jobs examined per purge transaction.
+const PURGE_BATCH: usize = 500;
+
+/// Deletes the finished jobs created before `cutoff_ms` (record, index entries,
+/// idempotency key), oldest first, in transactions of [`PURGE_BATCH`]; jobs still
+/// queued or running are kept whatever their age. Job ids sort by creation time, so
+/// the scan stops at the first job created since. Answers how many it deleted.
+pub async fn purge_finished_before(store: &crate::Store, cutoff_ms: i64) -> Result<usize> {
+    let mut after: Option<Vec<u8>> = None;
+    let mut purged = 0;
+    loop {
+        let (deleted, next) = store
+            .transact_write(|tx| {
+                let after = after.clone();
+                async move { purge_batch(&tx, cutoff_ms, after).await }
+            })
+            .await?;
+        purged += deleted;
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(purged),
+        }
+    }
+}
+
+/// One batch: answers the jobs deleted and where the next batch starts, if any.
+async fn purge_batch(
+    tx: &Tx,
+    cutoff_ms: i64,
+    after: Option<Vec<u8>>,
+) -> Result<(usize, Option<Vec<u8>>)> {
+    let (begin, end) = keys::jobs().range();
+    let begin = after.map_or(begin, |k| keys::Family::after(&k));
+    let batch: Vec<(Vec<u8>, JobRecord)> =
+        scan_records(tx, (begin, end), PURGE_BATCH, false).await?;
+    let mut deleted = 0;
+    for (key, job) in &batch {
+        if job.created_at_ms >= cutoff_ms {
+            return Ok((deleted, None));
+        }
+        if !job.state().is_terminal() {
+            continue;
+        }
+        for index in index_keys(job) {
+            tx.clear(&index).await?;
+        }
+        if !job.idempotency_key.is_empty()
+            && idempotent_job_id(tx, &job.idempotency_key)
+                .await?
+                .as_deref()
+                == Some(&job.id)
+        {
+            tx.clear(&keys::idempotency().key(&job.idempotency_key.as_str()))
+                .await?;
+        }
+        tx.clear(key).await?;
+        deleted += 1;
+    }
+    let next = (batch.len() == PURGE_BATCH).then(|| batch.last().map(|(k, _)| k.clone()));
+    Ok((deleted, next.flatten()))
+}
+
 pub async fn idempotent_job_id(tx: &Tx, key: &str) -> Result<Option<String>> {
     Ok(tx
         .get(&keys::idempotency().key(&key))
