@@ -5,6 +5,7 @@
 //! The `prism` binary must be built first (`cargo build -p prism`; the README's test
 //! command does it). `PRISM_BIN` and `PRISM_NATS_SERVER` override where the binaries
 //! are found.
+pub mod bench;
 pub mod cluster;
 mod http;
 pub mod jobs;

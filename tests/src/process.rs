@@ -61,9 +61,10 @@ impl Prism {
         {
             command.env_remove(key);
         }
+        // Tests read debug lines; a benchmark sets its own level through `env`.
         command
-            .envs(&env)
             .env("PRISM_LOG", "info,prism=debug")
+            .envs(&env)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);

@@ -170,8 +170,8 @@ fn observe_lag(batch: &[jetstream::Message]) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as i128;
-    let lag = (now - info.published.unix_timestamp_nanos()).max(0) as f64 / 1e9;
-    prism_metrics::get().audit_lag.set(lag);
+    let lag_ns = (now - info.published.unix_timestamp_nanos()).max(0) as u64;
+    prism_metrics::get().audit_lag(std::time::Duration::from_nanos(lag_ns));
 }
 
 /// Records one message; answers how to acknowledge it.
@@ -185,10 +185,7 @@ async fn record(store: &Store, incoming: &Incoming<'_>) -> AckKind {
         Err(error) => error,
     };
     tracing::error!(%error, sequence = incoming.stream_sequence, "event can never be recorded; dead-lettered");
-    prism_metrics::get()
-        .dead_letters
-        .with_label_values(&["event"])
-        .inc();
+    prism_metrics::get().dead_lettered("event");
     match dead_letter(store, incoming, &error).await {
         Ok(()) => AckKind::Term,
         Err(error) if error.retryable() => AckKind::Nak(Some(RETRY_DELAY)),

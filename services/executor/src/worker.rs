@@ -49,7 +49,7 @@ impl Worker {
             Err((job_id, error)) => return self.reject(&message, &job_id, &error).await,
         };
         if attempt > 1 {
-            prism_metrics::get().redeliveries.inc();
+            prism_metrics::get().job_redelivered();
         }
         let span = tracing::info_span!(
             "job",
@@ -167,10 +167,7 @@ impl Delivery<'_> {
         let (attempt, max_attempts) = (self.claim.attempt, self.run.max_attempts.max(1));
         if attempt > max_attempts {
             tracing::warn!(max_attempts, "job dead-lettered");
-            prism_metrics::get()
-                .dead_letters
-                .with_label_values(&["job"])
-                .inc();
+            prism_metrics::get().dead_lettered("job");
             event.error = format!(
                 "dead-lettered after {max_attempts} attempts: no attempt finished (executor lost, or the job outlived its ack wait)"
             );
@@ -187,9 +184,7 @@ impl Delivery<'_> {
         self.log.line(Level::Info, None, &message, json!({})).await;
         let _running = prism_metrics::Running::start();
         let waited = (self.claim.started_at_ms - self.run.created_at_ms).max(0);
-        prism_metrics::get()
-            .queue_wait
-            .observe(waited as f64 / 1000.0);
+        prism_metrics::get().job_started(Duration::from_millis(waited as u64));
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
         let outcome = run_dataflow(

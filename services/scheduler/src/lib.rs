@@ -210,10 +210,7 @@ async fn publish(
             // Every replica publishes each occurrence; JetStream keeps the first, and
             // only the replica whose publish was kept counts it.
             if !ack.duplicate {
-                prism_metrics::get()
-                    .schedule_occurrences
-                    .with_label_values(&[kind])
-                    .inc();
+                prism_metrics::get().schedule_occurrence(kind);
             }
         })?;
     Ok(())

@@ -18,7 +18,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if let Ok(Some(depth)) = tokio::time::timeout(QUEUE_DEPTH_WAIT, queue_depth(&state)).await {
-        prism_metrics::get().queue_depth.set(depth);
+        prism_metrics::get().queue_depth(depth);
     }
     (
         [(header::CONTENT_TYPE, TEXT_FORMAT)],

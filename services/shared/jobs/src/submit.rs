@@ -118,7 +118,7 @@ impl Submitter {
             .await
             .map_err(|_| prism_store::Error::Backend("job submission interrupted".into()))???;
         if accepted.created {
-            prism_metrics::get().jobs_submitted.inc();
+            prism_metrics::get().job_submitted();
         }
         // A replay of a submission whose dispatch did not finish completes it.
         if let Some(staged) = &accepted.staged {
