@@ -58,6 +58,13 @@ pub fn adults_dataflow(connection: &str, output: &str, delay_ms: u64) -> serde_j
     serde_json::json!({ "kind": "job", "stages": stages })
 }
 
+/// A dataflow that fails when run: it reads `missing.csv`, which is not there.
+pub fn failing_dataflow(connection: &str) -> serde_json::Value {
+    serde_json::json!({"kind":"job","stages":[
+        {"id":"people","type":"read","connection":connection,"path":"missing.csv","format":"csv"},
+        {"id":"out","type":"write","input":"people","connection":connection,"path":"out/never.csv","format":"csv"}]})
+}
+
 /// Visible files (not hidden staging files) directly in `dir`, sorted.
 pub fn visible_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

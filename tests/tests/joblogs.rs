@@ -2,7 +2,7 @@
 //! job does), read whole afterwards, and the error of a failing job.
 use std::time::{Duration, Instant};
 
-use prism_tests::{Standalone, adults_dataflow};
+use prism_tests::{Standalone, adults_dataflow, failing_dataflow};
 use serde_json::{Value, json};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,9 +57,7 @@ async fn job_logs_follow_until_the_job_ends_and_tell_each_stage() {
     assert_eq!(parse(&whole), lines);
 
     // A failing job's log ends with its error.
-    let broken = json!({"kind":"job","stages":[
-        {"id":"people","type":"read","connection":"files","path":"missing.csv","format":"csv"},
-        {"id":"out","type":"write","input":"people","connection":"files","path":"out/x.csv","format":"csv"}]});
+    let broken = failing_dataflow("files");
     assert_eq!(api.put("/v1/dataflows/broken", &broken).await.0, 201);
     let (_, job) = api.post("/v1/jobs", &json!({"dataflow": "broken"})).await;
     let id = job["id"].as_str().unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use prism_tests::{Standalone, adults_dataflow, free_port, wait_until};
+use prism_tests::{Standalone, adults_dataflow, failing_dataflow, free_port, wait_until};
 use serde_json::{Value, json};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,9 +111,7 @@ async fn prometheus_scrapes_job_counts_while_jobs_run() {
     let api = &platform.api;
     let adults = adults_dataflow("files", "out/adults.csv", 0);
     assert_eq!(api.put("/v1/dataflows/adults", &adults).await.0, 201);
-    let broken = json!({"kind":"job","stages":[
-        {"id":"people","type":"read","connection":"files","path":"missing.csv","format":"csv"},
-        {"id":"out","type":"write","input":"people","connection":"files","path":"out/x.csv","format":"csv"}]});
+    let broken = failing_dataflow("files");
     assert_eq!(api.put("/v1/dataflows/broken", &broken).await.0, 201);
 
     // Prometheus signs in with an API token, as an operator would set it up; the

@@ -1,7 +1,7 @@
 //! Job reports over real jobs: grouped by dataflow, node and day, as JSON and CSV.
 use std::time::Duration;
 
-use prism_tests::{Standalone, adults_dataflow};
+use prism_tests::{Standalone, adults_dataflow, failing_dataflow};
 use serde_json::{Value, json};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,9 +22,7 @@ async fn reports_group_jobs_by_dataflow_node_and_day() {
     let api = &platform.api;
     let adults = adults_dataflow("files", "out/adults.csv", 0);
     assert_eq!(api.put("/v1/dataflows/adults", &adults).await.0, 201);
-    let broken = json!({"kind":"job","stages":[
-        {"id":"people","type":"read","connection":"files","path":"missing.csv","format":"csv"},
-        {"id":"out","type":"write","input":"people","connection":"files","path":"out/x.csv","format":"csv"}]});
+    let broken = failing_dataflow("files");
     assert_eq!(api.put("/v1/dataflows/broken", &broken).await.0, 201);
     let mut executor = String::new();
     for dataflow in ["adults", "adults", "adults", "broken"] {

@@ -60,6 +60,29 @@ fn bus_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(Code::Unavailable, None, format!("bus: {e}"))
 }
 
+/// Stores setting `key` for every process, then records the change in the audit
+/// log (`settings.put`, target `settings/<key>`).
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    value: Vec<u8>,
+    details: Value,
+) -> ApiResult<()> {
+    let store = settings::bucket(&state.bus, &state.topology).await?;
+    store.put(key, value.into()).await.map_err(bus_error)?;
+    let change = Change::new(caller.name(), "settings", "put", key, details);
+    let staged = state
+        .store
+        .transact(|tx| {
+            let change = &change;
+            async move { change.stage(&tx).await }
+        })
+        .await?;
+    state.announce(&staged).await;
+    Ok(())
+}
+
 pub async fn get_logging(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let store = settings::bucket(&state.bus, &state.topology).await?;
     let current = store
@@ -80,26 +103,14 @@ pub async fn put_logging(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let logging = parse(&body)?;
-    let store = settings::bucket(&state.bus, &state.topology).await?;
-    store
-        .put(LOGGING_KEY, logging.to_bytes().into())
-        .await
-        .map_err(bus_error)?;
-    let change = Change::new(
-        caller.name(),
-        "settings",
-        "put",
-        "logging",
+    save(
+        &state,
+        &caller,
+        LOGGING_KEY,
+        logging.to_bytes(),
         to_json(&logging),
-    );
-    let staged = state
-        .store
-        .transact(|tx| {
-            let change = &change;
-            async move { change.stage(&tx).await }
-        })
-        .await?;
-    state.announce(&staged).await;
+    )
+    .await?;
     Ok(Json(to_json(&logging)))
 }
 
@@ -121,26 +132,15 @@ pub async fn put_retention(
         .filter(|d| (1..=u64::from(MAX_DAYS)).contains(d))
         .ok_or_else(|| ApiError::invalid("days", format!("an integer from 1 to {MAX_DAYS}")))?
         as u32;
-    let store = settings::bucket(&state.bus, &state.topology).await?;
-    store
-        .put(RETENTION_KEY, days.to_string().into())
-        .await
-        .map_err(bus_error)?;
-    let change = Change::new(
-        caller.name(),
-        "settings",
-        "put",
-        "retention",
+    let value = days.to_string().into_bytes();
+    save(
+        &state,
+        &caller,
+        RETENTION_KEY,
+        value,
         json!({ "days": days }),
-    );
-    let staged = state
-        .store
-        .transact(|tx| {
-            let change = &change;
-            async move { change.stage(&tx).await }
-        })
-        .await?;
-    state.announce(&staged).await;
+    )
+    .await?;
     let purged = retention::purge(&state, days).await?;
     Ok(Json(json!({ "days": days, "purged": purged })))
 }
