@@ -177,3 +177,47 @@ async fn prometheus_scrapes_job_counts_while_jobs_run() {
     let (ok, report) = promtool(&["check", "rules", rules.to_str().unwrap()], "");
     assert!(ok, "promtool check rules:\n{report}");
 }
+
+/// An executor running alone serves its own counts on PRISM_METRICS_ADDR, to the
+/// holder of PRISM_METRICS_TOKEN only; its health to anyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_separate_executor_serves_its_metrics_with_a_token() {
+    let nats = prism_tests::NatsServer::start();
+    let mut services =
+        prism_tests::Services::start(&nats, prism_tests::ServicesSpec::default()).await;
+    let port = free_port();
+    let token = "metrics-token-for-the-test";
+    let executor = &mut services.executors[0];
+    executor
+        .env
+        .insert("PRISM_METRICS_ADDR".into(), format!("127.0.0.1:{port}"));
+    executor
+        .env
+        .insert("PRISM_METRICS_TOKEN".into(), token.into());
+    executor.restart();
+    prism_tests::jobs::prepare_numbered(&services.api, &services.files, 0).await;
+    let (_, job) = services
+        .api
+        .post(
+            "/v1/jobs",
+            &json!({"dataflow":"numbered","parameters":{"n":1}}),
+        )
+        .await;
+    let done = services
+        .api
+        .wait_terminal(job["id"].as_str().unwrap(), JOB_TIMEOUT)
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    let listener = prism_tests::Api::new(format!("http://127.0.0.1:{port}"));
+    assert_eq!(listener.get("/healthz").await.0, 200);
+    assert_eq!(listener.get_text("/metrics").await.0, 401);
+    let wrong = listener.with_token(Some("metrics-token-for-the-tesT"));
+    assert_eq!(wrong.get_text("/metrics").await.0, 401);
+    let (status, text) = listener.with_token(Some(token)).get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("prism_jobs_finished_total{status=\"succeeded\"} 1"),
+        "{text}"
+    );
+}

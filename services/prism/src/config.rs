@@ -165,6 +165,19 @@ pub struct Settings {
         default_value_t = 86400
     )]
     pub job_timeout_max_secs: u64,
+    /// Executor, scheduler and audit processes: where to serve `/metrics` and
+    /// `/healthz` (gateways serve them on their API port). Unset: not served.
+    #[arg(long, global = true, env = "PRISM_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// The bearer token `/metrics` on PRISM_METRICS_ADDR requires (16 characters
+    /// or more); required with PRISM_METRICS_ADDR.
+    #[arg(
+        long,
+        global = true,
+        env = "PRISM_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 /// Settings checked and resolved.
@@ -193,6 +206,8 @@ pub struct Config {
     pub job_output_mb: u64,
     pub job_timeout: Duration,
     pub job_timeout_max: Duration,
+    /// Where the metrics listener binds, and the token it requires.
+    pub metrics: Option<(SocketAddr, String)>,
 }
 
 impl Config {
@@ -247,6 +262,7 @@ impl Config {
                     .into(),
             );
         }
+        let metrics = metrics_listener(s.metrics_addr.as_deref(), s.metrics_token)?;
         Ok(Config {
             role: cli.role,
             data_dir,
@@ -270,6 +286,7 @@ impl Config {
             job_output_mb: s.job_output_mb,
             job_timeout: Duration::from_secs(s.job_timeout_secs),
             job_timeout_max: Duration::from_secs(s.job_timeout_max_secs),
+            metrics,
         })
     }
 }
@@ -298,6 +315,24 @@ fn file_roots(setting: Option<&str>, data_dir: &std::path::Path) -> Result<Vec<P
         .collect()
 }
 
+/// The metrics listener of roles without an API port: off, or an address with a
+/// token long enough to guess at no better than at random.
+fn metrics_listener(
+    addr: Option<&str>,
+    token: Option<String>,
+) -> Result<Option<(SocketAddr, String)>, String> {
+    let Some(addr) = addr.filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("PRISM_METRICS_ADDR {addr:?} is not host:port: {e}"))?;
+    match token {
+        Some(token) if token.len() >= 16 => Ok(Some((addr, token))),
+        _ => Err("PRISM_METRICS_ADDR needs PRISM_METRICS_TOKEN, 16 characters or more".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -314,5 +349,18 @@ mod tests {
                 role.get_name()
             );
         }
+    }
+
+    #[test]
+    fn the_metrics_listener_needs_a_long_token() {
+        use super::metrics_listener;
+        assert_eq!(metrics_listener(None, None), Ok(None));
+        let refused = metrics_listener(Some("127.0.0.1:9464"), Some("short".into()));
+        assert!(refused.unwrap_err().contains("PRISM_METRICS_TOKEN"));
+        assert!(metrics_listener(Some("nowhere"), Some("x".repeat(16))).is_err());
+        let (addr, _) = metrics_listener(Some("127.0.0.1:9464"), Some("x".repeat(16)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(addr.port(), 9464);
     }
 }

@@ -3,6 +3,7 @@
 //! runs the chosen role until SIGINT or SIGTERM; a second signal exits at once.
 mod buses;
 mod config;
+mod metrics_listener;
 mod nats_child;
 mod roles;
 
@@ -76,6 +77,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // address or store fails fast.
     let store = open_store(&config).await?;
     let listener = bind(&config).await?;
+    let metrics_listener = match &config.metrics {
+        Some((addr, _)) => Some(metrics_listener::bind(*addr).await?),
+        None => None,
+    };
     let (buses, nats_child) = connect_bus(&config).await?;
     let bus = buses.primary();
     let topology = Topology {
@@ -92,6 +97,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         status.clone(),
         heartbeat_stop.clone(),
     ));
+    if let (Some(listener), Some((_, token))) = (metrics_listener, &config.metrics) {
+        tokio::spawn(metrics_listener::serve(
+            listener,
+            token.clone(),
+            heartbeat_stop.clone(),
+        ));
+    }
     // Log levels changed through any gateway apply here too, while it runs.
     let settings = tokio::spawn(prism_bus::settings::follow_logging(
         bus.clone(),
