@@ -49,6 +49,15 @@ impl Standalone {
         }
     }
 
+    /// Saves each dataflow (a new one: 201).
+    pub async fn save_dataflows(&self, dataflows: &[(&str, serde_json::Value)]) {
+        for (name, document) in dataflows {
+            let path = format!("/v1/dataflows/{name}");
+            let (status, body) = self.api.put(&path, document).await;
+            assert_eq!(status, 201, "{name}: {body}");
+        }
+    }
+
     /// Writes `people.csv` into the files directory and saves connection `files` on it.
     pub async fn files_connection(&self) {
         crate::write_people_csv(&self.files);

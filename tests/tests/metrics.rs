@@ -109,10 +109,12 @@ async fn prometheus_scrapes_job_counts_while_jobs_run() {
     let platform = Standalone::start().await;
     platform.files_connection().await;
     let api = &platform.api;
-    let adults = adults_dataflow("files", "out/adults.csv", 0);
-    assert_eq!(api.put("/v1/dataflows/adults", &adults).await.0, 201);
-    let broken = failing_dataflow("files");
-    assert_eq!(api.put("/v1/dataflows/broken", &broken).await.0, 201);
+    platform
+        .save_dataflows(&[
+            ("adults", adults_dataflow("files", "out/adults.csv", 0)),
+            ("broken", failing_dataflow("files")),
+        ])
+        .await;
 
     // Prometheus signs in with an API token, as an operator would set it up; the
     // metrics are refused without one.

@@ -20,10 +20,12 @@ async fn reports_group_jobs_by_dataflow_node_and_day() {
     let platform = Standalone::start().await;
     platform.files_connection().await;
     let api = &platform.api;
-    let adults = adults_dataflow("files", "out/adults.csv", 0);
-    assert_eq!(api.put("/v1/dataflows/adults", &adults).await.0, 201);
-    let broken = failing_dataflow("files");
-    assert_eq!(api.put("/v1/dataflows/broken", &broken).await.0, 201);
+    platform
+        .save_dataflows(&[
+            ("adults", adults_dataflow("files", "out/adults.csv", 0)),
+            ("broken", failing_dataflow("files")),
+        ])
+        .await;
     let mut executor = String::new();
     for dataflow in ["adults", "adults", "adults", "broken"] {
         let (_, job) = api.post("/v1/jobs", &json!({"dataflow": dataflow})).await;

@@ -106,6 +106,14 @@ pub async fn stage(tx: &Tx, messages: Vec<OutboxMessage>) -> prism_store::Result
 }
 
 impl AppState {
+    /// Records a change that has nothing else in its transaction (a setting kept on
+    /// the bus, a drain request): its event, staged in the outbox.
+    pub async fn stage_alone(&self, change: &Change<'_>) -> prism_store::Result<Staged> {
+        self.store
+            .transact(|tx| async move { change.stage(&tx).await })
+            .await
+    }
+
     /// Publishes a committed change's outbox entry. A failure is logged, not undone:
     /// the entry stays and the outbox relay publishes it.
     pub async fn announce(&self, staged: &Staged) {

@@ -63,13 +63,7 @@ pub async fn drain(
     }
     // Recorded before it is sent: a drain request is never unaudited.
     let change = Change::new(caller.name(), "node", "drain", &id, json!({}));
-    let staged = state
-        .store
-        .transact(|tx| {
-            let change = &change;
-            async move { change.stage(&tx).await }
-        })
-        .await?;
+    let staged = state.stage_alone(&change).await?;
     state
         .bus
         .client

@@ -129,7 +129,8 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         sign_in,
         access,
         configuration,
-        work,
+        job_routes,
+        schedule_routes,
         service_routes,
         operations,
         described,
@@ -342,11 +343,10 @@ fn configuration(t: Table) -> Table {
     )
 }
 
-/// Jobs and schedules.
-fn work(t: Table) -> Table {
-    t
-        // Jobs are named by their dataflow: the handlers check per job.
-        .get(
+/// Jobs, their logs and reports. Jobs are named by their dataflow: the handlers
+/// check per job.
+fn job_routes(t: Table) -> Table {
+    t.get(
             "/v1/jobs",
             Type(View, Jobs),
             jobs::list,
@@ -401,44 +401,48 @@ fn work(t: Table) -> Table {
             jobs::cancel,
             doc("Cancels a job").answers::<b::Job>(202),
         )
-        .get(
-            "/v1/schedules",
-            Type(View, Schedules),
-            schedules::list,
-            doc("Schedules the caller may view").answers::<b::Schedules>(200),
-        )
-        .get(
-            "/v1/schedules/{name}",
-            Named(View, Schedules, "name"),
-            schedules::get,
-            doc("A schedule").answers::<b::Schedule>(200),
-        )
-        .put(
-            "/v1/schedules/{name}",
-            Upsert(Schedules, "name"),
-            schedules::put,
-            doc("Creates (201) or changes (200) a schedule owned by the caller")
-                .takes::<b::ScheduleSpec>()
-                .answers::<b::Schedule>(200),
-        )
-        .delete(
-            "/v1/schedules/{name}",
-            Named(Delete, Schedules, "name"),
-            schedules::delete,
-            doc("Deletes a schedule").empty(204),
-        )
-        .post(
-            "/v1/schedules/{name}/enable",
-            Named(Execute, Schedules, "name"),
-            schedules::enable,
-            doc("Enables a schedule").answers::<b::Schedule>(200),
-        )
-        .post(
-            "/v1/schedules/{name}/disable",
-            Named(Execute, Schedules, "name"),
-            schedules::disable,
-            doc("Disables a schedule").answers::<b::Schedule>(200),
-        )
+}
+
+/// Schedules and switching them on and off.
+fn schedule_routes(t: Table) -> Table {
+    t.get(
+        "/v1/schedules",
+        Type(View, Schedules),
+        schedules::list,
+        doc("Schedules the caller may view").answers::<b::Schedules>(200),
+    )
+    .get(
+        "/v1/schedules/{name}",
+        Named(View, Schedules, "name"),
+        schedules::get,
+        doc("A schedule").answers::<b::Schedule>(200),
+    )
+    .put(
+        "/v1/schedules/{name}",
+        Upsert(Schedules, "name"),
+        schedules::put,
+        doc("Creates (201) or changes (200) a schedule owned by the caller")
+            .takes::<b::ScheduleSpec>()
+            .answers::<b::Schedule>(200),
+    )
+    .delete(
+        "/v1/schedules/{name}",
+        Named(Delete, Schedules, "name"),
+        schedules::delete,
+        doc("Deletes a schedule").empty(204),
+    )
+    .post(
+        "/v1/schedules/{name}/enable",
+        Named(Execute, Schedules, "name"),
+        schedules::enable,
+        doc("Enables a schedule").answers::<b::Schedule>(200),
+    )
+    .post(
+        "/v1/schedules/{name}/disable",
+        Named(Execute, Schedules, "name"),
+        schedules::disable,
+        doc("Disables a schedule").answers::<b::Schedule>(200),
+    )
 }
 
 /// Exposing, calling and watching services.

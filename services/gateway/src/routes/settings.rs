@@ -72,13 +72,7 @@ async fn save(
     let store = settings::bucket(&state.bus, &state.topology).await?;
     store.put(key, value.into()).await.map_err(bus_error)?;
     let change = Change::new(caller.name(), "settings", "put", key, details);
-    let staged = state
-        .store
-        .transact(|tx| {
-            let change = &change;
-            async move { change.stage(&tx).await }
-        })
-        .await?;
+    let staged = state.stage_alone(&change).await?;
     state.announce(&staged).await;
     Ok(())
 }
