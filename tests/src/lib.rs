@@ -10,6 +10,7 @@ pub mod cluster;
 mod http;
 pub mod jobs;
 mod nats;
+pub mod otlp;
 mod platform;
 mod process;
 mod wait;

@@ -91,6 +91,8 @@ pub struct ServicesSpec {
     pub concurrency: usize,
     /// Extra environment of the gateway, e.g. fault injection.
     pub gateway_env: Vec<(&'static str, String)>,
+    /// Extra environment of every process, e.g. where traces go.
+    pub common_env: Vec<(&'static str, String)>,
 }
 
 impl Default for ServicesSpec {
@@ -103,6 +105,7 @@ impl Default for ServicesSpec {
             misfire_grace_secs: 60,
             concurrency: 4,
             gateway_env: Vec::new(),
+            common_env: Vec::new(),
         }
     }
 }
@@ -125,7 +128,7 @@ impl Services {
         std::fs::create_dir_all(&files).unwrap();
         let port = free_port();
         let common = |node: &str| -> Vec<(&'static str, String)> {
-            vec![
+            let mut env = vec![
                 (
                     "PRISM_DATA_DIR",
                     dir.path()
@@ -152,7 +155,9 @@ impl Services {
                 ),
                 ("PRISM_EXECUTOR_CONCURRENCY", spec.concurrency.to_string()),
                 ("PRISM_FILE_ROOTS", files.display().to_string()),
-            ]
+            ];
+            env.extend(spec.common_env.iter().cloned());
+            env
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));
         let start = |role: &str, node: &str| {

@@ -36,16 +36,47 @@ async fn job_logs_follow_until_the_job_ends_and_tell_each_stage() {
     assert_eq!(job["status"], "succeeded", "{job}");
     let lines = parse(&followed);
     assert_eq!(lines[0]["message"], "attempt 1 started", "{followed}");
+    // Each stage is told finished when it is: the read and the query only once the
+    // write has drained them.
     let stages: Vec<&str> = lines
         .iter()
         .filter(|l| l["message"] == "stage finished")
         .map(|l| l["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["people", "adults", "pause", "out"], "{followed}");
-    let pause = lines.iter().find(|l| l["stage"] == "pause").unwrap();
+    assert_eq!(stages, ["pause", "people", "adults", "out"], "{followed}");
+    let told = |stage: &str| {
+        lines
+            .iter()
+            .find(|l| l["stage"] == stage && l["message"] == "stage finished")
+            .unwrap()
+    };
+    assert!(told("pause")["elapsed_ms"].as_u64() >= Some(1900));
+    assert_eq!(told("out")["rows_out"], 2);
+    assert_eq!(told("people")["rows_in"], 4);
+
+    // The record keeps the same statistics, in the dataflow's order.
+    let stats = job["stages"].as_array().expect("stages");
+    let ids: Vec<&str> = stats.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["people", "adults", "pause", "out"], "{job}");
+    let (people, adults, pause, out) = (&stats[0], &stats[1], &stats[2], &stats[3]);
+    // The file has 4 rows; the query's filter may run inside the read's scan.
+    assert_eq!(people["rows_in"], 4, "{people}");
+    let passed = people["rows_out"].as_u64().unwrap();
+    assert!((2..=4).contains(&passed), "{people}");
+    assert_eq!(adults["rows_in"], passed, "a query takes its inputs' rows");
+    assert_eq!(adults["rows_out"], 2, "{adults}");
+    assert_eq!(
+        (&pause["rows_in"], &pause["rows_out"]),
+        (&json!(0), &json!(0))
+    );
     assert!(pause["elapsed_ms"].as_u64() >= Some(1900), "{pause}");
-    let out = lines.iter().find(|l| l["stage"] == "out").unwrap();
-    assert_eq!(out["rows_out"], 2, "{out}");
+    assert_eq!((&out["rows_in"], &out["rows_out"]), (&json!(2), &json!(2)));
+    // The write runs the whole pipeline; the read streams within it.
+    let elapsed = |s: &Value| s["elapsed_ms"].as_u64().unwrap();
+    assert!(elapsed(out) >= elapsed(people), "{job}");
+    for (stage, id) in stats.iter().zip(ids) {
+        assert_eq!(stage["rows_out"], told(id)["rows_out"], "{stage}");
+    }
     let last = lines.last().unwrap();
     assert_eq!(
         (&last["end"], &last["status"]),
@@ -69,6 +100,15 @@ async fn job_logs_follow_until_the_job_ends_and_tell_each_stage() {
         (&last["level"], &last["status"]),
         (&json!("error"), &json!("failed"))
     );
+    // A failed job's record has the stages it reached: the read that failed.
+    let failed = api.wait_terminal(id, JOB_TIMEOUT).await;
+    let reached: Vec<&str> = failed["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(reached, ["people"], "{failed}");
     assert!(
         last["message"].as_str().unwrap().contains("missing.csv"),
         "{last}"

@@ -137,9 +137,12 @@ fn incoming(message: &jetstream::Message) -> Incoming<'_> {
 /// Records a batch in one transaction; when that fails, each event on its own, so
 /// one bad event is dead-lettered alone and a busy store retries each.
 async fn record_all(store: &Store, batch: &[jetstream::Message]) -> Vec<AckKind> {
+    // Each event's span joins the trace of whoever published it (a job's trace
+    // ends in its audit records); the batch's own span links to them all.
     let span = tracing::info_span!("audit_events", events = batch.len());
-    if let Some(first) = batch.first() {
-        prism_telemetry::adopt_trace_context(&span, first.headers.as_ref());
+    let event_spans: Vec<tracing::Span> = batch.iter().map(event_span).collect();
+    for event in &event_spans {
+        span.follows_from(event);
     }
     let events: Vec<Incoming> = batch.iter().map(incoming).collect();
     match apply_events(store, &events).instrument(span).await {
@@ -153,12 +156,20 @@ async fn record_all(store: &Store, batch: &[jetstream::Message]) -> Vec<AckKind>
         Err(_) => {}
     }
     let mut acks = Vec::with_capacity(batch.len());
-    for message in batch {
-        let span = tracing::info_span!("audit_event", subject = %message.subject);
-        prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
+    for (message, span) in batch.iter().zip(event_spans) {
         acks.push(record(store, &incoming(message)).instrument(span).await);
     }
     acks
+}
+
+fn event_span(message: &jetstream::Message) -> tracing::Span {
+    let span = tracing::info_span!(
+        "audit_event",
+        otel.name = "audit record",
+        subject = %message.subject
+    );
+    prism_telemetry::adopt_trace_context(&span, message.headers.as_ref());
+    span
 }
 
 /// How far behind the bus the audit log is: the age of the newest event recorded.

@@ -2,7 +2,7 @@
 //! only writer after the gateway's accepting transaction. Pure functions, so the
 //! rules are tested without a store.
 use prism_errors::{bounded, bounded_to};
-use prism_schemas::v1::{JobEvent, JobRecord, JobState};
+use prism_schemas::v1::{JobEvent, JobRecord, JobState, StageStats};
 
 /// The record after `event`, or `None` when the event changes nothing. Terminal
 /// states are final. A terminal event is taken whatever its attempt: executors
@@ -36,10 +36,26 @@ pub fn apply_job_event(job: Option<JobRecord>, event: &JobEvent) -> Option<JobRe
             job.rows_read = event.rows_read;
             job.rows_written = event.rows_written;
             job.error = bounded(&event.error);
+            job.stages = bounded_stages(event);
         }
         JobState::Queued | JobState::Unspecified => return None,
     }
     Some(job)
+}
+
+/// A dataflow has at most 100 stages; an event claiming more than 1,000 (or
+/// longer ids) is cut rather than allowed to bloat the record.
+fn bounded_stages(event: &JobEvent) -> Vec<StageStats> {
+    const MAX_STAGES: usize = 1000;
+    event
+        .stages
+        .iter()
+        .take(MAX_STAGES)
+        .map(|stage| StageStats {
+            id: bounded_to(&stage.id, 128),
+            ..stage.clone()
+        })
+        .collect()
 }
 
 /// The record after someone asked to cancel the job (`job.cancel`), or `None` when
@@ -104,6 +120,23 @@ mod tests {
             (done.state(), done.rows_written, done.finished_at_ms),
             (JobState::Succeeded, 2, 99)
         );
+    }
+
+    #[test]
+    fn the_outcome_keeps_its_stages_bounded() {
+        let mut done = event(JobState::Succeeded, 1);
+        let stage = |id: String| StageStats {
+            id,
+            rows_in: 4,
+            rows_out: 2,
+            elapsed_ms: 7,
+        };
+        done.stages = (0..1500).map(|i| stage(format!("s{i}"))).collect();
+        done.stages[0].id = "x".repeat(10_000);
+        let record = apply_job_event(Some(queued()), &done).unwrap();
+        assert_eq!(record.stages.len(), 1000);
+        assert!(record.stages[0].id.len() <= 128);
+        assert_eq!(record.stages[1], stage("s1".into()));
     }
 
     #[test]

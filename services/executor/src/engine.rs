@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::source::DataSourceExec;
@@ -23,11 +24,13 @@ use datafusion::prelude::{
 use futures::StreamExt;
 use prism_dataflow::{Dataflow, Format, Stage, StageSpec, parameters, paths};
 use prism_errors::Retryable;
-use prism_schemas::v1::Connection;
+use prism_schemas::v1::{Connection, StageStats};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::joblog::{JobLog, Level};
 use crate::memory::JobPool;
+use crate::meter::{MeteredTable, StageMeter};
 use crate::sink;
 
 /// Why a run did not succeed.
@@ -227,8 +230,16 @@ async fn blocking<T: Send + 'static>(
 
 /// Runs every stage until done, `cancel`, or the job's timeout. On any failure, the
 /// files staged so far are removed: only a successful run leaves output to commit.
-pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOutcome, EngineError> {
-    let mut stages = Stages::new(&spec)?;
+pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Ran {
+    let mut stages = match Stages::new(&spec) {
+        Ok(stages) => stages,
+        Err(error) => {
+            return Ran {
+                result: Err(error),
+                stages: Vec::new(),
+            };
+        }
+    };
     let timeout = spec.confinement.timeout(spec.dataflow);
     // The deadline stops the run the way a cancel does, so that a write in progress
     // finishes and its staging file is known, and removed.
@@ -241,13 +252,15 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOut
         }
     });
     let result = stages.run_all(&stop).await;
+    stages.close().await;
     let timed_out = deadline.is_finished() && !cancel.is_cancelled();
     deadline.abort();
     let result = match result {
         Err(EngineError::Cancelled) if timed_out => Err(EngineError::Timeout(timeout)),
         other => other,
     };
-    match result {
+    let stats = stages.stats();
+    let result = match result {
         Ok(()) => Ok(stages.outcome),
         Err(error) => {
             let outputs = std::mem::take(&mut stages.outcome.outputs);
@@ -258,7 +271,24 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Result<RunOut
             .await;
             Err(error)
         }
+    };
+    Ran {
+        result,
+        stages: stats,
     }
+}
+
+/// A run's outcome, and what each stage it reached did (also when it failed).
+pub struct Ran {
+    pub result: Result<RunOutcome, EngineError>,
+    pub stages: Vec<StageStats>,
+}
+
+/// How a stage's statistics are known: reads and queries through their meter
+/// (they stream during the writes), writes and delays measured around their run.
+enum Measure {
+    Metered(Arc<StageMeter>),
+    Direct { rows: u64, elapsed_ms: u64 },
 }
 
 /// The state of one run: the session in which each stage is a table (a file read
@@ -273,6 +303,12 @@ struct Stages<'a> {
     /// (memory pool, spill directory) cost more than a light job's own work.
     session: Option<SessionContext>,
     outcome: RunOutcome,
+    /// Each stage reached so far, in the dataflow's order.
+    measures: Vec<(&'a Stage, Measure)>,
+    /// Which of them the job's log has told finished.
+    told: Vec<bool>,
+    /// The run is over: every stage reached counts as finished.
+    run_over: bool,
 }
 
 impl<'a> Stages<'a> {
@@ -291,6 +327,9 @@ impl<'a> Stages<'a> {
                 rows_written: 0,
                 outputs: StagedOutputs::default(),
             },
+            measures: Vec::new(),
+            told: Vec::new(),
+            run_over: false,
         })
     }
 
@@ -301,43 +340,121 @@ impl<'a> Stages<'a> {
             if cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            let id = stage.id.as_str();
+            let span = stage_span(stage);
             let started = std::time::Instant::now();
             let written_before = self.outcome.rows_written;
-            self.run_stage(stage, cancel).await?;
-            if let Some(log) = self.spec.log {
-                // Reads and queries are planned here and stream during the writes,
-                // so a write's time is its whole pipeline's.
-                let mut fields = serde_json::json!({
-                    "elapsed_ms": started.elapsed().as_millis() as u64,
-                });
-                if matches!(stage.spec, StageSpec::Write { .. }) {
-                    fields["rows_out"] = (self.outcome.rows_written - written_before).into();
-                }
-                log.line(Level::Info, Some(id), "stage finished", fields)
-                    .await;
+            let ran = self
+                .run_stage(stage, &span, cancel)
+                .instrument(span.clone())
+                .await;
+            let measure = match &ran {
+                Ok(Some(meter)) => Measure::Metered(meter.clone()),
+                _ => Measure::Direct {
+                    rows: self.outcome.rows_written - written_before,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                },
+            };
+            if let Measure::Direct { rows, elapsed_ms } = &measure {
+                span.record("rows_out", rows);
+                span.record("elapsed_ms", elapsed_ms);
             }
+            self.measures.push((stage, measure));
+            ran?;
+            self.tell_finished().await;
         }
         Ok(())
     }
 
+    /// Logs "stage finished" for each stage that has ended and not been told yet:
+    /// a write or delay at once, a read or query once the writes have drained it.
+    async fn tell_finished(&mut self) {
+        let Some(log) = self.spec.log else { return };
+        let stats = self.stats();
+        self.told.resize(stats.len(), false);
+        for (i, stats) in stats.iter().enumerate() {
+            let ended = match &self.measures[i].1 {
+                Measure::Metered(meter) => self.run_over || meter.ended(),
+                Measure::Direct { .. } => true,
+            };
+            if self.told[i] || !ended {
+                continue;
+            }
+            self.told[i] = true;
+            let fields = serde_json::json!({
+                "rows_in": stats.rows_in,
+                "rows_out": stats.rows_out,
+                "elapsed_ms": stats.elapsed_ms,
+            });
+            log.line(Level::Info, Some(&stats.id), "stage finished", fields)
+                .await;
+        }
+    }
+
+    /// Ends every stage's span and, after a successful run, tells the stages no
+    /// write drained (their rows were never asked for).
+    async fn close(&mut self) {
+        for (_, measure) in &self.measures {
+            if let Measure::Metered(meter) = measure {
+                meter.close_span();
+            }
+        }
+        if self.measures.len() == self.spec.dataflow.stages.len() {
+            self.run_over = true;
+            self.tell_finished().await;
+        }
+    }
+
+    /// Each reached stage's statistics. A read's rows in are those its file scans
+    /// produced (a filter the optimizer pushed into it makes its rows out fewer); a
+    /// query's are its inputs' rows out; a write's are the rows it wrote.
+    fn stats(&self) -> Vec<StageStats> {
+        let mut by_id: HashMap<&str, u64> = HashMap::new();
+        let mut stats = Vec::with_capacity(self.measures.len());
+        for (stage, measure) in &self.measures {
+            let (rows_in, rows_out, elapsed_ms) = match (measure, &stage.spec) {
+                (Measure::Direct { rows, elapsed_ms }, _) => (*rows, *rows, *elapsed_ms),
+                (Measure::Metered(meter), StageSpec::Sql { inputs, .. }) => {
+                    let rows_in = inputs.iter().filter_map(|i| by_id.get(i.as_str())).sum();
+                    (rows_in, meter.rows_out(), meter.elapsed_ms())
+                }
+                (Measure::Metered(meter), _) => {
+                    let rows_in = meter.inputs().iter().map(rows_scanned).sum();
+                    (rows_in, meter.rows_out(), meter.elapsed_ms())
+                }
+            };
+            by_id.insert(stage.id.as_str(), rows_out);
+            stats.push(StageStats {
+                id: stage.id.clone(),
+                rows_in,
+                rows_out,
+                elapsed_ms,
+            });
+        }
+        stats
+    }
+
+    /// Runs one stage; a read or query answers the meter its rows will pass.
     async fn run_stage(
         &mut self,
         stage: &Stage,
+        span: &tracing::Span,
         cancel: &CancellationToken,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<Arc<StageMeter>>, EngineError> {
         let id = stage.id.as_str();
-        match &stage.spec {
+        let view = match &stage.spec {
             StageSpec::Read {
                 connection,
                 path,
                 format,
             } => self.read(id, connection, path, *format).await?,
             StageSpec::Sql { query, .. } => self.sql(id, query).await?,
-            StageSpec::Delay { milliseconds } => tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(*milliseconds)) => {}
-                () = cancel.cancelled() => return Err(EngineError::Cancelled),
-            },
+            StageSpec::Delay { milliseconds } => {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(*milliseconds)) => {}
+                    () = cancel.cancelled() => return Err(EngineError::Cancelled),
+                }
+                return Ok(None);
+            }
             StageSpec::Write {
                 input,
                 connection,
@@ -351,15 +468,24 @@ impl<'a> Stages<'a> {
                     path,
                     format: *format,
                 };
-                self.write(target, cancel).await?
+                self.write(target, cancel).await?;
+                return Ok(None);
             }
             StageSpec::Input { .. } | StageSpec::Output { .. } => {
                 return Err(dataflow_error(format!(
                     "stage {id}: input and output stages belong to services"
                 )));
             }
-        }
-        Ok(())
+        };
+        let meter = StageMeter::new(span.clone());
+        let table = MeteredTable {
+            inner: view,
+            meter: meter.clone(),
+        };
+        self.ctx()?
+            .register_table(id, Arc::new(table))
+            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
+        Ok(Some(meter))
     }
 
     fn ctx(&mut self) -> Result<&SessionContext, EngineError> {
@@ -386,14 +512,14 @@ impl<'a> Stages<'a> {
             .map_or(Path::new("/nonexistent"), PathBuf::as_path)
     }
 
-    /// Names the file as a table; it is read when a write runs.
+    /// The file as a table; it is read when a write runs.
     async fn read(
         &mut self,
         id: &str,
         connection: &str,
         path: &str,
         format: Format,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Arc<dyn TableProvider>, EngineError> {
         let named = self.resolve(connection, path)?;
         let file = paths::beneath(self.root(connection), &named)
             .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
@@ -402,14 +528,13 @@ impl<'a> Stages<'a> {
         };
         let ctx = self.ctx()?;
         let frame = read(ctx, &file, format).await.map_err(failed)?;
-        ctx.register_table(id, frame.into_view()).map_err(failed)?;
-        Ok(())
+        Ok(frame.into_view())
     }
 
     /// A query, vetted again here (the message may not come from a gateway), planned
     /// with DDL, DML and statements disallowed, with the job's parameters bound as
     /// values; a view the later stages read.
-    async fn sql(&mut self, id: &str, query: &str) -> Result<(), EngineError> {
+    async fn sql(&mut self, id: &str, query: &str) -> Result<Arc<dyn TableProvider>, EngineError> {
         let refused = |e: String| dataflow_error(format!("stage {id}: {e}"));
         prism_dataflow::sql::check(query).map_err(refused)?;
         let (text, names) = prism_dataflow::sql::to_placeholders(query);
@@ -424,9 +549,7 @@ impl<'a> Stages<'a> {
             .await
             .map_err(|e| refused(e.to_string()))?;
         let frame = bind(frame, &names, parameters).map_err(refused)?;
-        ctx.register_table(id, frame.into_view())
-            .map_err(|e| refused(e.to_string()))?;
-        Ok(())
+        Ok(frame.into_view())
     }
 
     /// Runs the input's plan into a file under a staging name, batch by batch;
@@ -481,6 +604,27 @@ impl<'a> Stages<'a> {
         self.outcome.rows_read += rows_scanned(&plan);
         Ok(())
     }
+}
+
+/// A stage's span, a child of the job's. A read's or query's stays open until the
+/// writes have drained it, so a trace shows when each stage really ran.
+fn stage_span(stage: &Stage) -> tracing::Span {
+    let kind = match stage.spec {
+        StageSpec::Read { .. } => "read",
+        StageSpec::Sql { .. } => "sql",
+        StageSpec::Write { .. } => "write",
+        StageSpec::Delay { .. } => "delay",
+        StageSpec::Input { .. } => "input",
+        StageSpec::Output { .. } => "output",
+    };
+    tracing::info_span!(
+        "stage",
+        otel.name = %format_args!("stage {}", stage.id),
+        stage = stage.id.as_str(),
+        kind,
+        rows_out = tracing::field::Empty,
+        elapsed_ms = tracing::field::Empty,
+    )
 }
 
 /// Where a write stage's file goes, and what bounds it.

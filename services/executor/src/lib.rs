@@ -8,6 +8,7 @@
 mod engine;
 mod joblog;
 mod memory;
+mod meter;
 mod request;
 mod serving;
 mod sink;

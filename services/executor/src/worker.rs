@@ -187,7 +187,7 @@ impl Delivery<'_> {
         prism_metrics::get().job_started(Duration::from_millis(waited as u64));
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
-        let outcome = run_dataflow(
+        let ran = run_dataflow(
             &self.run,
             attempt,
             &self.worker.confinement,
@@ -196,7 +196,8 @@ impl Delivery<'_> {
         )
         .await;
         let interrupted = watch.finish().await;
-        self.conclude(event, interrupted, outcome).await;
+        event.stages = ran.stages;
+        self.conclude(event, interrupted, ran.result).await;
     }
 
     /// `Some(cancel requested)` once this attempt owns the job; `None` when it is not
@@ -508,14 +509,19 @@ async fn run_dataflow(
     confinement: &engine::Confinement,
     log: &JobLog,
     stop: &CancellationToken,
-) -> Result<engine::RunOutcome, EngineError> {
-    let dataflow =
-        prism_dataflow::validate::from_stored(&run.dataflow_document).map_err(|problems| {
-            EngineError::Dataflow(format!(
-                "invalid dataflow document: {}",
-                problems.first().map_or("", |p| p.message.as_str())
-            ))
-        })?;
+) -> engine::Ran {
+    let dataflow = match prism_dataflow::validate::from_stored(&run.dataflow_document) {
+        Ok(dataflow) => dataflow,
+        Err(problems) => {
+            let reason = problems.first().map_or("", |p| p.message.as_str());
+            return engine::Ran {
+                result: Err(EngineError::Dataflow(format!(
+                    "invalid dataflow document: {reason}"
+                ))),
+                stages: Vec::new(),
+            };
+        }
+    };
     let parameters = run.parameters.clone().into_iter().collect();
     engine::run(
         RunSpec {

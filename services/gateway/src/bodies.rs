@@ -293,6 +293,24 @@ pub struct Job {
     pub submitted_by: Option<String>,
     /// The node that ran (or runs) its latest attempt.
     pub executor: Option<String>,
+    /// The W3C trace id of the request that submitted it: its trace runs from
+    /// the gateway through the executor's stages to the audit record.
+    pub trace_id: Option<String>,
+    /// What each stage of the last finished attempt did, in the dataflow's order;
+    /// empty until an attempt ends.
+    pub stages: Vec<StageStats>,
+}
+
+/// Reads and queries stream into the writes that need them, so stage times
+/// overlap: `elapsed_ms` runs from a stage's first row asked for to its last row
+/// given (a write's is its whole pipeline). A read's `rows_in` are the rows its
+/// file scan produced, a query's the rows of its inputs.
+#[derive(Serialize, ToSchema)]
+pub struct StageStats {
+    pub id: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub elapsed_ms: u64,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -128,7 +128,7 @@ pub async fn run(
     let relay = tokio::spawn(state.outbox.clone().relay(shutdown.clone()));
     let retention = tokio::spawn(retention::enforce(state.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let app = router(state).layer(axum::middleware::from_fn(trace_request));
+    let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
@@ -140,16 +140,4 @@ pub async fn run(
         Ok(served) => Ok(served?),
         Err(_) => Ok(()),
     }
-}
-
-/// One span per request, so store and bus calls (and the trace context they
-/// publish) belong to it.
-async fn trace_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use tracing::Instrument;
-    let span =
-        tracing::info_span!("http", method = %request.method(), path = %request.uri().path());
-    next.run(request).instrument(span).await
 }

@@ -40,6 +40,22 @@ pub enum Role {
     BusCredentials,
 }
 
+impl Role {
+    /// The role as typed on the command line (`gateway`, `node`, ...): the process's
+    /// service name in exported traces is `prism-<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Scheduler => "scheduler",
+            Role::Executor => "executor",
+            Role::Audit => "audit",
+            Role::Standalone => "standalone",
+            Role::Node => "node",
+            Role::BusCredentials => "bus-credentials",
+        }
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Directory for the embedded store and, in standalone mode, NATS's data.

@@ -47,18 +47,22 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    prism_telemetry::init("prism");
+    prism_telemetry::init(&format!("prism-{}", config.role.name()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(config)) {
+    let code = match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("prism stopped: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Outside the runtime: the exporter's client blocks.
+    drop(runtime);
+    prism_telemetry::shutdown();
+    code
 }
 
 /// What the roles of this process run on.

@@ -42,6 +42,17 @@ pub fn to_json(job: &JobRecord) -> Value {
         cancel_requested: job.cancel_requested,
         submitted_by: nonempty(&job.submitted_by),
         executor: nonempty(&job.executor),
+        trace_id: nonempty(&job.trace_id),
+        stages: job
+            .stages
+            .iter()
+            .map(|stage| bodies::StageStats {
+                id: stage.id.clone(),
+                rows_in: stage.rows_in,
+                rows_out: stage.rows_out,
+                elapsed_ms: stage.elapsed_ms,
+            })
+            .collect(),
     })
 }
 

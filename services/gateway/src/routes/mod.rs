@@ -141,6 +141,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
     let fallback = health::not_found.layer(from_fn_with_state((state.clone(), Signed), guard));
     let router = t
         .router
+        .route_layer(axum::middleware::from_fn(trace_request))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::edges::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::edges::edges))
@@ -150,6 +151,32 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
 
 pub fn router(state: Arc<AppState>) -> Router {
     table(state).0
+}
+
+/// One span per routed request, so store and bus calls (and the trace context
+/// they publish) belong to it. Named by the route's template, never by the path:
+/// ids in span names would make every request a name of its own. (Span names
+/// cannot change once a span has started, so it starts here, after routing.)
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("", |matched| matched.as_str());
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        method = %request.method(),
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    response
 }
 
 /// Health checks, signing in and out, and the caller's own tokens.

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::error::SubmitError;
 use crate::submit::{Accepted, Acceptor, SubmitRequest};
@@ -24,6 +25,9 @@ pub(crate) struct Pending {
     pub request: SubmitRequest,
     pub job_id: String,
     pub reply: oneshot::Sender<Decided>,
+    /// The submitter's span: its part of the group's transaction runs in it, so the
+    /// job record and the run message carry the submitter's trace.
+    pub span: tracing::Span,
 }
 
 /// Commits the queued submissions in groups until every submitter is gone.
@@ -60,6 +64,7 @@ async fn accept_all(
             for pending in group {
                 let decided = acceptor
                     .accept(&tx, &pending.request, &pending.job_id)
+                    .instrument(pending.span.clone())
                     .await?;
                 decisions.push(decided);
             }
@@ -75,6 +80,7 @@ async fn accept_one(acceptor: &Acceptor, pending: &Pending) -> Decided {
         .transact_write(|tx| async move {
             acceptor
                 .accept(&tx, &pending.request, &pending.job_id)
+                .instrument(pending.span.clone())
                 .await
         })
         .await

@@ -108,6 +108,7 @@ impl Submitter {
             request,
             job_id,
             reply,
+            span: tracing::Span::current(),
         };
         if self.accepts.send(pending).await.is_err() {
             return Err(
@@ -194,6 +195,7 @@ impl Acceptor {
             idempotency_key: request.idempotency_key.clone().unwrap_or_default(),
             schedule: request.schedule.clone().unwrap_or_default(),
             submitted_by: request.submitted_by.clone(),
+            trace_id: prism_telemetry::current_trace_id().unwrap_or_default(),
             ..Default::default()
         };
         let run = JobRun {

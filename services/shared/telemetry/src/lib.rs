@@ -2,23 +2,24 @@
 //! carried in NATS headers so that one trace follows a job from the HTTP request
 //! through the executor to the audit record.
 use async_nats::HeaderMap;
+use opentelemetry::KeyValue;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use tracing_subscriber::{EnvFilter, reload};
 
-/// Installs the global subscriber once per process: human-readable logs on stderr
-/// (JSON with `PRISM_LOG_FORMAT=json`), filtered by `PRISM_LOG` (default `info`),
-/// and an OpenTelemetry layer so spans carry W3C trace ids. Later calls do nothing,
-/// which lets tests compose several services in one process.
 /// The filter's handle, to change log levels while the process runs.
-static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+static FILTER: OnceLock<Reload> = OnceLock::new();
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 /// `PRISM_LOG` as the process started with it: what `reset` goes back to.
 static STARTED_WITH: OnceLock<String> = OnceLock::new();
 
@@ -27,7 +28,7 @@ static STARTED_WITH: OnceLock<String> = OnceLock::new();
 pub fn set_log_filter(directives: &str) -> Result<(), String> {
     let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
     match FILTER.get() {
-        Some(handle) => handle.reload(filter).map_err(|e| e.to_string()),
+        Some(reload) => reload(filter),
         None => Err("logging is not initialised in this process".into()),
     }
 }
@@ -37,38 +38,95 @@ pub fn initial_log_filter() -> &'static str {
     STARTED_WITH.get().map_or("info", String::as_str)
 }
 
-pub fn init(service_name: &'static str) {
+/// The tracer provider, kept to flush the spans still queued when the process stops.
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs the global subscriber once per process: human-readable logs on stderr
+/// (JSON with `PRISM_LOG_FORMAT=json`), filtered by `PRISM_LOG` (default `info`),
+/// and an OpenTelemetry layer so spans carry W3C trace ids. With
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the
+/// spans are exported over OTLP/HTTP in protobuf, batched on a thread of their own;
+/// the standard `OTEL_*` variables (service name, sampler, batch sizes, headers)
+/// apply. Later calls do nothing, which lets tests compose several services in one
+/// process. Call from outside any async runtime: the exporter's HTTP client is a
+/// blocking one.
+pub fn init(service_name: &str) {
     let directives = std::env::var("PRISM_LOG").unwrap_or_else(|_| "info".into());
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
-    // Spans get real trace ids even without an exporter; an OTLP exporter is a
-    // follow-up (see README, "Observability").
-    let provider = SdkTracerProvider::builder().build();
-    let tracer = provider.tracer(service_name);
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let json = std::env::var("PRISM_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let result = if json {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
+    let provider = tracer_provider(service_name);
+    // Spans have their own filter, not the logs': a job's trace id and its
+    // propagation must not depend on how much is logged.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("prism"))
+        .with_filter(LevelFilter::INFO);
+    let logs = if std::env::var("PRISM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed()
     };
+    let result = tracing_subscriber::registry()
+        .with(spans)
+        .with(logs.with_filter(filter))
+        .try_init();
     if result.is_ok() {
-        opentelemetry::global::set_tracer_provider(provider);
-        let _ = FILTER.set(handle);
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        let _ = PROVIDER.set(provider);
+        let reload: Reload =
+            Box::new(move |filter| handle.reload(filter).map_err(|e| e.to_string()));
+        let _ = FILTER.set(reload);
         let _ = STARTED_WITH.set(directives);
+    }
+}
+
+/// Exports the spans still queued (at most 5 s): call before the process exits.
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        let _ = provider.shutdown_with_timeout(std::time::Duration::from_secs(5));
+    }
+}
+
+/// Whether spans leave the process: the OTLP endpoint variables are set.
+pub fn exporting() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
+}
+
+/// Spans always get real trace ids (jobs record theirs); they are exported only
+/// when an endpoint is configured. A bad exporter setting is logged and the process
+/// runs without export rather than not at all.
+fn tracer_provider(service_name: &str) -> SdkTracerProvider {
+    let mut resource = Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name(service_name.to_string());
+    }
+    let resource = resource
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    if !exporting() {
+        return builder.build();
+    }
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+    {
+        Ok(exporter) => builder.with_batch_exporter(exporter).build(),
+        Err(error) => {
+            eprintln!("prism: traces not exported: {error}");
+            builder.build()
+        }
     }
 }
 
@@ -104,4 +162,14 @@ pub fn adopt_trace_context(span: &tracing::Span, headers: Option<&HeaderMap>) {
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
         let _ = span.set_parent(parent);
     }
+}
+
+/// The W3C trace id of the current span (32 hex digits), if it has one.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }
