@@ -1,12 +1,14 @@
-//! Benchmark: what metrics and logging cost. No-op jobs per second through a
-//! standalone with metrics on and `info` logs (as deployed), with metrics on and
-//! only errors logged, and with both off (`PRISM_METRICS=off`), in one run. The
-//! three take turns, one at a time on the machine, each keeping its best round, so
-//! that drift of the machine favours none.
+//! Benchmark: what metrics, exported traces and logging cost. No-op jobs per second
+//! through a standalone, in one run: metrics on and traces exported over OTLP to a
+//! receiver in this process (with `info` logs as deployed, and with only errors
+//! logged), metrics on without export, and everything off (`PRISM_METRICS=off`, no
+//! endpoint, errors only) as the baseline. They take turns, one at a time on the
+//! machine, each keeping its best round, so that drift of the machine favours none.
 //!
 //!   cargo build --release -p prism -p prism-tests
 //!   PRISM_BIN=target/release/prism target/release/bench-observability [jobs] [rounds]
 use prism_tests::bench::{jobs_per_second, row, watch_events};
+use prism_tests::otlp::OtlpReceiver;
 use prism_tests::{BusUser, Standalone};
 use serde_json::json;
 
@@ -25,10 +27,12 @@ async fn round(env: &[(&'static str, String)], jobs: usize) -> f64 {
     jobs_per_second(&platform.api, &seen, &body, jobs, 64).await
 }
 
-const CONFIGS: [(&str, &str, &str); 3] = [
-    ("metrics on, info logs (as deployed)", "on", "info"),
-    ("metrics on, errors only", "on", "error"),
-    ("metrics off, errors only", "off", "error"),
+/// (label, metrics, traces exported, log level); the last is the baseline.
+const CONFIGS: [(&str, &str, bool, &str); 4] = [
+    ("metrics + traces, info logs", "on", true, "info"),
+    ("metrics + traces, errors only", "on", true, "error"),
+    ("metrics only, errors only", "on", false, "error"),
+    ("all off, errors only", "off", false, "error"),
 ];
 
 #[tokio::main]
@@ -36,25 +40,30 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let jobs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(3);
-    let mut best = [0f64; 3];
+    let receiver = OtlpReceiver::start().await;
+    let mut best = [0f64; CONFIGS.len()];
     for i in 0..rounds {
         // Rotate which goes first, so none always meets a warmer machine.
         for k in 0..CONFIGS.len() {
             let c = (i + k) % CONFIGS.len();
-            let (_, metrics, log) = CONFIGS[c];
-            let env = [
+            let (_, metrics, traces, log) = CONFIGS[c];
+            let mut env = vec![
                 ("PRISM_METRICS", metrics.to_string()),
                 ("PRISM_LOG", log.to_string()),
             ];
+            if traces {
+                env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()));
+            }
             let rate = round(&env, jobs).await;
             println!("round {}: {:<38}{rate:>8.0} jobs/s", i + 1, CONFIGS[c].0);
             best[c] = best[c].max(rate);
         }
     }
-    let baseline = best[2];
+    let spans = receiver.spans().len();
+    let baseline = best[CONFIGS.len() - 1];
     println!("Observability overhead, no-op jobs, 64 in flight, {jobs} jobs, best of {rounds}");
     row("", "jobs/s".into(), "all off".into(), "ratio".into());
-    for (c, (label, _, _)) in CONFIGS.iter().enumerate() {
+    for (c, (label, ..)) in CONFIGS.iter().enumerate() {
         row(
             label,
             format!("{:.0}", best[c]),
@@ -62,4 +71,5 @@ async fn main() {
             format!("{:.3}", best[c] / baseline),
         );
     }
+    println!("spans received over OTLP: {spans}");
 }
