@@ -94,7 +94,30 @@ def check_bus(file, services):
             env = service.get("environment") or {}
             if "PRISM_NATS_CREDENTIALS_DIR" not in env:
                 errors += fail(file, f"{name}: needs PRISM_NATS_CREDENTIALS_DIR")
+            errors += check_health(file, name, service, env)
     return errors
+
+
+def check_health(file, name, service, env):
+    """Every long-running Prism service has a health check that asks a listener it
+    has: the API port, or the metrics listener of roles without one."""
+    if "test" in (service.get("profiles") or []):
+        return 0
+    health = service.get("healthcheck")
+    if not health:
+        return 0  # the image's own (the API port's /healthz)
+    if health.get("disable"):
+        return fail(file, f"{name}: has no health check")
+    test = " ".join(health.get("test") or [])
+    port = re.search(r"127\.0\.0\.1:(\d+)/", test)
+    if not port:
+        return fail(file, f"{name}: health check asks no local port")
+    listeners = [str(env.get("PRISM_HTTP_ADDR", "")), str(env.get("PRISM_METRICS_ADDR", ""))]
+    if (service.get("command") or [])[:1] in (["executor"], ["scheduler"], ["audit"]):
+        listeners = listeners[1:]  # these roles serve no API
+    if not any(l.endswith(":" + port.group(1)) for l in listeners):
+        return fail(file, f"{name}: health check asks port {port.group(1)}, which it does not serve")
+    return 0
 
 
 def check_cluster(file, services):

@@ -9,6 +9,8 @@ compose=""
 if docker compose version >/dev/null 2>&1; then compose="docker compose"
 elif command -v docker-compose >/dev/null; then compose="docker-compose"; fi
 if [ -n "$compose" ]; then
+  # The separated file requires the metrics listener's token; any will do here.
+  export PRISM_METRICS_TOKEN="${PRISM_METRICS_TOKEN:-validation-only-metrics-token}"
   for file in standard.yml cluster.yml cluster-separate-configdb.yml; do
     $compose -f "$file" config --quiet
   done
