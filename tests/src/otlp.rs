@@ -36,41 +36,69 @@ impl ReceivedSpan {
     }
 }
 
-type Received = Arc<Mutex<Vec<ReceivedSpan>>>;
+#[derive(Default)]
+struct Received {
+    /// Decode and keep each span; otherwise only count the exports' bytes, as a
+    /// collector elsewhere would cost this machine nothing more.
+    decode: bool,
+    spans: Mutex<Vec<ReceivedSpan>>,
+    bytes: std::sync::atomic::AtomicU64,
+}
 
 pub struct OtlpReceiver {
     /// What `OTEL_EXPORTER_OTLP_ENDPOINT` is set to.
     pub endpoint: String,
-    spans: Received,
+    received: Arc<Received>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl OtlpReceiver {
+    /// A receiver that decodes and keeps every span.
     pub async fn start() -> OtlpReceiver {
+        OtlpReceiver::listen(true).await
+    }
+
+    /// A receiver that only counts what it is sent: for benchmarks, where decoding
+    /// would take this machine's time from the system measured.
+    pub async fn start_counting() -> OtlpReceiver {
+        OtlpReceiver::listen(false).await
+    }
+
+    async fn listen(decode: bool) -> OtlpReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let spans = Received::default();
+        let received = Arc::new(Received {
+            decode,
+            ..Received::default()
+        });
         let app = axum::Router::new()
             .route("/v1/traces", axum::routing::post(receive))
-            .with_state(spans.clone());
+            .with_state(received.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         OtlpReceiver {
             endpoint,
-            spans,
+            received,
             task,
         }
     }
 
-    /// Every span received so far.
+    /// Every span received so far (none when only counting).
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().unwrap().clone()
+        self.received.spans.lock().unwrap().clone()
+    }
+
+    /// Bytes of the exports received so far.
+    pub fn bytes(&self) -> u64 {
+        self.received
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The spans of one trace.
     pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
-        let spans = self.spans.lock().unwrap();
+        let spans = self.received.spans.lock().unwrap();
         spans
             .iter()
             .filter(|s| s.trace_id == trace_id)
@@ -88,7 +116,7 @@ impl Drop for OtlpReceiver {
 /// Answers as a collector does: 415 for anything but protobuf, 400 for a body that
 /// does not decode, otherwise an empty `ExportTraceServiceResponse`.
 async fn receive(
-    State(received): State<Received>,
+    State(received): State<Arc<Received>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Vec<u8>) {
@@ -98,10 +126,17 @@ async fn receive(
     if !protobuf {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
     }
+    let size = body.len() as u64;
+    received
+        .bytes
+        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+    if !received.decode {
+        return (StatusCode::OK, Vec::new());
+    }
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, Vec::new());
     };
-    let mut spans = received.lock().unwrap();
+    let mut spans = received.spans.lock().unwrap();
     for resource_spans in request.resource_spans {
         let resource = resource_spans.resource.unwrap_or_default();
         let service = text_of(&resource.attributes, "service.name");

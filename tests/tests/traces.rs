@@ -106,4 +106,38 @@ async fn a_job_is_one_trace_from_the_request_through_its_stages_to_the_audit_rec
         .filter(|s| s.name == "audit_events" && s.links.iter().any(|l| l == trace_id))
         .count();
     assert!(linked >= 1, "an audit batch links to the job's trace");
+
+    // A scheduled job's trace starts at the scheduler's firing.
+    let every_second = json!({"dataflow":"adults","cron":"* * * * * *","enabled":true});
+    assert_eq!(api.put("/v1/schedules/tick", &every_second).await.0, 201);
+    let scheduled = wait_until("a scheduled job", Duration::from_secs(30), || async {
+        let (_, page) = api.get("/v1/jobs?status=succeeded").await;
+        let jobs = page["jobs"].as_array().cloned().unwrap_or_default();
+        jobs.into_iter().find(|j| j["schedule"] == "tick")
+    })
+    .await;
+    assert_eq!(api.delete("/v1/schedules/tick").await.0, 204);
+    let trace_id = scheduled["trace_id"]
+        .as_str()
+        .expect("scheduled jobs are traced");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans = receiver.trace(trace_id);
+        let ran = spans.iter().any(|s| s.name == "stage out");
+        if ran || std::time::Instant::now() > deadline {
+            let names: Vec<_> = spans.iter().map(|s| (&s.service, &s.name)).collect();
+            assert!(
+                ran,
+                "the scheduled job's trace {trace_id} lacks its stages: {names:?} ({scheduled})"
+            );
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let root: Vec<(&str, &str)> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .map(|s| (s.service.as_str(), s.name.as_str()))
+        .collect();
+    assert_eq!(root, [("prism-scheduler", "schedule fire")], "{spans:#?}");
 }

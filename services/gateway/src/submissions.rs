@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
+use tracing::Instrument;
 
 /// The header a bus submission carries its token in, as over HTTP.
 pub const AUTHORIZATION: &str = "Authorization";
@@ -39,7 +40,10 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> prism_b
             },
         };
         let state = state.clone();
-        tokio::spawn(async move {
+        // The submitter's trace, if its request carried one; a new one otherwise.
+        let span = tracing::info_span!("bus submission", otel.kind = "server");
+        prism_telemetry::adopt_trace_context(&span, request.headers.as_ref());
+        let answered = async move {
             let authorization = request
                 .headers
                 .as_ref()
@@ -55,7 +59,8 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> prism_b
             {
                 tracing::warn!(%error, "submission reply not sent");
             }
-        });
+        };
+        tokio::spawn(answered.instrument(span));
     }
 }
 

@@ -19,6 +19,7 @@ use prism_schemas::v1::{ScheduleEvent, ScheduleRecord};
 use prism_store::Store;
 use prism_store::records::{now_ms, schedules};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use clock::Clock;
 
@@ -127,7 +128,17 @@ async fn fire_due(
                 let detail = format!("{} ms late, beyond the misfire grace", late.as_millis());
                 publish(submitter, schedule, "misfired", occurrence_ms, "", &detail).await?;
             }
-            Action::Fire => fire(submitter, schedule, occurrence_ms).await?,
+            Action::Fire => {
+                // Each occurrence's job starts its trace here.
+                let span = tracing::info_span!(
+                    "schedule fire",
+                    schedule = %schedule.name,
+                    occurrence_ms
+                );
+                fire(submitter, schedule, occurrence_ms)
+                    .instrument(span)
+                    .await?
+            }
         }
         advance(submitter.store(), &schedule.name, occurrence_ms).await?;
     }
