@@ -252,7 +252,7 @@ pub async fn run(spec: RunSpec<'_>, cancel: &CancellationToken) -> Ran {
         }
     });
     let result = stages.run_all(&stop).await;
-    stages.close().await;
+    stages.close(result.is_ok()).await;
     let timed_out = deadline.is_finished() && !cancel.is_cancelled();
     deadline.abort();
     let result = match result {
@@ -391,14 +391,15 @@ impl<'a> Stages<'a> {
     }
 
     /// Ends every stage's span and, after a successful run, tells the stages no
-    /// write drained (their rows were never asked for).
-    async fn close(&mut self) {
+    /// write drained (their rows were never asked for). A run that failed or was
+    /// stopped tells nothing more: its end says why.
+    async fn close(&mut self, succeeded: bool) {
         for (_, measure) in &self.measures {
             if let Measure::Metered(meter) = measure {
                 meter.close_span();
             }
         }
-        if self.measures.len() == self.spec.dataflow.stages.len() {
+        if succeeded {
             self.run_over = true;
             self.tell_finished().await;
         }

@@ -12,8 +12,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use tracing::Level;
-use tracing_subscriber::filter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, reload};
@@ -57,27 +56,18 @@ pub fn init(service_name: &str) {
     let (filter, handle) = reload::Layer::new(filter);
     let provider = tracer_provider(service_name);
     // Spans have their own filter, not the logs': a job's trace id and its
-    // propagation must not depend on how much is logged. Info events stay out of
-    // spans (the logs have them); warnings and errors join their span. Spans are
-    // entered at every poll of their future, so what the layer does on entry is
-    // off: busy/idle timing, thread attributes, and activating an OpenTelemetry
-    // context nothing here reads (trace context is taken from the span itself).
+    // propagation must not depend on how much is logged. (A plain level filter: a
+    // `filter_fn` here, which kept info events out of spans, made events and spans
+    // go missing now and then beside the reloadable log filter.) Spans are entered
+    // at every poll of their future, so what the layer does on entry is off:
+    // busy/idle timing, thread attributes, and activating an OpenTelemetry context
+    // nothing here reads (trace context is taken from the span itself).
     let spans = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("prism"))
         .with_tracked_inactivity(false)
         .with_threads(false)
         .with_context_activation(false)
-        .with_filter(
-            filter::filter_fn(|metadata| {
-                let most_verbose = if metadata.is_span() {
-                    Level::INFO
-                } else {
-                    Level::WARN
-                };
-                *metadata.level() <= most_verbose
-            })
-            .with_max_level_hint(Level::INFO),
-        );
+        .with_filter(LevelFilter::INFO);
     let logs = if std::env::var("PRISM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         tracing_subscriber::fmt::layer()
             .json()
