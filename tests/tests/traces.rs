@@ -126,9 +126,16 @@ async fn a_job_is_one_trace_from_the_request_through_its_stages_to_the_audit_rec
         let ran = spans.iter().any(|s| s.name == "stage out");
         if ran || std::time::Instant::now() > deadline {
             let names: Vec<_> = spans.iter().map(|s| (&s.service, &s.name)).collect();
+            let outs: Vec<(String, String)> = receiver
+                .spans()
+                .into_iter()
+                .filter(|s| s.name == "stage out")
+                .map(|s| (s.trace_id, s.parent_span_id))
+                .collect();
+            let log = services.executors[0].log_text();
             assert!(
                 ran,
-                "the scheduled job's trace {trace_id} lacks its stages: {names:?} ({scheduled})"
+                "the scheduled job's trace {trace_id} lacks its stages: {names:?} ({scheduled}); every write's span: {outs:?}; executor log: {log}"
             );
             break spans;
         }

@@ -12,7 +12,6 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, reload};
@@ -55,19 +54,18 @@ pub fn init(service_name: &str) {
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let provider = tracer_provider(service_name);
-    // Spans have their own filter, not the logs': a job's trace id and its
-    // propagation must not depend on how much is logged. (A plain level filter: a
-    // `filter_fn` here, which kept info events out of spans, made events and spans
-    // go missing now and then beside the reloadable log filter.) Spans are entered
-    // at every poll of their future, so what the layer does on entry is off:
-    // busy/idle timing, thread attributes, and activating an OpenTelemetry context
-    // nothing here reads (trace context is taken from the span itself).
+    // One filter, global, for spans and logs alike: spans exist at the log level
+    // (keep `info` for traces). Per-layer filters (spans apart from logs) beside
+    // the reloadable log filter lost events and spans now and then (a warning, a
+    // stage's span), so they are not used. Spans are entered at every poll of
+    // their future, so what the layer does on entry is off: busy/idle timing,
+    // thread attributes, and activating an OpenTelemetry context nothing here
+    // reads (trace context is taken from the span itself).
     let spans = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("prism"))
         .with_tracked_inactivity(false)
         .with_threads(false)
-        .with_context_activation(false)
-        .with_filter(LevelFilter::INFO);
+        .with_context_activation(false);
     let logs = if std::env::var("PRISM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         tracing_subscriber::fmt::layer()
             .json()
@@ -80,8 +78,9 @@ pub fn init(service_name: &str) {
             .boxed()
     };
     let result = tracing_subscriber::registry()
+        .with(filter)
         .with(spans)
-        .with(logs.with_filter(filter))
+        .with(logs)
         .try_init();
     if result.is_ok() {
         opentelemetry::global::set_tracer_provider(provider.clone());
