@@ -11,7 +11,10 @@ from harness import (Api, Failed, Project, address, check, free_port, healthy, i
                      wait_for)
 
 NODES = 3
-FIRST_WAVE = 90  # jobs submitted before a node is killed
+# Jobs submitted before a node is killed: four waves of the 48 slots, so that nodes
+# finish some and still run others for long enough to see it (node heartbeats, which
+# report jobs in flight, come every 3 s; two waves were sometimes too short).
+FIRST_WAVE = 180
 SECOND_WAVE = 60  # jobs submitted after a node is added
 JOB_TIMEOUT = 240  # the killed node's jobs come back after the ack wait (30 s)
 
