@@ -13,7 +13,7 @@ use crate::{Api, wait_until};
 pub type Seen = Arc<Mutex<HashMap<String, HashMap<String, Instant>>>>;
 
 pub fn row(label: &str, prism: String, baseline: String, ratio: String) {
-    println!("{label:<58}{prism:>16}{baseline:>18}{ratio:>10}");
+    println!("{label:<58}{prism:>16}{baseline:>22}{ratio:>10}");
 }
 
 pub async fn watch_events(nats: async_nats::Client) -> Seen {
