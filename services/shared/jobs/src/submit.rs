@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -132,6 +132,33 @@ impl Submitter {
     }
 }
 
+/// The stored version as a job to run with the request's parameters: a valid job
+/// dataflow (not a service's), every parameter resolved and every path it makes
+/// within its connection.
+fn runnable(
+    record: &DataflowVersionRecord,
+    request: &SubmitRequest,
+) -> Result<(Dataflow, BTreeMap<String, String>), SubmitError> {
+    let dataflow =
+        prism_dataflow::validate::from_stored(&record.document_json).map_err(|problems| {
+            let message = problems.first().map_or("invalid", |p| p.message.as_str());
+            SubmitError::invalid("dataflow", format!("stored dataflow is invalid: {message}"))
+        })?;
+    if dataflow.kind != prism_dataflow::Kind::Job {
+        let message = format!(
+            "{:?} is a service dataflow: expose it with PUT /v1/services/{{name}}",
+            record.name
+        );
+        return Err(SubmitError::invalid("dataflow", message));
+    }
+    let parameters = prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters)
+        .and_then(|values| {
+            prism_dataflow::parameters::check_paths(&dataflow, &values).map(|()| values)
+        })
+        .map_err(|(name, message)| SubmitError::invalid(format!("parameters.{name}"), message))?;
+    Ok((dataflow, parameters))
+}
+
 impl Acceptor {
     /// The accepting transaction: the job record, its idempotency key and the outbox
     /// entry (run message and `queued` event), all or nothing.
@@ -152,34 +179,10 @@ impl Acceptor {
             Ok(record) => record,
             Err(refused) => return Ok(Err(refused)),
         };
-        let dataflow = match prism_dataflow::validate::from_stored(&record.document_json) {
-            Ok(dataflow) => dataflow,
-            Err(problems) => {
-                let message = problems.first().map_or("invalid", |p| p.message.as_str());
-                let message = format!("stored dataflow is invalid: {message}");
-                return Ok(Err(SubmitError::invalid("dataflow", message)));
-            }
+        let (dataflow, parameters) = match runnable(&record, request) {
+            Ok(runnable) => runnable,
+            Err(refused) => return Ok(Err(refused)),
         };
-        if dataflow.kind != prism_dataflow::Kind::Job {
-            let message = format!(
-                "{:?} is a service dataflow: expose it with PUT /v1/services/{{name}}",
-                record.name
-            );
-            return Ok(Err(SubmitError::invalid("dataflow", message)));
-        }
-        let parameters =
-            match prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters)
-                .and_then(|values| {
-                    prism_dataflow::parameters::check_paths(&dataflow, &values).map(|()| values)
-                }) {
-                Ok(values) => values,
-                Err((name, message)) => {
-                    return Ok(Err(SubmitError::invalid(
-                        format!("parameters.{name}"),
-                        message,
-                    )));
-                }
-            };
         let connections = match snapshot_connections(tx, &dataflow).await? {
             Ok(connections) => connections,
             Err(refused) => return Ok(Err(refused)),
