@@ -94,11 +94,12 @@ fn write_documents(dir: &Path, files: &Path) {
         json!({"kind":"dataflow","name":"broken","spec":broken}),
         json!({"kind":"dataflow","name":"slow","spec":adults_dataflow("files","out/slow.csv",4000)}),
     ];
+    // JSON is YAML: a stream of three flow-style documents.
     let yaml: Vec<String> = dataflows
         .iter()
-        .map(|d| serde_yaml::to_string(d).unwrap())
+        .map(|d| serde_json::to_string_pretty(d).unwrap())
         .collect();
-    std::fs::write(dir.join("dataflows.yaml"), yaml.join("---\n")).unwrap();
+    std::fs::write(dir.join("dataflows.yaml"), yaml.join("\n---\n")).unwrap();
     std::fs::write(
         dir.join("schedule.yaml"),
         "kind: schedule\nname: nightly\nspec:\n  dataflow: adults\n  cron: '0 2 * * *'\n  enabled: false\n",
@@ -214,8 +215,63 @@ async fn an_operator_logs_in_applies_runs_and_follows_jobs() {
     let jobs = operator.json(&["jobs", "list"]);
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 3, "{jobs}");
 
+    every_listing_ends_quietly_into_a_closed_pipe(&operator, id);
+
     operator.ok(&["logout"]);
     assert!(!operator.run(&["whoami"]).status.success());
+}
+
+/// `prism get dataflows | head -1`: a reader that goes away ends the command with
+/// success and nothing on stderr (no panic, no "Broken pipe").
+fn every_listing_ends_quietly_into_a_closed_pipe(operator: &Operator, job: &str) {
+    let listings: [&[&str]; 12] = [
+        &["get", "dataflows"],
+        &["get", "dataflows", "adults", "-o", "json"],
+        &["get", "connections"],
+        &["get", "schedules", "-o", "json"],
+        &["get", "services"],
+        &["jobs", "list"],
+        &["jobs", "list", "-o", "json"],
+        &["jobs", "show", job],
+        &["jobs", "logs", job],
+        &["schedules", "list"],
+        &["audit-log"],
+        &["nodes"],
+    ];
+    for args in listings {
+        // The pipe's reading end is closed before prism writes (it asks the
+        // server first), so each of its writes meets a closed pipe for certain.
+        let mut child = operator
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "prism {args:?} into a closed pipe: {}",
+            text(&out)
+        );
+        // And as people type it.
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; \"$0\" {} | head -1",
+                args.join(" ")
+            ))
+            .arg(prism_bin())
+            .env("PRISM_URL", &operator.url)
+            .env("XDG_CONFIG_HOME", operator.config.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty() && out.stdout.ends_with(b"\n"),
+            "prism {args:?} | head -1: {}",
+            text(&out)
+        );
+    }
 }
 
 /// The progress display, seen through a pseudo-terminal (`script`): redrawn while a

@@ -366,34 +366,65 @@ async fn heavy_jobs_fail_cleanly_and_the_executor_keeps_serving() {
     succeeds().await;
 }
 
+/// An anchor on a `string_bytes` string, `levels` levels of `width` aliases each,
+/// and a padding list of `padding` items: the 84 KB shape that once took 18 GB.
+fn alias_bomb(string_bytes: usize, levels: usize, width: usize, padding: usize) -> String {
+    let mut text = format!("s0: &s0 \"{}\"\n", "x".repeat(string_bytes));
+    for level in 1..=levels {
+        let aliases = vec![format!("*s{}", level - 1); width].join(", ");
+        text.push_str(&format!("s{level}: &s{level} [{aliases}]\n"));
+    }
+    text.push_str(&format!("pad: [{}]\n", vec!["0"; padding].join(",")));
+    text.push_str("kind: job\nstages: *s1\n");
+    text
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_yaml_alias_bomb_is_refused() {
     let platform = Standalone::start().await;
-    let mut bomb = String::from(
+    // The classic shape (nine levels of nine), which serde_yaml's own limit caught,
+    // then the one that passed it, deeper, wider and with longer strings.
+    let mut classic = String::from(
         "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
     );
     for (name, previous) in ["b", "c", "d", "e", "f", "g", "h", "i"]
         .iter()
         .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
     {
-        bomb.push_str(&format!("{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"));
+        classic.push_str(&format!("{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"));
     }
-    bomb.push_str("kind: job\nstages: *i\n");
-    let before = platform.prism.resident_kib();
-    let started = std::time::Instant::now();
-    let (status, body) = platform
-        .api
-        .put_raw("/v1/dataflows/bomb", "application/yaml", &bomb)
+    classic.push_str("kind: job\nstages: *i\n");
+    let bombs = [
+        classic,
+        alias_bomb(60_000, 6, 10, 12_000),
+        alias_bomb(60_000, 12, 10, 0),
+        alias_bomb(100, 6, 60, 0),
+        alias_bomb(85_000, 1, 2, 0),
+        alias_bomb(1, 30, 2, 0),
+    ];
+    let before = platform.prism.peak_kib();
+    for bomb in &bombs {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            platform
+                .api
+                .put_raw("/v1/dataflows/bomb", "application/yaml", bomb),
+        )
         .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["field"], "document", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "refused at once"
-    );
-    let grown = platform.prism.resident_kib().saturating_sub(before);
+        let Ok((status, body)) = answer else {
+            panic!("a {} byte bomb was not refused within a second", bomb.len());
+        };
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["field"], "document", "{body}");
+        assert!(body.to_string().contains("expands to more than"), "{body}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    let grown = platform.prism.peak_kib().saturating_sub(before);
     assert!(
         before > 0 && grown < 50 * 1024,
-        "memory stayed flat: grew {grown} KiB"
+        "peak memory grew {grown} KiB"
     );
+    let (status, _) = platform.api.get("/v1/dataflows/bomb").await;
+    assert_eq!(status, 404, "nothing was saved");
 }

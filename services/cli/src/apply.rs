@@ -4,7 +4,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::client::{Client, Failure, Outcome};
@@ -58,9 +57,11 @@ fn raw_documents(file: &Path) -> Outcome<Vec<Value>> {
         return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
     }
     let text = fs::read_to_string(file).map_err(|e| fail(e.to_string()))?;
+    // One budget for the whole file, whatever its number of documents.
+    let limits = prism_yaml::Limits::of_json_text(MAX_FILE_BYTES as usize);
+    let values = prism_yaml::parse_all(&text, limits).map_err(|e| fail(e.to_string()))?;
     let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value = Value::deserialize(document).map_err(|e| fail(e.to_string()))?;
+    for value in values {
         match value {
             Value::Null => {}
             Value::Array(items) => documents.extend(items),

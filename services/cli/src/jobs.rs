@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
 use crate::client::{Client, Failure, Outcome, encode};
-use crate::output::cell;
+use crate::output::{self, cell};
 
 /// How often a waiting command asks for the job again.
 const POLL: Duration = Duration::from_millis(500);
@@ -144,8 +144,8 @@ pub async fn logs(client: &Client, id: &str, follow: bool, raw: bool) -> Outcome
         .lines(&path, |text| {
             let parsed = serde_json::from_str::<Value>(text);
             match parsed {
-                Ok(line) if !raw => println!("{}", log_line(&line)),
-                _ => println!("{text}"),
+                Ok(line) if !raw => output::print(log_line(&line)),
+                _ => output::print(text),
             }
         })
         .await

@@ -236,15 +236,15 @@ async fn dispatch(cli: Cli) -> Outcome<()> {
 }
 
 fn say(line: String) -> Outcome<()> {
-    println!("{line}");
+    output::print(line);
     Ok(())
 }
 
 /// Prints an answer: JSON as it came, or `render`'s human form.
 fn show(format: Format, answer: &Value, render: impl FnOnce(&Value) -> String) {
     match format {
-        Format::Json => println!("{}", output::json(answer)),
-        Format::Table => println!("{}", render(answer)),
+        Format::Json => output::print(output::json(answer)),
+        Format::Table => output::print(render(answer)),
     }
 }
 
@@ -267,13 +267,13 @@ async fn signed_in(client: &Client, format: Format, command: Command) -> Outcome
         }
         Command::Apply { file } => {
             for doc in apply::load(&file)? {
-                println!("{}", apply::save(client, &doc).await?);
+                output::print(apply::save(client, &doc).await?);
             }
         }
         Command::Get { kind, name } => get(client, format, kind, name).await?,
         Command::Delete { kind, name } => {
             client.delete(&kind.path(&name)).await?;
-            println!("{}/{name} deleted", kind.name());
+            output::print(format!("{}/{name} deleted", kind.name()));
         }
         Command::Run {
             dataflow,
@@ -289,7 +289,7 @@ async fn signed_in(client: &Client, format: Format, command: Command) -> Outcome
         } => {
             let path = format!("/v1/cluster/nodes/{}/drain", encode(&node));
             client.post(&path, &json!({})).await?;
-            println!("node {node} draining");
+            output::print(format!("node {node} draining"));
         }
         Command::Services(ServicesCommand::List) => {
             get(client, format, Kind::Service, None).await?

@@ -14,14 +14,14 @@ fn print_audit(entries: &[Value], format: Format) {
     for entry in entries {
         match format {
             // One JSON object per line: `prism audit -o json --follow | jq` works.
-            Format::Json => println!("{entry}"),
-            Format::Table => println!(
+            Format::Json => output::print(entry),
+            Format::Table => output::print(format!(
                 "{}  {}  {}  {}",
                 output::cell(&entry["time"]),
                 output::cell(&entry["actor"]),
                 output::cell(&entry["action"]),
                 output::cell(&entry["target"]),
-            ),
+            )),
         }
     }
 }
@@ -70,22 +70,19 @@ pub fn call_body(rows: &[String]) -> Outcome<Value> {
 pub async fn nodes(client: &Client, format: Format) -> Outcome<()> {
     let answer = client.get("/v1/cluster/nodes").await?;
     match format {
-        Format::Json => println!("{}", output::json(&answer)),
-        Format::Table => println!(
-            "{}",
-            output::table(
-                answer["nodes"].as_array().map_or(&[][..], Vec::as_slice),
-                &[
-                    "id",
-                    "role",
-                    "health",
-                    "in_flight",
-                    "draining",
-                    "version",
-                    "heartbeat_at"
-                ],
-            )
-        ),
+        Format::Json => output::print(output::json(&answer)),
+        Format::Table => output::print(output::table(
+            answer["nodes"].as_array().map_or(&[][..], Vec::as_slice),
+            &[
+                "id",
+                "role",
+                "health",
+                "in_flight",
+                "draining",
+                "version",
+                "heartbeat_at",
+            ],
+        )),
     }
     Ok(())
 }

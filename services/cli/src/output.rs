@@ -1,5 +1,22 @@
 //! Human tables by default; `-o json` prints the server's JSON as it came.
+use std::fmt::Display;
+use std::io::{ErrorKind, Write};
+
 use serde_json::Value;
+
+/// Writes one line (or block) to standard output. A reader that has gone away
+/// (`prism get dataflows | head -1`) ends the command quietly with success, as
+/// Unix tools end: there is no one left to tell. `println!` panics there instead.
+pub fn print(text: impl Display) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if error.kind() == ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("prism: standard output: {error}");
+        std::process::exit(1);
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

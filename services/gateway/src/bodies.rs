@@ -29,8 +29,8 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// `invalid_argument`, `unauthenticated`, `permission_denied`, `not_found`,
-    /// `already_exists`, `failed_precondition`, `resource_exhausted`,
-    /// `unavailable`, `deadline_exceeded`, `internal`.
+    /// `conflict`, `unprocessable`, `resource_exhausted`, `unavailable`,
+    /// `deadline_exceeded`, `internal`.
     pub code: String,
     pub message: String,
     /// The request field, header or parameter at fault.

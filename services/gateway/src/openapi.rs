@@ -2,12 +2,22 @@
 //! itself: every route's method, path and path parameters, its security from the
 //! [`Need`] the guard enforces, and its bodies from the Rust types of
 //! [`crate::bodies`]. A route cannot be added without appearing here.
+//!
+//! Every status an operation answers is listed by number, with its body, and no
+//! `default` response: a generated client raises on a status it was not told of,
+//! and the contract check (schemathesis) fails on one, so the list must be true.
+//! Failures the route's shape implies (a token, a path parameter, a body) are
+//! derived in [`failures`]; the others are declared beside the route.
+use std::collections::BTreeSet;
+
+use axum::http::Method;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
-    Required, ResponseBuilder, ResponsesBuilder, Schema,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Paths,
+    Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -52,12 +62,17 @@ pub enum Kind {
 /// What the document says of one route, beside what the table already knows.
 #[derive(Debug, Clone, Default)]
 pub struct Doc {
+    /// The operation's id (`putConnection`): the name generated clients give it.
+    pub id: &'static str,
     pub summary: &'static str,
     pub query: Vec<(&'static str, Kind)>,
     pub request: Option<Body>,
-    /// The success status and its body (none: an empty answer, e.g. 204).
-    pub status: u16,
+    /// The success statuses (e.g. 200 and 201 of a `PUT` that creates or changes),
+    /// all with the one body (none: an empty answer, e.g. 204).
+    pub statuses: Vec<u16>,
     pub response: Option<Body>,
+    /// Failures beyond those [`failures`] derives from the route (409, 429, ...).
+    pub failures: Vec<u16>,
     /// The success answer is text (`/metrics`), not JSON.
     pub text: bool,
     /// The success answer may also be CSV (`format=csv`).
@@ -66,11 +81,13 @@ pub struct Doc {
     pub lines: bool,
 }
 
-/// Starts a route's documentation: `doc("Lists jobs").query(..).answers::<Jobs>(200)`.
-pub fn doc(summary: &'static str) -> Doc {
+/// Starts a route's documentation:
+/// `doc("listJobs", "Lists jobs").query(..).answers::<Jobs>(200)`.
+pub fn doc(id: &'static str, summary: &'static str) -> Doc {
     Doc {
+        id,
         summary,
-        status: 200,
+        statuses: vec![200],
         ..Doc::default()
     }
 }
@@ -82,7 +99,7 @@ impl Doc {
     }
 
     pub fn answers<T: ToSchema>(mut self, status: u16) -> Self {
-        self.status = status;
+        self.statuses = vec![status];
         self.response = Some(body::<T>());
         self
     }
@@ -95,22 +112,34 @@ impl Doc {
 
     /// JSON lines, one object per line.
     pub fn lines(mut self, status: u16) -> Self {
-        self.status = status;
+        self.statuses = vec![status];
         self.lines = true;
         self
     }
 
     /// A text answer (`text/plain`).
     pub fn text(mut self, status: u16) -> Self {
-        self.status = status;
+        self.statuses = vec![status];
         self.text = true;
         self
     }
 
     /// An answer with no body.
     pub fn empty(mut self, status: u16) -> Self {
-        self.status = status;
+        self.statuses = vec![status];
         self.response = None;
+        self
+    }
+
+    /// Another success status with the same body.
+    pub fn also(mut self, status: u16) -> Self {
+        self.statuses.push(status);
+        self
+    }
+
+    /// Failures the route answers beyond those its shape implies.
+    pub fn fails(mut self, statuses: &[u16]) -> Self {
+        self.failures.extend_from_slice(statuses);
         self
     }
 
@@ -152,6 +181,56 @@ fn parameter_schema(kind: Kind) -> RefOr<Schema> {
     }
 }
 
+/// Every failure status `route` may answer, each with the one error body.
+pub fn failures(route: &Route) -> BTreeSet<u16> {
+    // The edge refuses a body that is too large on any route; any route may meet
+    // an internal fault, an unavailable store or bus, or the request deadline.
+    let mut statuses = BTreeSet::from([413, 500, 503]);
+    let doc = &route.doc;
+    let has_path_parameters = path_parameters(route.path).next().is_some();
+    if has_path_parameters || !doc.query.is_empty() || doc.request.is_some() {
+        statuses.insert(400);
+    }
+    if has_path_parameters {
+        statuses.insert(404);
+    }
+    if route.method == Method::POST || route.method == Method::PUT {
+        statuses.insert(415);
+    }
+    match route.need {
+        Need::Public => {}
+        Need::Signed => {
+            statuses.insert(401);
+        }
+        _ => {
+            statuses.extend([401, 403]);
+        }
+    }
+    statuses.extend(&doc.failures);
+    statuses
+}
+
+/// What a failure status means, for the document's readers.
+fn failure_description(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_argument: the request is malformed; `field` names what is wrong",
+        401 => "unauthenticated: no valid token (or, signing in, a wrong password)",
+        403 => "permission_denied: the message names the permission missing",
+        404 => "not_found: `field` names what does not exist",
+        409 => "conflict: the request contradicts the current state",
+        413 => "the body is larger than the server reads",
+        415 => "the body is neither JSON nor YAML",
+        422 => "unprocessable: the service could not compute an answer",
+        429 => "resource_exhausted: too many attempts; see Retry-After",
+        500 => "internal: a fault of the server",
+        503 => {
+            "unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After"
+        }
+        504 => "deadline_exceeded: no answer in time",
+        _ => "an error",
+    }
+}
+
 fn operation(route: &Route) -> utoipa::openapi::path::Operation {
     let doc = &route.doc;
     let error = body::<ErrorBody>();
@@ -171,21 +250,22 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
             .description(doc.summary)
             .content("text/plain", text()),
         None => ResponseBuilder::new().description(doc.summary),
-    };
+    }
+    .build();
+    let mut responses = ResponsesBuilder::new();
+    for status in &doc.statuses {
+        responses = responses.response(status.to_string(), success.clone());
+    }
     // Every failure has the one error shape; the status says which failure.
-    let failure = ResponseBuilder::new()
-        .description("`{\"error\":{\"code\",\"message\",\"field\"}}`")
-        .content("application/json", json_content(&error));
-    let responses = ResponsesBuilder::new()
-        .response(doc.status.to_string(), success.build())
-        .response("default", failure.build());
+    for status in failures(route) {
+        let failure = ResponseBuilder::new()
+            .description(failure_description(status))
+            .content("application/json", json_content(&error));
+        responses = responses.response(status.to_string(), failure.build());
+    }
     let mut operation = OperationBuilder::new()
         .summary(Some(doc.summary))
-        .operation_id(Some(format!(
-            "{} {}",
-            route.method.as_str().to_lowercase(),
-            route.path
-        )))
+        .operation_id(Some(doc.id))
         .responses(responses.build());
     for name in path_parameters(route.path) {
         operation = operation.parameter(
@@ -213,8 +293,10 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
                 .build(),
         ));
     }
-    if !matches!(route.need, Need::Public) {
-        operation = operation.security(SecurityRequirement::new::<_, _, &str>("bearer", []));
+    // The document requires the bearer token everywhere; public operations say
+    // explicitly that they need nothing.
+    if matches!(route.need, Need::Public) {
+        operation = operation.securities(Some(Vec::<SecurityRequirement>::new()));
     }
     operation.build()
 }
@@ -248,8 +330,21 @@ pub fn document(routes: &[Route]) -> OpenApi {
                 .description(Some(
                     "Dataflows as batch jobs and real-time services. Errors answer `{\"error\":{\"code\",\"message\",\"field\"}}`.",
                 ))
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name(env!("CARGO_PKG_LICENSE"))
+                        .identifier(Some(env!("CARGO_PKG_LICENSE")))
+                        .build(),
+                ))
                 .build(),
         )
+        // Relative: the gateway that serves this document (or the load balancer
+        // in front of it) answers the operations too.
+        .servers(Some([ServerBuilder::new()
+            .url("/")
+            .description(Some("the gateway serving this document"))
+            .build()]))
+        .security(Some([SecurityRequirement::new::<_, _, &str>("bearer", [])]))
         .paths(paths)
         .components(Some(components.build()))
         .build()

@@ -73,6 +73,26 @@ impl Caller {
     pub async fn may(&self, state: &AppState, wanted: Permission) -> ApiResult<bool> {
         Ok(state.directory.decide(&self.user, &wanted).await?.allowed)
     }
+
+    /// The items of `all` the caller may view, each judged by the name `name_of`
+    /// gives it. Every list narrows here, so that a grant on `services/pricing-*`
+    /// lists those services and no others, whatever the list.
+    pub async fn visible<T>(
+        &self,
+        state: &AppState,
+        entity: Entity,
+        all: Vec<T>,
+        name_of: impl Fn(&T) -> &str,
+    ) -> ApiResult<Vec<T>> {
+        let mut visible = Vec::with_capacity(all.len());
+        for item in all {
+            let wanted = Permission::on(Action::View, entity, name_of(&item));
+            if self.may(state, wanted).await? {
+                visible.push(item);
+            }
+        }
+        Ok(visible)
+    }
 }
 
 /// The caller behind `authorization` (the header's value): 401 when it is missing,

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use prism_auth::Entity;
 use prism_bus::{nodes, subjects};
 use serde_json::{Value, json};
 
@@ -37,8 +38,15 @@ async fn all(state: &AppState) -> ApiResult<Vec<nodes::Node>> {
     Ok(nodes::list(&state.bus, &state.topology).await?)
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The nodes the caller may view (a node is named by its id).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let nodes = all(&state).await?;
+    let nodes = caller
+        .visible(&state, Entity::Cluster, nodes, |n| &n.info.id)
+        .await?;
     Ok(Json(
         json!({ "nodes": nodes.iter().map(to_json).collect::<Vec<_>>() }),
     ))

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use prism_auth::{Action, Entity, Permission};
+use prism_auth::Entity;
 use prism_schemas::v1::ConnectionRecord;
 use prism_store::records::{connections, now_ms};
 use serde_json::{Value, json};
@@ -105,17 +105,9 @@ pub async fn list(
         .store
         .transact(|tx| async move { connections::list(&tx).await })
         .await?;
-    let mut visible = Vec::new();
-    for record in &records {
-        if caller
-            .may(
-                &state,
-                Permission::on(Action::View, Entity::Connections, &record.name),
-            )
-            .await?
-        {
-            visible.push(to_json(record));
-        }
-    }
+    let visible = caller
+        .visible(&state, Entity::Connections, records, |r| &r.name)
+        .await?;
+    let visible: Vec<Value> = visible.iter().map(to_json).collect();
     Ok(Json(json!({ "connections": visible })))
 }

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use prism_auth::{Action, Entity, Permission};
+use prism_auth::Entity;
 use prism_dataflow::validate::{Syntax, parse_document};
 use prism_schemas::v1::DataflowVersionRecord;
 use prism_store::records::{connections, dataflows, now_ms};
@@ -175,21 +175,18 @@ pub async fn list(
         .store
         .transact(|tx| async move { dataflows::list_latest(&tx).await })
         .await?;
-    let mut items = Vec::new();
-    for r in &records {
-        if caller
-            .may(
-                &state,
-                Permission::on(Action::View, Entity::Dataflows, &r.name),
-            )
-            .await?
-        {
-            items.push(json!({
+    let visible = caller
+        .visible(&state, Entity::Dataflows, records, |r| &r.name)
+        .await?;
+    let items: Vec<Value> = visible
+        .iter()
+        .map(|r| {
+            json!({
                 "name": r.name,
                 "latest_version": r.version,
                 "updated_at": input::time(r.created_at_ms),
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     Ok(Json(json!({ "dataflows": items })))
 }

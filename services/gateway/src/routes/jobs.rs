@@ -177,12 +177,11 @@ pub async fn list(
             async move { jobs::list(&tx, &filter, cursor.as_deref(), limit).await }
         })
         .await?;
-    let mut visible = Vec::new();
-    for job in &page.jobs {
-        if caller.may(&state, on_job(Action::View, job)).await? {
-            visible.push(to_json(job));
-        }
-    }
+    // A job is named by its dataflow (see `on_job`).
+    let visible = caller
+        .visible(&state, Entity::Jobs, page.jobs, |j| &j.dataflow)
+        .await?;
+    let visible: Vec<Value> = visible.iter().map(to_json).collect();
     Ok(Json(json!({
         "jobs": visible,
         "next_cursor": page.next_cursor,

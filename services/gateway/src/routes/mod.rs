@@ -185,61 +185,74 @@ fn sign_in(t: Table) -> Table {
         "/healthz",
         Public,
         health::healthz,
-        doc("The process is alive").answers::<b::Status>(200),
+        doc("getHealth", "The process is alive").answers::<b::Status>(200),
     )
     .get(
         "/readyz",
         Public,
         health::readyz,
-        doc("Store and bus reachable: ready for requests").answers::<b::Status>(200),
+        doc(
+            "getReadiness",
+            "Store and bus reachable: ready for requests",
+        )
+        .answers::<b::Status>(200),
     )
     .post(
         "/v1/auth/login",
         Public,
         auth::login,
-        doc("Signs in: a session token")
+        doc("login", "Signs in: a session token")
             .takes::<b::Login>()
-            .answers::<b::Session>(200),
+            .answers::<b::Session>(200)
+            .fails(&[401, 429]),
     )
     .post(
         "/v1/auth/logout",
         Signed,
         auth::logout,
-        doc("Revokes the caller's token").empty(204),
+        doc("logout", "Revokes the caller's token").empty(204),
     )
     .get(
         "/v1/me",
         Signed,
         auth::me,
-        doc("The caller: roles, grants, token").answers::<b::Me>(200),
+        doc("getMe", "The caller: roles, grants, token").answers::<b::Me>(200),
     )
     .post(
         "/v1/authz/check",
         Signed,
         auth::check,
-        doc("Whether a user may do something, and why")
-            .takes::<b::AuthzQuestion>()
-            .answers::<b::AuthzAnswer>(200),
+        doc(
+            "checkPermission",
+            "Whether a user may do something, and why",
+        )
+        .takes::<b::AuthzQuestion>()
+        .answers::<b::AuthzAnswer>(200)
+        .fails(&[403, 404]),
     )
     .post(
         "/v1/tokens",
         Signed,
         tokens::create,
-        doc("A new API token of the caller (its secret shown once)")
-            .takes::<b::NewToken>()
-            .answers::<b::Token>(201),
+        doc(
+            "createToken",
+            "A new API token of the caller (its secret shown once)",
+        )
+        .takes::<b::NewToken>()
+        .answers::<b::Token>(201)
+        .fails(&[409]),
     )
     .get(
         "/v1/tokens",
         Signed,
         tokens::list,
-        doc("The caller's live tokens").answers::<b::Tokens>(200),
+        doc("listTokens", "The caller's live tokens").answers::<b::Tokens>(200),
     )
     .delete(
         "/v1/tokens/{id}",
         Signed,
         tokens::revoke,
-        doc("Revokes one of the caller's tokens").empty(204),
+        doc("revokeToken", "Revokes one of the caller's tokens").empty(204),
     )
 }
 
@@ -249,66 +262,74 @@ fn access(t: Table) -> Table {
         "/v1/users",
         Type(View, Users),
         users::list,
-        doc("Users").answers::<b::Users>(200),
+        doc("listUsers", "Users").answers::<b::Users>(200),
     )
     .get(
         "/v1/users/{name}",
         Named(View, Users, "name"),
         users::get,
-        doc("A user").answers::<b::User>(200),
+        doc("getUser", "A user").answers::<b::User>(200),
     )
     // Anyone may change their own password; the handler checks the rest.
     .put(
         "/v1/users/{name}",
         Checked(Modify, Users),
         users::put,
-        doc("Creates or changes a user")
+        doc("putUser", "Creates or changes a user")
             .takes::<b::UserChange>()
-            .answers::<b::User>(200),
+            .answers::<b::User>(200)
+            .also(201)
+            .fails(&[409]),
     )
     .delete(
         "/v1/users/{name}",
         Named(Delete, Users, "name"),
         users::delete,
-        doc("Deletes a user and revokes their tokens").empty(204),
+        doc("deleteUser", "Deletes a user and revokes their tokens")
+            .empty(204)
+            .fails(&[409]),
     )
     .get(
         "/v1/roles",
         Type(View, Roles),
         roles::list,
-        doc("Built-in and custom roles").answers::<b::Roles>(200),
+        doc("listRoles", "Built-in and custom roles").answers::<b::Roles>(200),
     )
     .get(
         "/v1/roles/{name}",
         Named(View, Roles, "name"),
         roles::get,
-        doc("A role").answers::<b::Role>(200),
+        doc("getRole", "A role").answers::<b::Role>(200),
     )
     .put(
         "/v1/roles/{name}",
         Upsert(Roles, "name"),
         roles::put,
-        doc("Creates or changes a custom role")
+        doc("putRole", "Creates or changes a custom role")
             .takes::<b::RoleChange>()
-            .answers::<b::Role>(200),
+            .answers::<b::Role>(200)
+            .also(201)
+            .fails(&[409]),
     )
     .delete(
         "/v1/roles/{name}",
         Named(Delete, Roles, "name"),
         roles::delete,
-        doc("Deletes a custom role").empty(204),
+        doc("deleteRole", "Deletes a custom role")
+            .empty(204)
+            .fails(&[409]),
     )
     .get(
         "/v1/acl/{entity}/{name}",
         Type(View, Roles),
         acl::get,
-        doc("The overrides of one object").answers::<b::Acl>(200),
+        doc("getAcl", "The overrides of one object").answers::<b::Acl>(200),
     )
     .put(
         "/v1/acl/{entity}/{name}",
         Type(Modify, Roles),
         acl::put,
-        doc("Sets the overrides of one object")
+        doc("putAcl", "Sets the overrides of one object")
             .takes::<b::AclChange>()
             .answers::<b::Acl>(200),
     )
@@ -316,7 +337,7 @@ fn access(t: Table) -> Table {
         "/v1/acl/{entity}/{name}",
         Type(Modify, Roles),
         acl::delete,
-        doc("Removes the overrides of one object").empty(204),
+        doc("deleteAcl", "Removes the overrides of one object").empty(204),
     )
 }
 
@@ -326,47 +347,59 @@ fn configuration(t: Table) -> Table {
         "/v1/connections",
         Type(View, Connections),
         connections::list,
-        doc("Connections the caller may view").answers::<b::Connections>(200),
+        doc("listConnections", "Connections the caller may view").answers::<b::Connections>(200),
     )
     .get(
         "/v1/connections/{name}",
         Named(View, Connections, "name"),
         connections::get,
-        doc("A connection").answers::<b::Connection>(200),
+        doc("getConnection", "A connection").answers::<b::Connection>(200),
     )
     .put(
         "/v1/connections/{name}",
         Upsert(Connections, "name"),
         connections::put,
-        doc("Creates (201) or changes (200) a connection")
-            .takes::<b::ConnectionSpec>()
-            .answers::<b::Connection>(200),
+        doc(
+            "putConnection",
+            "Creates (201) or changes (200) a connection",
+        )
+        .takes::<b::ConnectionSpec>()
+        .answers::<b::Connection>(200)
+        .also(201),
     )
     .get(
         "/v1/dataflows",
         Type(View, Dataflows),
         dataflows::list,
-        doc("Dataflows the caller may view, latest versions").answers::<b::Dataflows>(200),
+        doc(
+            "listDataflows",
+            "Dataflows the caller may view, latest versions",
+        )
+        .answers::<b::Dataflows>(200),
     )
     .get(
         "/v1/dataflows/{name}",
         Named(View, Dataflows, "name"),
         dataflows::get_latest,
-        doc("A dataflow's latest version").answers::<b::DataflowVersion>(200),
+        doc("getDataflow", "A dataflow's latest version").answers::<b::DataflowVersion>(200),
     )
     .put(
         "/v1/dataflows/{name}",
         Upsert(Dataflows, "name"),
         dataflows::put,
-        doc("Saves a new version (201), or none when unchanged (200)")
-            .takes::<b::DataflowDocument>()
-            .answers::<b::DataflowSaved>(201),
+        doc(
+            "putDataflow",
+            "Saves a new version (201), or none when unchanged (200)",
+        )
+        .takes::<b::DataflowDocument>()
+        .answers::<b::DataflowSaved>(201)
+        .also(200),
     )
     .get(
         "/v1/dataflows/{name}/versions/{version}",
         Named(View, Dataflows, "name"),
         dataflows::get_version,
-        doc("One version of a dataflow").answers::<b::DataflowVersion>(200),
+        doc("getDataflowVersion", "One version of a dataflow").answers::<b::DataflowVersion>(200),
     )
 }
 
@@ -374,10 +407,10 @@ fn configuration(t: Table) -> Table {
 /// check per job.
 fn job_routes(t: Table) -> Table {
     t.get(
-            "/v1/jobs",
+        "/v1/jobs",
             Type(View, Jobs),
             jobs::list,
-            doc("Jobs, newest first, one page")
+            doc("listJobs", "Jobs, newest first, one page")
                 .query(&[
                     ("status", Kind::Text),
                     ("dataflow", Kind::Text),
@@ -387,32 +420,32 @@ fn job_routes(t: Table) -> Table {
                 .answers::<b::Jobs>(200),
         )
         .post(
-            "/v1/jobs",
+        "/v1/jobs",
             Checked(Execute, Dataflows),
             jobs::submit,
-            doc("Submits a job (header Idempotency-Key makes retries safe)")
+            doc("submitJob", "Submits a job (header Idempotency-Key makes retries safe)")
                 .takes::<b::JobRequest>()
-                .answers::<b::JobAccepted>(202),
+                .answers::<b::JobAccepted>(202).fails(&[404, 409]),
         )
         .get(
-            "/v1/jobs/{id}",
+        "/v1/jobs/{id}",
             Checked(View, Jobs),
             jobs::get,
-            doc("A job").answers::<b::Job>(200),
+            doc("getJob", "A job").answers::<b::Job>(200),
         )
         .get(
-            "/v1/jobs/{id}/logs",
+        "/v1/jobs/{id}/logs",
             Checked(View, Jobs),
             logs::logs,
-            doc("The job's own log lines, JSON lines; follow=true streams until the job ends")
+            doc("getJobLogs", "The job's own log lines, JSON lines; follow=true streams until the job ends")
                 .query(&[("follow", Kind::Boolean)])
                 .lines(200),
         )
         .get(
-            "/v1/reports/jobs",
+        "/v1/reports/jobs",
             Type(View, Jobs),
             reports::jobs,
-            doc("Jobs created in a window, grouped: counts by status, success rate, p50/p95 run time, rows")
+            doc("getJobReport", "Jobs created in a window, grouped: counts by status, success rate, p50/p95 run time, rows")
                 .query(&[
                     ("from", Kind::Text),
                     ("to", Kind::Text),
@@ -423,10 +456,10 @@ fn job_routes(t: Table) -> Table {
                 .or_csv(),
         )
         .post(
-            "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/cancel",
             Checked(Modify, Jobs),
             jobs::cancel,
-            doc("Cancels a job").answers::<b::Job>(202),
+            doc("cancelJob", "Cancels a job").answers::<b::Job>(202).fails(&[409]),
         )
 }
 
@@ -436,39 +469,43 @@ fn schedule_routes(t: Table) -> Table {
         "/v1/schedules",
         Type(View, Schedules),
         schedules::list,
-        doc("Schedules the caller may view").answers::<b::Schedules>(200),
+        doc("listSchedules", "Schedules the caller may view").answers::<b::Schedules>(200),
     )
     .get(
         "/v1/schedules/{name}",
         Named(View, Schedules, "name"),
         schedules::get,
-        doc("A schedule").answers::<b::Schedule>(200),
+        doc("getSchedule", "A schedule").answers::<b::Schedule>(200),
     )
     .put(
         "/v1/schedules/{name}",
         Upsert(Schedules, "name"),
         schedules::put,
-        doc("Creates (201) or changes (200) a schedule owned by the caller")
-            .takes::<b::ScheduleSpec>()
-            .answers::<b::Schedule>(200),
+        doc(
+            "putSchedule",
+            "Creates (201) or changes (200) a schedule owned by the caller",
+        )
+        .takes::<b::ScheduleSpec>()
+        .answers::<b::Schedule>(200)
+        .also(201),
     )
     .delete(
         "/v1/schedules/{name}",
         Named(Delete, Schedules, "name"),
         schedules::delete,
-        doc("Deletes a schedule").empty(204),
+        doc("deleteSchedule", "Deletes a schedule").empty(204),
     )
     .post(
         "/v1/schedules/{name}/enable",
         Named(Execute, Schedules, "name"),
         schedules::enable,
-        doc("Enables a schedule").answers::<b::Schedule>(200),
+        doc("enableSchedule", "Enables a schedule").answers::<b::Schedule>(200),
     )
     .post(
         "/v1/schedules/{name}/disable",
         Named(Execute, Schedules, "name"),
         schedules::disable,
-        doc("Disables a schedule").answers::<b::Schedule>(200),
+        doc("disableSchedule", "Disables a schedule").answers::<b::Schedule>(200),
     )
 }
 
@@ -478,41 +515,43 @@ fn service_routes(t: Table) -> Table {
         "/v1/services",
         Type(View, Services),
         services::list,
-        doc("Services").answers::<b::Services>(200),
+        doc("listServices", "Services").answers::<b::Services>(200),
     )
     .get(
         "/v1/services/{name}",
         Named(View, Services, "name"),
         services::get,
-        doc("A service").answers::<b::Service>(200),
+        doc("getService", "A service").answers::<b::Service>(200),
     )
     .put(
         "/v1/services/{name}",
         Named(Modify, Services, "name"),
         services::put,
-        doc("Exposes (201) or changes (200) a service")
+        doc("putService", "Exposes (201) or changes (200) a service")
             .takes::<b::ServiceSpec>()
-            .answers::<b::Service>(200),
+            .answers::<b::Service>(200)
+            .also(201),
     )
     .delete(
         "/v1/services/{name}",
         Named(Delete, Services, "name"),
         services::delete,
-        doc("Stops exposing a service").empty(204),
+        doc("deleteService", "Stops exposing a service").empty(204),
     )
     .post(
         "/v1/services/{name}/invoke",
         Named(Execute, Services, "name"),
         calls::invoke,
-        doc("Calls a service with rows")
+        doc("invokeService", "Calls a service with rows")
             .takes::<b::ServiceRequest>()
-            .answers::<b::ServiceAnswer>(200),
+            .answers::<b::ServiceAnswer>(200)
+            .fails(&[422, 504]),
     )
     .get(
         "/v1/services/{name}/stats",
         Named(View, Services, "name"),
         history::stats,
-        doc("Calls, errors and latency over a window")
+        doc("getServiceStats", "Calls, errors and latency over a window")
             .query(&[("window", Kind::Integer)])
             .answers::<b::ServiceStats>(200),
     )
@@ -521,16 +560,21 @@ fn service_routes(t: Table) -> Table {
         "/rest/{name}/results.json",
         Named(Execute, Services, "name"),
         calls::rest_get,
-        doc("Calls a service with one row from the query (Data.<field>, Option.<parameter>)")
-            .answers::<b::RestAnswer>(200),
+        doc(
+            "restGetResults",
+            "Calls a service with one row from the query (Data.<field>, Option.<parameter>)",
+        )
+        .answers::<b::RestAnswer>(200)
+        .fails(&[422, 504]),
     )
     .post(
         "/rest/{name}/results.json",
         Named(Execute, Services, "name"),
         calls::rest_post,
-        doc("Calls a service, compatibility shape")
+        doc("restPostResults", "Calls a service, compatibility shape")
             .takes::<b::RestRequest>()
-            .answers::<b::RestAnswer>(200),
+            .answers::<b::RestAnswer>(200)
+            .fails(&[422, 504]),
     )
 }
 
@@ -540,7 +584,7 @@ fn operations(t: Table) -> Table {
         "/v1/audit",
         Type(View, Audit),
         audit::list,
-        doc("The audit log, oldest first, one page")
+        doc("listAudit", "The audit log, oldest first, one page")
             .query(&[("limit", Kind::Integer), ("cursor", Kind::Text)])
             .answers::<b::AuditPage>(200),
     )
@@ -548,56 +592,80 @@ fn operations(t: Table) -> Table {
         "/v1/audit/dead-letters",
         Type(View, Audit),
         audit::dead_letters,
-        doc("Events that could never be recorded, newest first")
-            .query(&[("limit", Kind::Integer)])
-            .answers::<b::DeadLetters>(200),
+        doc(
+            "listDeadLetters",
+            "Events that could never be recorded, newest first",
+        )
+        .query(&[("limit", Kind::Integer)])
+        .answers::<b::DeadLetters>(200),
     )
     .get(
         "/metrics",
         Type(View, Cluster),
         metrics::metrics,
-        doc("Prometheus metrics of this process, in the text exposition format").text(200),
+        doc(
+            "getMetrics",
+            "Prometheus metrics of this process, in the text exposition format",
+        )
+        .text(200),
     )
     .get(
         "/v1/settings/logging",
         Type(View, Cluster),
         settings::get_logging,
-        doc("Log levels set for every process (level null: as each was started)")
-            .answers::<b::LoggingSettings>(200),
+        doc(
+            "getLoggingSettings",
+            "Log levels set for every process (level null: as each was started)",
+        )
+        .answers::<b::LoggingSettings>(200),
     )
     .put(
         "/v1/settings/logging",
         Type(Modify, Cluster),
         settings::put_logging,
-        doc("Sets log levels on every process, global and per dataflow, within seconds")
-            .takes::<b::LoggingSettings>()
-            .answers::<b::LoggingSettings>(200),
+        doc(
+            "putLoggingSettings",
+            "Sets log levels on every process, global and per dataflow, within seconds",
+        )
+        .takes::<b::LoggingSettings>()
+        .answers::<b::LoggingSettings>(200),
     )
     .get(
         "/v1/settings/retention",
         Type(View, Cluster),
         settings::get_retention,
-        doc("Days of finished jobs' history kept (null: all)").answers::<b::Retention>(200),
+        doc(
+            "getRetention",
+            "Days of finished jobs' history kept (null: all)",
+        )
+        .answers::<b::Retention>(200),
     )
     .put(
         "/v1/settings/retention",
         Type(Modify, Cluster),
         settings::put_retention,
-        doc("Keeps this many days of finished jobs' history; purges older ones now and hourly")
-            .takes::<b::Retention>()
-            .answers::<b::RetentionSet>(200),
+        doc(
+            "putRetention",
+            "Keeps this many days of finished jobs' history; purges older ones now and hourly",
+        )
+        .takes::<b::Retention>()
+        .answers::<b::RetentionSet>(200),
     )
     .get(
         "/v1/cluster/nodes",
         Type(View, Cluster),
         cluster::list,
-        doc("The cluster's processes and their health").answers::<b::Nodes>(200),
+        doc("listNodes", "The cluster's processes and their health").answers::<b::Nodes>(200),
     )
     .post(
         "/v1/cluster/nodes/{id}/drain",
         Named(Modify, Cluster, "id"),
         cluster::drain,
-        doc("Drains an executor: it finishes its jobs and exits").answers::<b::Node>(202),
+        doc(
+            "drainNode",
+            "Drains an executor: it finishes its jobs and exits",
+        )
+        .answers::<b::Node>(202),
     )
 }
 
@@ -609,7 +677,7 @@ fn described(t: Table) -> Table {
         "/openapi.json",
         Public,
         move || async move { Json(served.get().cloned().unwrap_or(Value::Null)) },
-        doc("This OpenAPI document").answers::<b::AnyObject>(200),
+        doc("getOpenApi", "This OpenAPI document").answers::<b::AnyObject>(200),
     );
     let document = serde_json::to_value(openapi::document(&t.routes)).expect("openapi json");
     published.set(document).expect("published once");

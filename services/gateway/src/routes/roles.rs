@@ -5,8 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use prism_auth::builtin;
 use prism_auth::model::{Grant, MAX_GRANTS};
+use prism_auth::{Entity, builtin};
 use prism_schemas::v1::{Grant as GrantRecord, RoleRecord};
 use prism_store::records::{auth_generation, now_ms, roles};
 use serde_json::{Value, json};
@@ -43,14 +43,23 @@ fn to_json(role: &RoleRecord) -> Value {
     })
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The built-in and custom roles the caller may view.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let custom = state
         .store
         .transact(|tx| async move { roles::list(&tx).await })
         .await?;
     let mut all: Vec<Value> = builtin::NAMES.iter().map(|n| builtin_json(n)).collect();
     all.extend(custom.iter().map(to_json));
-    Ok(Json(json!({ "roles": all })))
+    let visible = caller
+        .visible(&state, Entity::Roles, all, |r| {
+            r["name"].as_str().unwrap_or("")
+        })
+        .await?;
+    Ok(Json(json!({ "roles": visible })))
 }
 
 pub async fn get(

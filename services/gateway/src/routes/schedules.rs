@@ -192,18 +192,10 @@ pub async fn list(
         .store
         .transact(|tx| async move { schedules::list(&tx).await })
         .await?;
-    let mut visible = Vec::new();
-    for record in &records {
-        if caller
-            .may(
-                &state,
-                Permission::on(Action::View, Entity::Schedules, &record.name),
-            )
-            .await?
-        {
-            visible.push(to_json(record));
-        }
-    }
+    let visible = caller
+        .visible(&state, Entity::Schedules, records, |r| &r.name)
+        .await?;
+    let visible: Vec<Value> = visible.iter().map(to_json).collect();
     Ok(Json(json!({ "schedules": visible })))
 }
 

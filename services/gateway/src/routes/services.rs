@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use prism_auth::Entity;
 use prism_bus::{envelope, subjects};
 use prism_dataflow::Kind;
 use prism_schemas::v1::{OutboxMessage, ServiceRecord, ServiceSpec};
@@ -223,13 +224,20 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("name", format!("no service named {name:?}")))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The services the caller may view.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let all = state
         .store
         .transact(|tx| async move { services::list(&tx).await })
         .await?;
+    let visible = caller
+        .visible(&state, Entity::Services, all, |s| &s.name)
+        .await?;
     Ok(Json(
-        json!({ "services": all.iter().map(to_json).collect::<Vec<_>>() }),
+        json!({ "services": visible.iter().map(to_json).collect::<Vec<_>>() }),
     ))
 }
 

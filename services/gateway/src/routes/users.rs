@@ -58,13 +58,20 @@ async fn load(state: &AppState, name: &str) -> ApiResult<Option<UserRecord>> {
         .await?)
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+/// The users the caller may view.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let all = state
         .store
         .transact(|tx| async move { users::list(&tx).await })
         .await?;
+    let visible = caller
+        .visible(&state, Entity::Users, all, |u| &u.name)
+        .await?;
     Ok(Json(
-        json!({ "users": all.iter().map(to_json).collect::<Vec<_>>() }),
+        json!({ "users": visible.iter().map(to_json).collect::<Vec<_>>() }),
     ))
 }
 

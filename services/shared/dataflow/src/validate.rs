@@ -57,7 +57,10 @@ pub fn parse_document(
     }
     let value: Value = match syntax {
         Syntax::Json => serde_json::from_str(text).map_err(|e| document_problem(e.to_string()))?,
-        Syntax::Yaml => serde_yaml::from_str(text).map_err(|e| document_problem(e.to_string()))?,
+        Syntax::Yaml => {
+            prism_yaml::parse_one(text, prism_yaml::Limits::of_json_text(MAX_DOCUMENT_BYTES))
+                .map_err(|e| document_problem(e.to_string()))?
+        }
     };
     let dataflow = check(&value, connection_exists)?;
     Ok((dataflow, value))
