@@ -1,6 +1,7 @@
 //! The transactions of the audit service: an event becomes an audit entry and, for
 //! job events, the job record's new state; an event that can never be recorded
 //! becomes a dead letter.
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 use prism_errors::bounded;
 use prism_schemas::v1::{AuditRecord, DeadLetterRecord};
 use prism_store::records::{audit, dead_letters, jobs, now_ms};
@@ -52,7 +53,10 @@ pub async fn apply_events(store: &Store, incoming: &[Incoming<'_>]) -> prism_sto
 async fn project(tx: &Tx, event: &Event) -> prism_store::Result<()> {
     let updated = match event {
         Event::Job(event) => apply_job_event(jobs::get(tx, &event.job_id).await?, event),
-        Event::Config(event) if event.entity == "job" && event.op == "cancel" => {
+        Event::Config(event)
+            if event.entity == ConfigEntity::Job.as_str()
+                && event.op == ConfigOp::Cancel.as_str() =>
+        {
             apply_cancel_request(jobs::get(tx, &event.name).await?)
         }
         _ => None,

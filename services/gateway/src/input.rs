@@ -2,9 +2,64 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
+
+/// A request body read into its type from `bodies` (whose types refuse unknown
+/// fields): 400 naming the field at fault (`grants[0].actions`), or `body` when the
+/// text is not JSON at all.
+pub struct Typed<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Typed<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        // A body over the limit keeps axum's 413, which the edge answers in JSON.
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        typed(&bytes).map(Typed).map_err(IntoResponse::into_response)
+    }
+}
+
+/// [`Typed`]'s reading, for bodies read by hand first (a dataflow's YAML).
+pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut reader).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid("body", format!("invalid JSON: {inner}"));
+        }
+        let path = error.path().to_string();
+        let message = inner.to_string();
+        // serde names a missing or unknown field in its message, not in the path.
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|start| message.strip_prefix(start))
+            .and_then(|rest| rest.split('`').next());
+        let field = match (named, path.as_str()) {
+            (Some(name), ".") => name.to_string(),
+            // An unknown field is the path's last segment already; a missing one is not.
+            (Some(name), path) if path.ends_with(name) => path.to_string(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, ".") => "body".to_string(),
+            (None, path) => path.to_string(),
+        };
+        let message = match message.split(" at line ").next() {
+            Some(text) => text.to_string(),
+            None => message,
+        };
+        ApiError::invalid(&field, message)
+    })?;
+    reader
+        .end()
+        .map_err(|e| ApiError::invalid("body", format!("invalid JSON: {e}")))?;
+    Ok(value)
+}
 
 /// Names of connections, dataflows and schedules: they appear in URLs and subjects.
 pub fn check_name(field: &str, name: &str) -> ApiResult<()> {
@@ -38,6 +93,14 @@ pub fn reject_unknown(map: &Map<String, Value>, allowed: &[&str]) -> ApiResult<(
     }
 }
 
+/// A required string field that must not be empty.
+pub fn non_empty(field: &str, value: &str) -> ApiResult<()> {
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, "required: a non-empty string"));
+    }
+    Ok(())
+}
+
 pub fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> ApiResult<&'a str> {
     match map.get(field).and_then(Value::as_str) {
         Some(s) if !s.is_empty() => Ok(s),
@@ -60,6 +123,14 @@ pub fn parameters(map: &Map<String, Value>) -> ApiResult<HashMap<String, String>
     let Some(object) = value.as_object() else {
         return Err(ApiError::invalid("parameters", "expected an object"));
     };
+    parameter_values(object.iter())
+}
+
+/// Parameter values (strings, numbers or booleans) as text; 400 naming
+/// `parameters.<name>` for any other.
+pub fn parameter_values<'a>(
+    object: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> ApiResult<HashMap<String, String>> {
     let mut out = HashMap::new();
     for (name, value) in object {
         match prism_dataflow::validate::scalar_to_string(value) {

@@ -4,6 +4,7 @@
 //! deployment without a scheduler.
 pub mod auth;
 mod bodies;
+mod catalog;
 mod edges;
 mod error;
 mod input;

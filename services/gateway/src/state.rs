@@ -1,16 +1,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use prism_bus::Bus;
 use prism_bus::attempts::Attempts;
-use prism_bus::{Bus, envelope, subjects};
 use prism_jobs::Submitter;
 use prism_outbox::{Outbox, Staged};
-use prism_schemas::v1::{ConfigEvent, OutboxMessage};
-use prism_store::records::{auth_generation, now_ms};
+use prism_store::records::auth_generation;
 use prism_store::{Store, Tx};
 
 use crate::auth::directory::Directory;
 use crate::auth::throttle::Throttle;
+use crate::catalog::Change;
 use crate::error::ApiError;
 
 /// What every handler shares.
@@ -40,69 +40,6 @@ pub struct AppState {
     /// The attempt fence: where cancel requests go (executors never read the store).
     pub attempts: Attempts,
     pub topology: prism_bus::topology::Topology,
-}
-
-/// A configuration change, announced on `prism.events.config.<entity>.<op>` for the
-/// audit log and outside consumers.
-pub struct Change<'a> {
-    /// The user who made it.
-    pub actor: &'a str,
-    pub entity: &'a str,
-    pub op: &'a str,
-    pub name: &'a str,
-    pub version: u32,
-    pub details: serde_json::Value,
-}
-
-impl<'a> Change<'a> {
-    /// A change without a version (everything but dataflows).
-    pub fn new(
-        actor: &'a str,
-        entity: &'a str,
-        op: &'a str,
-        name: &'a str,
-        details: serde_json::Value,
-    ) -> Self {
-        Change {
-            actor,
-            entity,
-            op,
-            name,
-            version: 0,
-            details,
-        }
-    }
-
-    /// The change's event, ready for the outbox.
-    pub fn message(&self) -> OutboxMessage {
-        let event = ConfigEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            entity: self.entity.into(),
-            name: self.name.into(),
-            op: self.op.into(),
-            version: self.version,
-            actor: self.actor.into(),
-            occurred_at_ms: now_ms(),
-            details_json: self.details.to_string(),
-        };
-        envelope(
-            subjects::config_event(self.entity, self.op),
-            &event.event_id,
-            &event,
-        )
-    }
-
-    /// Writes the change's event to the outbox within the change's own transaction,
-    /// so that a committed change is always announced.
-    pub async fn stage(&self, tx: &Tx) -> prism_store::Result<Staged> {
-        stage(tx, vec![self.message()]).await
-    }
-}
-
-/// Writes `messages` as one outbox entry within `tx`.
-pub async fn stage(tx: &Tx, messages: Vec<OutboxMessage>) -> prism_store::Result<Staged> {
-    let id = uuid::Uuid::now_v7().to_string();
-    prism_outbox::stage(tx, &id, messages).await
 }
 
 impl AppState {

@@ -13,9 +13,11 @@ use prism_store::records::{acls, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
-use crate::state::{AppState, Change};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 fn to_json(acl: &AclRecord) -> Value {
     json!({
@@ -105,7 +107,13 @@ pub async fn put(
         updated_at_ms: now_ms(),
     };
     let target = format!("{}/{}", record.entity, record.name);
-    let change = Change::new(caller.name(), "acl", "put", &target, to_json(&record));
+    let change = Change::new(
+        caller.name(),
+        ConfigEntity::Acl,
+        ConfigOp::Put,
+        &target,
+        to_json(&record),
+    );
     state
         .change_auth(&change, |tx| {
             let record = &record;
@@ -122,7 +130,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let (entity, name) = target(&entity, &name)?;
     let target = format!("{entity}/{name}");
-    let change = Change::new(caller.name(), "acl", "delete", &target, json!({}));
+    let change = Change::new(
+        caller.name(),
+        ConfigEntity::Acl,
+        ConfigOp::Delete,
+        &target,
+        json!({}),
+    );
     let deleted = state
         .change_auth(&change, |tx| {
             let name = &name;

@@ -9,9 +9,11 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{AppState, Change};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 fn to_json(listed: &nodes::Node) -> Value {
     let node = &listed.info;
@@ -70,7 +72,13 @@ pub async fn drain(
         ));
     }
     // Recorded before it is sent: a drain request is never unaudited.
-    let change = Change::new(caller.name(), "node", "drain", &id, json!({}));
+    let change = Change::new(
+        caller.name(),
+        ConfigEntity::Node,
+        ConfigOp::Drain,
+        &id,
+        json!({}),
+    );
     let staged = state.stage_alone(&change).await?;
     state
         .bus

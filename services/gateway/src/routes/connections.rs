@@ -1,113 +1,71 @@
+//! Data connections: where jobs may read and write.
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
-use prism_auth::Entity;
+use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::ConnectionRecord;
-use prism_store::records::{connections, now_ms};
-use serde_json::{Value, json};
+use prism_store::records::now_ms;
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::{self, Draft, Entry, Saved};
 use crate::error::{ApiError, ApiResult};
-use crate::input;
-use crate::state::{AppState, Change};
+use crate::input::{self, Typed};
+use crate::state::AppState;
 
-fn to_json(c: &ConnectionRecord) -> Value {
-    json!(bodies::Connection {
-        name: c.name.clone(),
-        kind: c.kind.clone(),
-        root: c.root.clone(),
-        created_at: input::time_text(c.created_at_ms),
-        updated_at: input::time_text(c.updated_at_ms),
-    })
-}
-
+/// Creates or replaces a connection; its root must lie within the file roots.
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Typed(spec): Typed<bodies::ConnectionSpec>,
+) -> ApiResult<Saved<ConnectionRecord>> {
     input::check_name("name", &name)?;
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["kind", "root"])?;
-    let kind = input::required_str(&map, "kind")?;
-    if kind != "local" {
+    input::non_empty("kind", &spec.kind)?;
+    if spec.kind != "local" {
         return Err(ApiError::invalid("kind", "supported kinds: \"local\""));
     }
-    let root = input::required_str(&map, "root")?;
-    prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(root))
+    input::non_empty("root", &spec.root)?;
+    prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(&spec.root))
         .map_err(|e| ApiError::invalid("root", e))?;
-    let (kind, root) = (kind.to_string(), root.to_string());
-    let (record, created, staged) = state
-        .store
-        .transact(|tx| {
-            let (name, kind, root) = (name.clone(), kind.clone(), root.clone());
-            let actor = caller.name();
+    let spec = &spec;
+    catalog::save(
+        &state,
+        caller.name(),
+        &name,
+        ConfigOp::Put,
+        |_, existing: Option<ConnectionRecord>| {
+            let name = name.clone();
             async move {
                 let now = now_ms();
-                let existing = connections::get(&tx, &name).await?;
-                let record = ConnectionRecord {
+                Ok(Ok(Draft::of(ConnectionRecord {
                     created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
                     name,
-                    kind,
-                    root,
+                    kind: spec.kind.clone(),
+                    root: spec.root.clone(),
                     updated_at_ms: now,
-                };
-                connections::put(&tx, &record).await?;
-                let change =
-                    Change::new(actor, "connection", "put", &record.name, to_json(&record));
-                let staged = change.stage(&tx).await?;
-                Ok((record, existing.is_none(), staged))
+                })))
             }
-        })
-        .await?;
-    state.announce(&staged).await;
-    let body = to_json(&record);
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(body)))
+        },
+    )
+    .await
 }
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let record = state
-        .store
-        .transact(|tx| {
-            let name = name.clone();
-            async move { connections::get(&tx, &name).await }
-        })
-        .await?;
-    match record {
-        Some(record) => Ok(Json(to_json(&record))),
-        None => Err(ApiError::not_found(
-            "name",
-            format!("no connection named {name:?}"),
-        )),
-    }
+) -> ApiResult<Json<bodies::Connection>> {
+    let record: ConnectionRecord = catalog::read(&state, &name).await?;
+    Ok(Json(record.body()))
 }
 
 /// The connections the caller may view.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
-    let records = state
-        .store
-        .transact(|tx| async move { connections::list(&tx).await })
-        .await?;
-    let visible = caller
-        .visible(&state, Entity::Connections, records, |r| &r.name)
-        .await?;
-    let visible: Vec<Value> = visible.iter().map(to_json).collect();
-    Ok(Json(json!({ "connections": visible })))
+) -> ApiResult<Json<bodies::Connections>> {
+    let connections = catalog::visible::<ConnectionRecord>(&state, &caller).await?;
+    Ok(Json(bodies::Connections { connections }))
 }

@@ -12,9 +12,11 @@ use prism_store::records::{connections, dataflows, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::catalog::{Change, stage};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{AppState, Change, stage};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
     let document: Value = serde_json::from_str(&record.document_json).map_err(|e| {
@@ -83,8 +85,8 @@ pub async fn put(
                 let record = dataflows::save_new_version(&tx, &name, &document, now_ms()).await?;
                 let change = Change {
                     actor,
-                    entity: "dataflow",
-                    op: "put",
+                    entity: ConfigEntity::Dataflow,
+                    op: ConfigOp::Put,
                     name: &name,
                     version: record.version,
                     details: json!({ "version": record.version }),

@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::{Change, stage};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{AppState, Change, stage};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -215,7 +217,16 @@ pub async fn cancel(
         .attempts
         .request_cancel(&id, &cancelled, caller.name())
         .await?;
-    let mut messages = vec![Change::new(caller.name(), "job", "cancel", &id, json!({})).message()];
+    let mut messages = vec![
+        Change::new(
+            caller.name(),
+            ConfigEntity::Job,
+            ConfigOp::Cancel,
+            &id,
+            json!({}),
+        )
+        .message(),
+    ];
     match outcome {
         CancelOutcome::AlreadyFinished(job_state) => return Err(already_finished(job_state)),
         CancelOutcome::CancelledQueued(event) => {

@@ -1,34 +1,21 @@
+//! Schedules: a dataflow run at the times of a cron expression, as its owner.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission};
-use prism_outbox::Staged;
+use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::ScheduleRecord;
 use prism_store::Tx;
-use prism_store::records::{dataflows, now_ms, schedules};
-use serde_json::{Value, json};
+use prism_store::records::{dataflows, now_ms};
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::{self, Draft, Entry, Saved};
 use crate::error::{ApiError, ApiResult};
-use crate::input;
-use crate::state::{AppState, Change};
-
-fn to_json(s: &ScheduleRecord) -> Value {
-    json!(bodies::Schedule {
-        name: s.name.clone(),
-        dataflow: s.dataflow.clone(),
-        cron: s.cron.clone(),
-        parameters: s.parameters.clone().into_iter().collect(),
-        enabled: s.enabled,
-        owner: s.owner.clone(),
-        created_at: input::time_text(s.created_at_ms),
-        updated_at: input::time_text(s.updated_at_ms),
-    })
-}
+use crate::input::{self, Typed};
+use crate::state::AppState;
 
 /// Saves a schedule owned by the caller: it will run with the caller's permissions,
 /// so the caller must be allowed to execute its dataflow now.
@@ -36,59 +23,47 @@ pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Typed(spec): Typed<bodies::ScheduleSpec>,
+) -> ApiResult<Saved<ScheduleRecord>> {
     input::check_name("name", &name)?;
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["dataflow", "cron", "parameters", "enabled"])?;
-    let dataflow = input::required_str(&map, "dataflow")?.to_string();
-    let cron_expression = input::required_str(&map, "cron")?.to_string();
-    prism_cron::parse(&cron_expression)
+    input::non_empty("dataflow", &spec.dataflow)?;
+    input::non_empty("cron", &spec.cron)?;
+    prism_cron::parse(&spec.cron)
         .map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
-    let enabled = match map.get("enabled") {
-        None => true,
-        Some(value) => value
-            .as_bool()
-            .ok_or_else(|| ApiError::invalid("enabled", "expected true or false"))?,
-    };
     caller
         .require(
             &state,
-            Permission::on(Action::Execute, Entity::Dataflows, &dataflow),
+            Permission::on(Action::Execute, Entity::Dataflows, &spec.dataflow),
         )
         .await?;
+    let parameters = input::parameter_values(spec.parameters.iter().flatten())?;
     let wanted = ScheduleRecord {
         name: name.clone(),
         owner: caller.name().to_string(),
-        dataflow,
-        cron: cron_expression,
-        parameters: input::parameters(&map)?.into_iter().collect(),
-        enabled,
+        dataflow: spec.dataflow,
+        cron: spec.cron,
+        parameters: parameters.into_iter().collect(),
+        enabled: spec.enabled.unwrap_or(true),
         ..Default::default()
     };
-    let (record, created, staged) = state
-        .store
-        .transact(|tx| {
-            let wanted = &wanted;
-            async move { save(&tx, wanted).await }
-        })
-        .await??;
-    state.announce(&staged).await;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(to_json(&record))))
+    let wanted = &wanted;
+    catalog::save(
+        &state,
+        caller.name(),
+        &name,
+        ConfigOp::Put,
+        |tx, existing| async move { draft(&tx, wanted, existing).await },
+    )
+    .await
 }
 
-/// Saves `wanted` if its dataflow exists and its parameters fit the dataflow's latest
-/// version (which the schedule runs); answers the record, whether it is new, and the
-/// staged announcement.
-async fn save(
+/// `wanted` as it is saved, if its dataflow exists and its parameters fit the
+/// dataflow's latest version (which the schedule runs).
+async fn draft(
     tx: &Tx,
     wanted: &ScheduleRecord,
-) -> prism_store::Result<ApiResult<(ScheduleRecord, bool, Staged)>> {
+    existing: Option<ScheduleRecord>,
+) -> prism_store::Result<ApiResult<Draft<ScheduleRecord>>> {
     let Some(latest) = dataflows::latest(tx, &wanted.dataflow).await? else {
         let message = format!("no dataflow named {:?}", wanted.dataflow);
         return Ok(Err(ApiError::invalid("dataflow", message)));
@@ -113,8 +88,7 @@ async fn save(
         )));
     }
     let now = now_ms();
-    let existing = schedules::get(tx, &wanted.name).await?;
-    let record = ScheduleRecord {
+    Ok(Ok(Draft::of(ScheduleRecord {
         created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
         updated_at_ms: now,
         // Never fire retroactively for the time before this save.
@@ -122,41 +96,15 @@ async fn save(
             .as_ref()
             .map_or(now, |e| e.handled_through_ms.max(now)),
         ..wanted.clone()
-    };
-    schedules::put(tx, &record).await?;
-    let change = Change::new(
-        &record.owner,
-        "schedule",
-        "put",
-        &record.name,
-        to_json(&record),
-    );
-    let staged = change.stage(tx).await?;
-    Ok(Ok((record, existing.is_none(), staged)))
-}
-
-async fn load(state: &AppState, name: &str) -> ApiResult<Option<ScheduleRecord>> {
-    let name = name.to_string();
-    Ok(state
-        .store
-        .transact(|tx| {
-            let name = name.clone();
-            async move { schedules::get(&tx, &name).await }
-        })
-        .await?)
+    })))
 }
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    match load(&state, &name).await? {
-        Some(record) => Ok(Json(to_json(&record))),
-        None => Err(ApiError::not_found(
-            "name",
-            format!("no schedule named {name:?}"),
-        )),
-    }
+) -> ApiResult<Json<bodies::Schedule>> {
+    let record: ScheduleRecord = catalog::read(&state, &name).await?;
+    Ok(Json(record.body()))
 }
 
 pub async fn delete(
@@ -164,46 +112,30 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let staged = state
-        .store
-        .transact(|tx| {
-            let (name, actor) = (name.clone(), caller.name());
-            async move {
-                if schedules::get(&tx, &name).await?.is_none() {
-                    return Ok(None);
-                }
-                schedules::delete(&tx, &name).await?;
-                let change = Change::new(actor, "schedule", "delete", &name, json!({}));
-                change.stage(&tx).await.map(Some)
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("name", format!("no schedule named {name:?}")))?;
-    state.announce(&staged).await;
-    Ok(StatusCode::NO_CONTENT)
+    catalog::delete::<ScheduleRecord, _, _>(
+        &state,
+        caller.name(),
+        &name,
+        ConfigOp::Delete,
+        catalog::nothing_else,
+    )
+    .await
 }
 
 /// The schedules the caller may view.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
-    let records = state
-        .store
-        .transact(|tx| async move { schedules::list(&tx).await })
-        .await?;
-    let visible = caller
-        .visible(&state, Entity::Schedules, records, |r| &r.name)
-        .await?;
-    let visible: Vec<Value> = visible.iter().map(to_json).collect();
-    Ok(Json(json!({ "schedules": visible })))
+) -> ApiResult<Json<bodies::Schedules>> {
+    let schedules = catalog::visible::<ScheduleRecord>(&state, &caller).await?;
+    Ok(Json(bodies::Schedules { schedules }))
 }
 
 pub async fn enable(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Schedule>> {
     switch(&state, caller.name(), &name, true).await
 }
 
@@ -211,7 +143,7 @@ pub async fn disable(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Schedule>> {
     switch(&state, caller.name(), &name, false).await
 }
 
@@ -222,12 +154,20 @@ async fn switch(
     actor: &str,
     name: &str,
     enabled: bool,
-) -> ApiResult<Json<Value>> {
-    let switched = state
-        .store
-        .transact(|tx| async move {
-            let Some(mut record) = schedules::get(&tx, name).await? else {
-                return Ok(None);
+) -> ApiResult<Json<bodies::Schedule>> {
+    let op = if enabled {
+        ConfigOp::Enable
+    } else {
+        ConfigOp::Disable
+    };
+    let saved = catalog::save(
+        state,
+        actor,
+        name,
+        op,
+        |_, existing: Option<ScheduleRecord>| async move {
+            let Some(mut record) = existing else {
+                return Ok(Err(catalog::missing::<ScheduleRecord>(name)));
             };
             let now = now_ms();
             if enabled && !record.enabled {
@@ -235,20 +175,9 @@ async fn switch(
             }
             record.enabled = enabled;
             record.updated_at_ms = now;
-            schedules::put(&tx, &record).await?;
-            let op = if enabled { "enable" } else { "disable" };
-            let staged = Change::new(actor, "schedule", op, name, to_json(&record))
-                .stage(&tx)
-                .await?;
-            Ok(Some((record, staged)))
-        })
-        .await?;
-    let Some((record, staged)) = switched else {
-        return Err(ApiError::not_found(
-            "name",
-            format!("no schedule named {name:?}"),
-        ));
-    };
-    state.announce(&staged).await;
-    Ok(Json(to_json(&record)))
+            Ok(Ok(Draft::of(record)))
+        },
+    )
+    .await?;
+    Ok(Json(saved.record.body()))
 }

@@ -13,10 +13,12 @@ use prism_bus::settings::{self, LEVELS, LOGGING_KEY, Logging, RETENTION_KEY};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::retention::{self, MAX_DAYS};
-use crate::state::{AppState, Change};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 /// Dataflows with a level of their own, at most.
 const MAX_DATAFLOWS: usize = 100;
@@ -71,7 +73,13 @@ async fn save(
 ) -> ApiResult<()> {
     let store = settings::bucket(&state.bus, &state.topology).await?;
     store.put(key, value.into()).await.map_err(bus_error)?;
-    let change = Change::new(caller.name(), "settings", "put", key, details);
+    let change = Change::new(
+        caller.name(),
+        ConfigEntity::Settings,
+        ConfigOp::Put,
+        key,
+        details,
+    );
     let staged = state.stage_alone(&change).await?;
     state.announce(&staged).await;
     Ok(())

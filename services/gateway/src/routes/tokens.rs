@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
-use crate::state::{AppState, Change};
+use crate::state::AppState;
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 /// How long a login lasts.
 pub const SESSION_MS: i64 = 12 * 3600 * 1000;
@@ -83,11 +85,17 @@ pub async fn issue(
                 }
                 tokens::put(&tx, &hash, record).await?;
                 let op = if record.kind == SESSION {
-                    "login"
+                    ConfigOp::Login
                 } else {
-                    "create"
+                    ConfigOp::Create
                 };
-                let change = Change::new(&record.user, "token", op, &record.id, to_json(record));
+                let change = Change::new(
+                    &record.user,
+                    ConfigEntity::Token,
+                    op,
+                    &record.id,
+                    to_json(record),
+                );
                 Ok(Some(change.stage(&tx).await?))
             }
         })
@@ -189,7 +197,13 @@ pub async fn remove(state: &AppState, user: &str, id: &str) -> ApiResult<Option<
                     return Ok(None);
                 };
                 tokens::delete(&tx, &hash, &record).await?;
-                let change = Change::new(&user, "token", "revoke", &id, to_json(&record));
+                let change = Change::new(
+                    &user,
+                    ConfigEntity::Token,
+                    ConfigOp::Revoke,
+                    &id,
+                    to_json(&record),
+                );
                 let staged = change.stage(&tx).await?;
                 Ok(Some((record, auth_generation::bump(&tx).await?, staged)))
             }

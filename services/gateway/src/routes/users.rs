@@ -3,32 +3,23 @@
 //! demoted, so nobody can lock everyone out.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission, builtin, password};
+use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::UserRecord;
 use prism_store::Tx;
-use prism_store::records::{auth_generation, now_ms, tokens, users};
-use serde_json::{Map, Value, json};
+use prism_store::records::{now_ms, tokens, users};
 
 use crate::auth::Caller;
+use crate::bodies;
+use crate::catalog::{self, Draft, Entry, Saved};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::input;
-use crate::state::{AppState, Change};
+use crate::input::{self, Typed};
+use crate::state::AppState;
 
 const MAX_ROLES_PER_USER: usize = 20;
-
-fn to_json(u: &UserRecord) -> Value {
-    json!({
-        "name": u.name,
-        "roles": u.roles,
-        "disabled": u.disabled,
-        "created_at": input::time(u.created_at_ms),
-        "updated_at": input::time(u.updated_at_ms),
-    })
-}
 
 fn is_active_admin(u: &UserRecord) -> bool {
     !u.disabled && u.roles.iter().any(|r| r == builtin::ADMIN)
@@ -47,45 +38,21 @@ async fn keep_an_admin(tx: &Tx, name: &str) -> prism_store::Result<Result<(), Ap
     )))
 }
 
-async fn load(state: &AppState, name: &str) -> ApiResult<Option<UserRecord>> {
-    let name = name.to_string();
-    Ok(state
-        .store
-        .transact(|tx| {
-            let name = name.clone();
-            async move { users::get(&tx, &name).await }
-        })
-        .await?)
-}
-
 /// The users the caller may view.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
-    let all = state
-        .store
-        .transact(|tx| async move { users::list(&tx).await })
-        .await?;
-    let visible = caller
-        .visible(&state, Entity::Users, all, |u| &u.name)
-        .await?;
-    Ok(Json(
-        json!({ "users": visible.iter().map(to_json).collect::<Vec<_>>() }),
-    ))
+) -> ApiResult<Json<bodies::Users>> {
+    let users = catalog::visible::<UserRecord>(&state, &caller).await?;
+    Ok(Json(bodies::Users { users }))
 }
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    match load(&state, &name).await? {
-        Some(user) => Ok(Json(to_json(&user))),
-        None => Err(ApiError::not_found(
-            "name",
-            format!("no user named {name:?}"),
-        )),
-    }
+) -> ApiResult<Json<bodies::User>> {
+    let user: UserRecord = catalog::read(&state, &name).await?;
+    Ok(Json(user.body()))
 }
 
 /// What a `PUT` asks for; `None` leaves a field as it is.
@@ -102,19 +69,16 @@ pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Typed(change): Typed<bodies::UserChange>,
+) -> ApiResult<Saved<UserRecord>> {
     input::check_name("name", &name)?;
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["password", "current_password", "roles", "disabled"])?;
     let own_password_only = name == caller.name()
-        && map.contains_key("password")
-        && map
-            .keys()
-            .all(|k| k == "password" || k == "current_password");
-    let existing = load(&state, &name).await?;
+        && change.password.is_some()
+        && change.roles.is_none()
+        && change.disabled.is_none();
+    let existing = catalog::read::<UserRecord>(&state, &name).await.ok();
     if own_password_only {
-        check_current_password(&map, existing.as_ref()).await?;
+        check_current_password(change.current_password.as_deref(), existing.as_ref()).await?;
     } else {
         let action = if existing.is_some() {
             Action::Modify
@@ -125,57 +89,51 @@ pub async fn put(
             .require(&state, Permission::on(action, Entity::Users, &name))
             .await?;
     }
-    let roles = read_roles(&state, &map).await?;
+    if let Some(roles) = &change.roles {
+        known_roles(&state, roles).await?;
+    }
     let held = existing.as_ref().map_or(&[][..], |u| u.roles.as_slice());
-    may_give(
-        &state,
-        &caller,
-        roles.iter().flatten().filter(|r| !held.contains(r)),
-    )
-    .await?;
-    if existing.is_none() && (roles.is_none() || !map.contains_key("password")) {
+    let given = change.roles.iter().flatten().filter(|r| !held.contains(r));
+    may_give(&state, &caller, given).await?;
+    if existing.is_none() && (change.roles.is_none() || change.password.is_none()) {
         return Err(ApiError::invalid(
-            if roles.is_none() { "roles" } else { "password" },
+            if change.roles.is_none() {
+                "roles"
+            } else {
+                "password"
+            },
             "required for a new user",
         ));
     }
-    let disabled = match map.get("disabled") {
-        None => None,
-        Some(v) => Some(
-            v.as_bool()
-                .ok_or_else(|| ApiError::invalid("disabled", "true or false"))?,
-        ),
+    let wanted = &Wanted {
+        password_hash: hashed_password(change.password.as_deref()).await?,
+        roles: change.roles,
+        disabled: change.disabled,
     };
-    let wanted = Wanted {
-        password_hash: hashed_password(&map).await?,
-        roles,
-        disabled,
-    };
-    let (record, created, generation, staged) = state
-        .store
-        .transact(|tx| {
-            let (name, wanted, actor) = (&name, &wanted, caller.name());
-            async move { save(&tx, actor, name, wanted).await }
-        })
-        .await??;
-    state.auth_committed(generation, &staged).await;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(to_json(&record))))
+    catalog::save(
+        &state,
+        caller.name(),
+        &name,
+        ConfigOp::Put,
+        |tx, existing| {
+            let name = name.clone();
+            async move { draft(&tx, name, wanted, existing).await }
+        },
+    )
+    .await
 }
 
 /// A caller changing their own password proves they know the current one: a stolen
 /// session must not be enough to take the account over.
 async fn check_current_password(
-    map: &Map<String, Value>,
+    current: Option<&str>,
     existing: Option<&UserRecord>,
 ) -> ApiResult<()> {
-    let current = input::required_str(map, "current_password")?.to_string();
+    let current = current
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::invalid("current_password", "required: a non-empty string"))?;
     let hash = existing.map(|u| u.password_hash.clone());
-    if password::verify(current, hash).await {
+    if password::verify(current.to_string(), hash).await {
         Ok(())
     } else {
         Err(ApiError::invalid("current_password", "does not match"))
@@ -198,13 +156,10 @@ async fn may_give<'a>(
 
 /// The argon2id hash of `password`, if given and acceptable (hashed off the async
 /// workers).
-async fn hashed_password(map: &Map<String, Value>) -> ApiResult<Option<String>> {
-    let Some(value) = map.get("password") else {
+async fn hashed_password(given: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(given) = given else {
         return Ok(None);
     };
-    let given = value
-        .as_str()
-        .ok_or_else(|| ApiError::invalid("password", "a string"))?;
     password::check(given).map_err(|e| ApiError::invalid("password", e))?;
     let hash = password::hash(given.to_string())
         .await
@@ -212,48 +167,38 @@ async fn hashed_password(map: &Map<String, Value>) -> ApiResult<Option<String>> 
     Ok(Some(hash))
 }
 
-/// `roles`, each built in or custom, if given.
-async fn read_roles(state: &AppState, map: &Map<String, Value>) -> ApiResult<Option<Vec<String>>> {
-    let Some(value) = map.get("roles") else {
-        return Ok(None);
-    };
-    let names: Vec<String> = value
-        .as_array()
-        .filter(|a| a.len() <= MAX_ROLES_PER_USER)
-        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "roles",
-                format!("a list of at most {MAX_ROLES_PER_USER} role names"),
-            )
-        })?;
+/// Each role is built in or custom, and a user holds few.
+async fn known_roles(state: &AppState, names: &[String]) -> ApiResult<()> {
+    if names.len() > MAX_ROLES_PER_USER {
+        return Err(ApiError::invalid(
+            "roles",
+            format!("a list of at most {MAX_ROLES_PER_USER} role names"),
+        ));
+    }
     // From the store, not the cache: a role made through another gateway a moment
     // ago exists.
     let known = state
         .store
         .transact(|tx| async move { prism_auth::directory::roles(&tx).await })
         .await?;
-    if let Some(unknown) = names.iter().find(|r| !known.exists(r)) {
-        return Err(ApiError::invalid(
+    match names.iter().find(|r| !known.exists(r)) {
+        Some(unknown) => Err(ApiError::invalid(
             "roles",
             format!("no role named {unknown:?}"),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(Some(names))
 }
 
-type Saved = (UserRecord, bool, u64, prism_outbox::Staged);
-
-async fn save(
+async fn draft(
     tx: &Tx,
-    actor: &str,
-    name: &str,
+    name: String,
     wanted: &Wanted,
-) -> prism_store::Result<ApiResult<Saved>> {
-    let existing = users::get(tx, name).await?;
+    existing: Option<UserRecord>,
+) -> prism_store::Result<ApiResult<Draft<UserRecord>>> {
     let now = now_ms();
     let base = existing.clone().unwrap_or_else(|| UserRecord {
-        name: name.into(),
+        name,
         created_at_ms: now,
         ..Default::default()
     });
@@ -269,18 +214,16 @@ async fn save(
     };
     if existing.as_ref().is_some_and(is_active_admin)
         && !is_active_admin(&record)
-        && let Err(refused) = keep_an_admin(tx, name).await?
+        && let Err(refused) = keep_an_admin(tx, &record.name).await?
     {
         return Ok(Err(refused));
     }
-    users::put(tx, &record).await?;
-    let generation = auth_generation::bump(tx).await?;
-    let mut details = to_json(&record);
-    details["password_changed"] = json!(wanted.password_hash.is_some());
-    let staged = Change::new(actor, "user", "put", name, details)
-        .stage(tx)
-        .await?;
-    Ok(Ok((record, existing.is_none(), generation, staged)))
+    let mut details = serde_json::to_value(record.body()).unwrap_or_default();
+    details["password_changed"] = wanted.password_hash.is_some().into();
+    Ok(Ok(Draft {
+        details: Some(details),
+        ..Draft::of(record)
+    }))
 }
 
 /// Deletes a user and every token of theirs.
@@ -289,34 +232,16 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let (generation, staged) = state
-        .store
-        .transact(|tx| {
-            let (name, actor) = (name.clone(), caller.name());
-            async move {
-                let Some(existing) = users::get(&tx, &name).await? else {
-                    return Ok(Err(ApiError::not_found(
-                        "name",
-                        format!("no user named {name:?}"),
-                    )));
-                };
-                if is_active_admin(&existing)
-                    && let Err(refused) = keep_an_admin(&tx, &name).await?
-                {
-                    return Ok(Err(refused));
-                }
-                for (hash, token) in tokens::list_for_user(&tx, &name).await? {
-                    tokens::delete(&tx, &hash, &token).await?;
-                }
-                users::delete(&tx, &name).await?;
-                let generation = auth_generation::bump(&tx).await?;
-                let staged = Change::new(actor, "user", "delete", &name, json!({}))
-                    .stage(&tx)
-                    .await?;
-                Ok(Ok((generation, staged)))
-            }
-        })
-        .await??;
-    state.auth_committed(generation, &staged).await;
-    Ok(StatusCode::NO_CONTENT)
+    let before = |tx: Tx, existing: UserRecord| async move {
+        if is_active_admin(&existing)
+            && let Err(refused) = keep_an_admin(&tx, &existing.name).await?
+        {
+            return Ok(Err(refused));
+        }
+        for (hash, token) in tokens::list_for_user(&tx, &existing.name).await? {
+            tokens::delete(&tx, &hash, &token).await?;
+        }
+        Ok(Ok(Vec::new()))
+    };
+    catalog::delete(&state, caller.name(), &name, ConfigOp::Delete, before).await
 }

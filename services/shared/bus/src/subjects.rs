@@ -39,9 +39,84 @@ pub fn job_event(job_id: &str, kind: &str) -> String {
     format!("prism.events.job.{job_id}.{kind}")
 }
 
+/// What a configuration event is about: `<entity>` of
+/// `prism.events.config.<entity>.<op>`, and of the audit log's `entity.op` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigEntity {
+    Connection,
+    Dataflow,
+    Schedule,
+    Service,
+    User,
+    Role,
+    Acl,
+    Token,
+    Settings,
+    Job,
+    Node,
+}
+
+impl ConfigEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigEntity::Connection => "connection",
+            ConfigEntity::Dataflow => "dataflow",
+            ConfigEntity::Schedule => "schedule",
+            ConfigEntity::Service => "service",
+            ConfigEntity::User => "user",
+            ConfigEntity::Role => "role",
+            ConfigEntity::Acl => "acl",
+            ConfigEntity::Token => "token",
+            ConfigEntity::Settings => "settings",
+            ConfigEntity::Job => "job",
+            ConfigEntity::Node => "node",
+        }
+    }
+}
+
+/// What happened to it: `<op>` of `prism.events.config.<entity>.<op>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOp {
+    /// Created or changed.
+    Put,
+    Delete,
+    /// A service exposed, or unexposed.
+    Expose,
+    Unexpose,
+    /// A schedule switched on or off.
+    Enable,
+    Disable,
+    /// A session token issued at sign-in, an API token created, either revoked.
+    Login,
+    Create,
+    Revoke,
+    /// A job's cancellation asked for.
+    Cancel,
+    /// An executor asked to finish its jobs and exit.
+    Drain,
+}
+
+impl ConfigOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigOp::Put => "put",
+            ConfigOp::Delete => "delete",
+            ConfigOp::Expose => "expose",
+            ConfigOp::Unexpose => "unexpose",
+            ConfigOp::Enable => "enable",
+            ConfigOp::Disable => "disable",
+            ConfigOp::Login => "login",
+            ConfigOp::Create => "create",
+            ConfigOp::Revoke => "revoke",
+            ConfigOp::Cancel => "cancel",
+            ConfigOp::Drain => "drain",
+        }
+    }
+}
+
 /// `prism.events.config.<entity>.<op>`
-pub fn config_event(entity: &str, op: &str) -> String {
-    format!("prism.events.config.{entity}.{op}")
+pub fn config_event(entity: ConfigEntity, op: ConfigOp) -> String {
+    format!("prism.events.config.{}.{}", entity.as_str(), op.as_str())
 }
 
 /// `prism.events.schedule.<name>.<fired|misfired|refused>`

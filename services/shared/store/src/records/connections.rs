@@ -17,3 +17,7 @@ pub async fn list(tx: &Tx) -> Result<Vec<ConnectionRecord>> {
     let rows = scan_records(tx, keys::connections().range(), 0, false).await?;
     Ok(rows.into_iter().map(|(_, record)| record).collect())
 }
+
+pub async fn delete(tx: &Tx, name: &str) -> Result<()> {
+    tx.clear(&keys::connections().key(&name)).await
+}
