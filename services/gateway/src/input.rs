@@ -22,7 +22,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Typed<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        typed(&bytes).map(Typed).map_err(IntoResponse::into_response)
+        typed(&bytes)
+            .map(Typed)
+            .map_err(IntoResponse::into_response)
     }
 }
 

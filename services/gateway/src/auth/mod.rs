@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod directory;
 pub mod throttle;
+pub mod tokens;
 
 use std::sync::Arc;
 

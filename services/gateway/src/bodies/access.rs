@@ -1,6 +1,5 @@
 //! Signing in, tokens, users, roles and overrides.
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -24,12 +23,20 @@ pub struct TokenRef {
     pub expires_at: Option<String>,
 }
 
+/// A grant and the role that gives it.
+#[derive(Serialize, ToSchema)]
+pub struct EffectiveGrant {
+    pub role: String,
+    #[serde(flatten)]
+    pub grant: Grant,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Me {
     pub user: String,
     pub roles: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
-    pub grants: Value,
+    /// What the caller's roles grant, built-in and custom together.
+    pub grants: Vec<EffectiveGrant>,
     pub token: TokenRef,
 }
 
@@ -153,7 +160,9 @@ pub struct RoleChange {
 pub struct AclEntry {
     /// `user:<name>` or `role:<name>`.
     pub principal: String,
+    #[serde(default)]
     pub allow: Vec<String>,
+    #[serde(default)]
     pub deny: Vec<String>,
 }
 

@@ -25,7 +25,15 @@ pub struct LoggingSettings {
     /// `error`, `warn`, `info`, `debug` or `trace`, for everything.
     pub level: Option<String>,
     /// Levels for the jobs of some dataflows (at most 100).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub dataflows: BTreeMap<String, String>,
+}
+
+/// `null` reads as no entries.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    reader: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::deserialize(reader)?.unwrap_or_default())
 }
 
 #[derive(Serialize, ToSchema)]

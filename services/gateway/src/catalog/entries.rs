@@ -47,9 +47,14 @@ impl Entry for ConnectionRecord {
     const ENTITY: Entity = Entity::Connections;
     const KIND: ConfigEntity = ConfigEntity::Connection;
     type Body = bodies::Connection;
+    type List = bodies::Connections;
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn listed(connections: Vec<bodies::Connection>) -> bodies::Connections {
+        bodies::Connections { connections }
     }
 
     fn body(&self) -> bodies::Connection {
@@ -69,9 +74,14 @@ impl Entry for ScheduleRecord {
     const ENTITY: Entity = Entity::Schedules;
     const KIND: ConfigEntity = ConfigEntity::Schedule;
     type Body = bodies::Schedule;
+    type List = bodies::Schedules;
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn listed(schedules: Vec<bodies::Schedule>) -> bodies::Schedules {
+        bodies::Schedules { schedules }
     }
 
     fn body(&self) -> bodies::Schedule {
@@ -94,9 +104,14 @@ impl Entry for ServiceRecord {
     const ENTITY: Entity = Entity::Services;
     const KIND: ConfigEntity = ConfigEntity::Service;
     type Body = bodies::Service;
+    type List = bodies::Services;
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn listed(services: Vec<bodies::Service>) -> bodies::Services {
+        bodies::Services { services }
     }
 
     fn body(&self) -> bodies::Service {
@@ -121,9 +136,14 @@ impl Entry for UserRecord {
     const KIND: ConfigEntity = ConfigEntity::User;
     const GRANTS: bool = true;
     type Body = bodies::User;
+    type List = bodies::Users;
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn listed(users: Vec<bodies::User>) -> bodies::Users {
+        bodies::Users { users }
     }
 
     /// Never the password's hash.
@@ -176,9 +196,14 @@ impl Entry for RoleRecord {
     const KIND: ConfigEntity = ConfigEntity::Role;
     const GRANTS: bool = true;
     type Body = bodies::Role;
+    type List = bodies::Roles;
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn listed(roles: Vec<bodies::Role>) -> bodies::Roles {
+        bodies::Roles { roles }
     }
 
     fn body(&self) -> bodies::Role {

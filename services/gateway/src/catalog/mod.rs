@@ -7,6 +7,7 @@
 //! for entities that grant, and the answer (201 for a new one, 200 for a change).
 mod change;
 mod entries;
+pub mod handlers;
 
 use std::future::Future;
 
@@ -36,11 +37,13 @@ pub trait Entry: Clone + Send + Sync + Sized + 'static {
     /// Changing it may change what someone may do (users, roles): the auth
     /// generation moves in the same transaction, and caches are dropped.
     const GRANTS: bool = false;
-    /// What the API answers for it.
+    /// What the API answers for it, and for a list of them.
     type Body: Serialize + Send;
+    type List: Serialize + Send;
 
     fn name(&self) -> &str;
     fn body(&self) -> Self::Body;
+    fn listed(items: Vec<Self::Body>) -> Self::List;
     fn get(tx: &Tx, name: &str) -> impl Future<Output = prism_store::Result<Option<Self>>> + Send;
     fn list(tx: &Tx) -> impl Future<Output = prism_store::Result<Vec<Self>>> + Send;
     fn put(tx: &Tx, record: &Self) -> impl Future<Output = prism_store::Result<()>> + Send;

@@ -2,7 +2,6 @@
 //! roles. An explicit deny beats an explicit allow, which beats the role grants.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -10,22 +9,31 @@ use prism_auth::Entity;
 use prism_auth::model::{MAX_GRANTS, parse_actions};
 use prism_schemas::v1::{AclEntry, AclRecord};
 use prism_store::records::{acls, now_ms};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult};
-use crate::input;
+use crate::input::{self, Typed};
 use crate::state::AppState;
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
-fn to_json(acl: &AclRecord) -> Value {
-    json!({
-        "entity": acl.entity,
-        "name": acl.name,
-        "entries": acl.entries.iter().map(|e| json!({"principal": e.principal, "allow": e.allow, "deny": e.deny})).collect::<Vec<_>>(),
-        "updated_at": input::time(acl.updated_at_ms),
-    })
+fn body(acl: &AclRecord) -> bodies::Acl {
+    bodies::Acl {
+        entity: acl.entity.clone(),
+        name: acl.name.clone(),
+        entries: acl
+            .entries
+            .iter()
+            .map(|e| bodies::AclEntry {
+                principal: e.principal.clone(),
+                allow: e.allow.clone(),
+                deny: e.deny.clone(),
+            })
+            .collect(),
+        updated_at: input::time_text(acl.updated_at_ms),
+    }
 }
 
 /// The entity type and name of the path, checked.
@@ -38,47 +46,37 @@ fn target(entity: &str, name: &str) -> ApiResult<(Entity, String)> {
     Ok((entity, name.to_string()))
 }
 
-fn read_entries(body: &Bytes) -> ApiResult<Vec<AclEntry>> {
-    let map = input::json_object(body)?;
-    input::reject_unknown(&map, &["entries"])?;
-    let list = map
-        .get("entries")
-        .and_then(Value::as_array)
-        .filter(|l| l.len() <= MAX_GRANTS)
-        .ok_or_else(|| {
-            ApiError::invalid("entries", format!("a list of at most {MAX_GRANTS} entries"))
-        })?;
-    list.iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let field = format!("entries[{i}]");
-            let object = item.as_object().ok_or_else(|| ApiError::invalid(&field, "an object"))?;
-            input::reject_unknown(object, &["principal", "allow", "deny"])?;
-            let principal = input::required_str(object, "principal").map_err(|_| ApiError::invalid(&format!("{field}.principal"), "user:<name> or role:<name>"))?;
-            let valid = matches!(principal.split_once(':'), Some(("user" | "role", n)) if !n.is_empty() && n.len() <= 64);
-            if !valid {
-                return Err(ApiError::invalid(&format!("{field}.principal"), "user:<name> or role:<name>"));
-            }
-            let actions = |key: &str| -> ApiResult<Vec<String>> {
-                let names: Vec<String> = match object.get(key) {
-                    None => Vec::new(),
-                    Some(v) => v
-                        .as_array()
-                        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
-                        .ok_or_else(|| ApiError::invalid(&format!("{field}.{key}"), "a list of actions"))?,
-                };
-                parse_actions(&names).map_err(|e| ApiError::invalid(&format!("{field}.{key}"), e))?;
-                Ok(names)
-            };
-            Ok(AclEntry { principal: principal.into(), allow: actions("allow")?, deny: actions("deny")? })
-        })
-        .collect()
+/// Each entry checked: a principal `user:<name>` or `role:<name>`, known actions.
+fn checked(entries: Vec<bodies::AclEntry>) -> ApiResult<Vec<AclEntry>> {
+    if entries.len() > MAX_GRANTS {
+        let message = format!("a list of at most {MAX_GRANTS} entries");
+        return Err(ApiError::invalid("entries", message));
+    }
+    let mut checked = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let field = format!("entries[{i}]");
+        let valid = matches!(entry.principal.split_once(':'),
+            Some(("user" | "role", n)) if !n.is_empty() && n.len() <= 64);
+        if !valid {
+            let field = format!("{field}.principal");
+            return Err(ApiError::invalid(&field, "user:<name> or role:<name>"));
+        }
+        for (key, names) in [("allow", &entry.allow), ("deny", &entry.deny)] {
+            parse_actions(names).map_err(|e| ApiError::invalid(&format!("{field}.{key}"), e))?;
+        }
+        checked.push(AclEntry {
+            principal: entry.principal,
+            allow: entry.allow,
+            deny: entry.deny,
+        });
+    }
+    Ok(checked)
 }
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((entity, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Acl>> {
     let (entity, name) = target(&entity, &name)?;
     let found = state
         .store
@@ -88,7 +86,7 @@ pub async fn get(
         })
         .await?;
     found
-        .map(|acl| Json(to_json(&acl)))
+        .map(|acl| Json(body(&acl)))
         .ok_or_else(|| ApiError::not_found("name", format!("no overrides on {entity}/{name}")))
 }
 
@@ -96,10 +94,10 @@ pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path((entity, name)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+    Typed(change): Typed<bodies::AclChange>,
+) -> ApiResult<Json<bodies::Acl>> {
     let (entity, name) = target(&entity, &name)?;
-    let entries = read_entries(&body)?;
+    let entries = checked(change.entries)?;
     let record = AclRecord {
         entity: entity.name().into(),
         name,
@@ -112,7 +110,7 @@ pub async fn put(
         ConfigEntity::Acl,
         ConfigOp::Put,
         &target,
-        to_json(&record),
+        serde_json::to_value(body(&record)).unwrap_or_default(),
     );
     state
         .change_auth(&change, |tx| {
@@ -120,7 +118,7 @@ pub async fn put(
             async move { acls::put(&tx, record).await.map(|()| true) }
         })
         .await?;
-    Ok(Json(to_json(&record)))
+    Ok(Json(body(&record)))
 }
 
 pub async fn delete(
@@ -135,7 +133,7 @@ pub async fn delete(
         ConfigEntity::Acl,
         ConfigOp::Delete,
         &target,
-        json!({}),
+        Value::Object(Default::default()),
     );
     let deleted = state
         .change_auth(&change, |tx| {

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use prism_store::records::{audit, dead_letters};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::bodies;
 use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::AppState;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::AuditPage>> {
     input::reject_unknown_query(&query, &["limit", "cursor"])?;
     let limit = input::limit(query.get("limit"))?;
     let cursor = query.get("cursor").cloned();
@@ -34,52 +35,48 @@ pub async fn list(
     let next_cursor = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.seq.clone()))
         .flatten();
-    let items: Vec<Value> = entries
-        .iter()
-        .map(|entry| {
-            let details: Value =
-                serde_json::from_str(&entry.record.details_json).unwrap_or(Value::Null);
-            json!({
-                "seq": entry.seq,
-                "time": input::time(entry.record.time_ms),
-                "actor": entry.record.actor,
-                "action": entry.record.action,
-                "target": entry.record.target,
-                "details": details,
-                "event_id": entry.record.event_id,
-            })
+    let entries = entries
+        .into_iter()
+        .map(|entry| bodies::AuditEntry {
+            // The details are the change's own document, whatever its entity.
+            details: serde_json::from_str(&entry.record.details_json).unwrap_or(Value::Null),
+            time: input::time_text(entry.record.time_ms),
+            seq: entry.seq,
+            actor: entry.record.actor,
+            action: entry.record.action,
+            target: entry.record.target,
+            event_id: entry.record.event_id,
         })
         .collect();
-    Ok(Json(
-        json!({ "entries": items, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(bodies::AuditPage {
+        entries,
+        next_cursor,
+    }))
 }
 
 /// Events the audit service could never record, newest first.
 pub async fn dead_letters(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::DeadLetters>> {
     input::reject_unknown_query(&query, &["limit"])?;
     let limit = input::limit(query.get("limit"))?;
     let letters = state
         .store
         .transact(|tx| async move { dead_letters::list(&tx, limit).await })
         .await?;
-    let items: Vec<Value> = letters
-        .iter()
-        .map(|(seq, letter)| {
-            json!({
-                "seq": seq,
-                "time": input::time(letter.time_ms),
-                "subject": letter.subject,
-                "stream_sequence": letter.stream_sequence,
-                "message_type": letter.message_type,
-                "error": letter.error,
-                "payload_bytes": letter.payload_bytes,
-                "job_id": (!letter.job_id.is_empty()).then_some(&letter.job_id),
-            })
+    let dead_letters = letters
+        .into_iter()
+        .map(|(seq, letter)| bodies::DeadLetter {
+            seq,
+            time: input::time_text(letter.time_ms),
+            job_id: (!letter.job_id.is_empty()).then_some(letter.job_id),
+            subject: letter.subject,
+            stream_sequence: letter.stream_sequence,
+            message_type: letter.message_type,
+            error: letter.error,
+            payload_bytes: letter.payload_bytes,
         })
         .collect();
-    Ok(Json(json!({ "dead_letters": items })))
+    Ok(Json(bodies::DeadLetters { dead_letters }))
 }

@@ -1,27 +1,30 @@
 //! Signing in and out, who am I, and may this user do that.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission, password, policy};
 use prism_store::records::{now_ms, users};
-use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, tokens};
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::input;
-use crate::routes::tokens;
+use crate::input::{self, Typed};
 use crate::state::AppState;
 
 /// `{"user","password"}` → a session token. A wrong user and a wrong password get
 /// the same answer, in the same time; repeated failures for one name are slowed.
-pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Json<Value>> {
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["user", "password"])?;
-    let user = input::required_str(&map, "user")?.to_string();
-    let given = input::required_str(&map, "password")?.to_string();
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    Typed(login): Typed<bodies::Login>,
+) -> ApiResult<Json<bodies::Session>> {
+    let bodies::Login {
+        user,
+        password: given,
+    } = login;
+    input::non_empty("user", &user)?;
+    input::non_empty("password", &given)?;
     if user.len() > 64 {
         return Err(ApiError::invalid("user", "at most 64 bytes"));
     }
@@ -56,9 +59,10 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult
     state.throttle.succeeded(&user);
     let expires_at_ms = now_ms() + tokens::SESSION_MS;
     let (token, _) = tokens::issue(&state, &user, tokens::SESSION, "login", expires_at_ms).await?;
-    Ok(Json(
-        json!({ "token": token, "expires_at": input::time(expires_at_ms) }),
-    ))
+    Ok(Json(bodies::Session {
+        token,
+        expires_at: input::time_text(expires_at_ms),
+    }))
 }
 
 /// Revokes the token the request was made with.
@@ -73,14 +77,25 @@ pub async fn logout(
 pub async fn me(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Me>> {
     let roles = state.directory.roles().await?;
-    Ok(Json(json!({
-        "user": caller.name(),
-        "roles": caller.user.roles,
-        "grants": policy::effective_grants(&caller.user, &roles),
-        "token": { "id": caller.token.id, "kind": caller.token.kind, "expires_at": input::time(caller.token.expires_at_ms) },
-    })))
+    let grants = policy::effective_grants(&caller.user, &roles);
+    Ok(Json(bodies::Me {
+        user: caller.name().to_string(),
+        roles: caller.user.roles.clone(),
+        grants: grants
+            .into_iter()
+            .map(|(role, grant)| bodies::EffectiveGrant {
+                role: role.to_string(),
+                grant: grant.into(),
+            })
+            .collect(),
+        token: bodies::TokenRef {
+            id: caller.token.id.clone(),
+            kind: caller.token.kind.clone(),
+            expires_at: input::time_text(caller.token.expires_at_ms),
+        },
+    }))
 }
 
 /// `{"user"?,"action","entity","name"}` → `{"allowed","because"}`. Asking about
@@ -88,36 +103,28 @@ pub async fn me(
 pub async fn check(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["user", "action", "entity", "name"])?;
-    let action = input::required_str(&map, "action")?;
-    let action = Action::parse(action).ok_or_else(|| {
+    Typed(question): Typed<bodies::AuthzQuestion>,
+) -> ApiResult<Json<bodies::AuthzAnswer>> {
+    let action = Action::parse(&question.action).ok_or_else(|| {
         ApiError::invalid("action", "one of view, create, modify, delete, execute")
     })?;
-    let entity = input::required_str(&map, "entity")?;
-    let entity = Entity::parse(entity)
+    let entity = Entity::parse(&question.entity)
         .ok_or_else(|| ApiError::invalid("entity", "an entity type, e.g. dataflows"))?;
-    let name = match map.get("name") {
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            let name = input::required_str(&map, "name")?;
-            if name.len() > 200 {
-                return Err(ApiError::invalid("name", "at most 200 bytes"));
-            }
-            Some(name.to_string())
+    if let Some(name) = &question.name {
+        input::non_empty("name", name)?;
+        if name.len() > 200 {
+            return Err(ApiError::invalid("name", "at most 200 bytes"));
         }
-    };
+    }
+    let name = question.name;
     let wanted = Permission {
         action,
         entity,
         name,
     };
-    let subject = match map.get("user") {
-        None | Some(Value::Null) => caller.user.as_ref().clone(),
-        Some(_) => {
-            let user = input::required_str(&map, "user")?.to_string();
+    let subject = match question.user {
+        None => caller.user.as_ref().clone(),
+        Some(user) => {
             input::check_name("user", &user)?;
             if user != caller.name() {
                 caller
@@ -135,10 +142,10 @@ pub async fn check(
         }
     };
     let decision = state.directory.decide(&subject, &wanted).await?;
-    Ok(Json(json!({
-        "user": subject.name,
-        "permission": wanted.to_string(),
-        "allowed": decision.allowed,
-        "because": decision.because,
-    })))
+    Ok(Json(bodies::AuthzAnswer {
+        user: subject.name,
+        permission: wanted.to_string(),
+        allowed: decision.allowed,
+        because: decision.because,
+    }))
 }

@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use prism_auth::Entity;
 use prism_bus::{nodes, subjects};
-use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::bodies;
@@ -15,14 +14,14 @@ use crate::input;
 use crate::state::AppState;
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
-fn to_json(listed: &nodes::Node) -> Value {
+fn body(listed: &nodes::Node) -> bodies::Node {
     let node = &listed.info;
     let health = if listed.is_healthy() {
         "healthy"
     } else {
         "unhealthy"
     };
-    json!(bodies::Node {
+    bodies::Node {
         clock_offset_ms: listed.clock_offset_ms,
         id: node.id.clone(),
         role: node.role.clone(),
@@ -33,7 +32,7 @@ fn to_json(listed: &nodes::Node) -> Value {
         in_flight: node.in_flight,
         draining: node.draining,
         health: health.to_string(),
-    })
+    }
 }
 
 async fn all(state: &AppState) -> ApiResult<Vec<nodes::Node>> {
@@ -44,14 +43,14 @@ async fn all(state: &AppState) -> ApiResult<Vec<nodes::Node>> {
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Nodes>> {
     let nodes = all(&state).await?;
     let nodes = caller
         .visible(&state, Entity::Cluster, nodes, |n| &n.info.id)
         .await?;
-    Ok(Json(
-        json!({ "nodes": nodes.iter().map(to_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(bodies::Nodes {
+        nodes: nodes.iter().map(body).collect(),
+    }))
 }
 
 /// Asks an executor to stop taking jobs, finish its running ones, and exit.
@@ -59,7 +58,7 @@ pub async fn drain(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<bodies::Node>)> {
     let nodes = all(&state).await?;
     let Some(listed) = nodes.iter().find(|n| n.info.id == id) else {
         return Err(ApiError::not_found("id", format!("no live node {id:?}")));
@@ -77,7 +76,7 @@ pub async fn drain(
         ConfigEntity::Node,
         ConfigOp::Drain,
         &id,
-        json!({}),
+        serde_json::Value::Object(Default::default()),
     );
     let staged = state.stage_alone(&change).await?;
     state
@@ -87,5 +86,5 @@ pub async fn drain(
         .await
         .map_err(|e| ApiError::new(Code::Unavailable, None, format!("bus: {e}")))?;
     state.announce(&staged).await;
-    Ok((StatusCode::ACCEPTED, Json(to_json(listed))))
+    Ok((StatusCode::ACCEPTED, Json(body(listed))))
 }

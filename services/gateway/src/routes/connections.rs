@@ -2,15 +2,15 @@
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::{Extension, Json};
 use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::ConnectionRecord;
 use prism_store::records::now_ms;
 
 use crate::auth::Caller;
 use crate::bodies;
-use crate::catalog::{self, Draft, Entry, Saved};
+use crate::catalog::{self, Draft, Saved};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{self, Typed};
 use crate::state::AppState;
@@ -51,21 +51,4 @@ pub async fn put(
         },
     )
     .await
-}
-
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<bodies::Connection>> {
-    let record: ConnectionRecord = catalog::read(&state, &name).await?;
-    Ok(Json(record.body()))
-}
-
-/// The connections the caller may view.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<bodies::Connections>> {
-    let connections = catalog::visible::<ConnectionRecord>(&state, &caller).await?;
-    Ok(Json(bodies::Connections { connections }))
 }

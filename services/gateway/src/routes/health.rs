@@ -2,17 +2,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::AppState;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn healthz() -> Json<bodies::Status> {
+    Json(bodies::Status {
+        status: "ok".into(),
+    })
 }
 
 /// Ready only when both the bus and the configuration database answer.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Json<bodies::Status>> {
     if !state.bus.is_connected() {
         return Err(ApiError::new(
             Code::Unavailable,
@@ -21,7 +23,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>
         ));
     }
     state.store.ping().await?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(bodies::Status {
+        status: "ready".into(),
+    }))
 }
 
 pub async fn not_found() -> ApiError {

@@ -34,8 +34,10 @@ use serde_json::Value;
 
 use crate::auth::{Need, guard};
 use crate::bodies as b;
+use crate::catalog::handlers as entry;
 use crate::openapi::{self, Doc, Kind, doc};
 use crate::state::AppState;
+use prism_schemas::v1::{ConnectionRecord, RoleRecord, ScheduleRecord, ServiceRecord, UserRecord};
 
 /// One row of the route table.
 #[derive(Debug, Clone)]
@@ -261,13 +263,13 @@ fn access(t: Table) -> Table {
     t.get(
         "/v1/users",
         Type(View, Users),
-        users::list,
+        entry::list::<UserRecord>,
         doc("listUsers", "Users").answers::<b::Users>(200),
     )
     .get(
         "/v1/users/{name}",
         Named(View, Users, "name"),
-        users::get,
+        entry::get::<UserRecord>,
         doc("getUser", "A user").answers::<b::User>(200),
     )
     // Anyone may change their own password; the handler checks the rest.
@@ -292,13 +294,13 @@ fn access(t: Table) -> Table {
     .get(
         "/v1/roles",
         Type(View, Roles),
-        roles::list,
+        entry::list::<RoleRecord>,
         doc("listRoles", "Built-in and custom roles").answers::<b::Roles>(200),
     )
     .get(
         "/v1/roles/{name}",
         Named(View, Roles, "name"),
-        roles::get,
+        entry::get::<RoleRecord>,
         doc("getRole", "A role").answers::<b::Role>(200),
     )
     .put(
@@ -346,13 +348,13 @@ fn configuration(t: Table) -> Table {
     t.get(
         "/v1/connections",
         Type(View, Connections),
-        connections::list,
+        entry::list::<ConnectionRecord>,
         doc("listConnections", "Connections the caller may view").answers::<b::Connections>(200),
     )
     .get(
         "/v1/connections/{name}",
         Named(View, Connections, "name"),
-        connections::get,
+        entry::get::<ConnectionRecord>,
         doc("getConnection", "A connection").answers::<b::Connection>(200),
     )
     .put(
@@ -468,13 +470,13 @@ fn schedule_routes(t: Table) -> Table {
     t.get(
         "/v1/schedules",
         Type(View, Schedules),
-        schedules::list,
+        entry::list::<ScheduleRecord>,
         doc("listSchedules", "Schedules the caller may view").answers::<b::Schedules>(200),
     )
     .get(
         "/v1/schedules/{name}",
         Named(View, Schedules, "name"),
-        schedules::get,
+        entry::get::<ScheduleRecord>,
         doc("getSchedule", "A schedule").answers::<b::Schedule>(200),
     )
     .put(
@@ -514,13 +516,13 @@ fn service_routes(t: Table) -> Table {
     t.get(
         "/v1/services",
         Type(View, Services),
-        services::list,
+        entry::list::<ServiceRecord>,
         doc("listServices", "Services").answers::<b::Services>(200),
     )
     .get(
         "/v1/services/{name}",
         Named(View, Services, "name"),
-        services::get,
+        entry::get::<ServiceRecord>,
         doc("getService", "A service").answers::<b::Service>(200),
     )
     .put(

@@ -1,9 +1,9 @@
 //! Roles: the built-in ones (read-only) and custom ones made of globbed grants.
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use prism_auth::builtin;
 use prism_auth::model::{Grant, MAX_GRANTS};
 use prism_bus::subjects::ConfigOp;
@@ -12,27 +12,10 @@ use prism_store::records::now_ms;
 
 use crate::auth::Caller;
 use crate::bodies;
-use crate::catalog::{self, Draft, Entry, Saved};
+use crate::catalog::{self, Draft, Saved};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{self, Typed};
 use crate::state::AppState;
-
-/// The built-in and custom roles the caller may view.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<bodies::Roles>> {
-    let roles = catalog::visible::<RoleRecord>(&state, &caller).await?;
-    Ok(Json(bodies::Roles { roles }))
-}
-
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<bodies::Role>> {
-    let role: RoleRecord = catalog::read(&state, &name).await?;
-    Ok(Json(role.body()))
-}
 
 fn refuse_builtin(name: &str) -> ApiResult<()> {
     if builtin::is_builtin(name) {

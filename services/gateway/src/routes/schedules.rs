@@ -99,14 +99,6 @@ async fn draft(
     })))
 }
 
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<bodies::Schedule>> {
-    let record: ScheduleRecord = catalog::read(&state, &name).await?;
-    Ok(Json(record.body()))
-}
-
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -120,15 +112,6 @@ pub async fn delete(
         catalog::nothing_else,
     )
     .await
-}
-
-/// The schedules the caller may view.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<bodies::Schedules>> {
-    let schedules = catalog::visible::<ScheduleRecord>(&state, &caller).await?;
-    Ok(Json(bodies::Schedules { schedules }))
 }
 
 pub async fn enable(

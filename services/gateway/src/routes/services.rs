@@ -4,9 +4,9 @@
 //! read the store. Exposing and unexposing are audited changes.
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use prism_bus::subjects::ConfigOp;
 use prism_bus::{envelope, subjects};
 use prism_dataflow::Kind;
@@ -16,7 +16,7 @@ use prism_store::records::{dataflows, now_ms, services};
 
 use crate::auth::Caller;
 use crate::bodies;
-use crate::catalog::{self, Draft, Entry, Saved};
+use crate::catalog::{self, Draft, Saved};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{self, Typed};
 use crate::state::AppState;
@@ -184,23 +184,6 @@ pub async fn roll_out(tx: &Tx, dataflow: &str) -> prism_store::Result<Vec<Outbox
         }
     }
     Ok(messages)
-}
-
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<bodies::Service>> {
-    let record: ServiceRecord = catalog::read(&state, &name).await?;
-    Ok(Json(record.body()))
-}
-
-/// The services the caller may view.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<bodies::Services>> {
-    let services = catalog::visible::<ServiceRecord>(&state, &caller).await?;
-    Ok(Json(bodies::Services { services }))
 }
 
 /// Unexposes: executors stop answering it (its bucket entry says so).

@@ -6,16 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
 use prism_bus::settings::{self, LEVELS, LOGGING_KEY, Logging, RETENTION_KEY};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::input;
+use crate::input::{self, Typed};
 use crate::retention::{self, MAX_DAYS};
 use crate::state::AppState;
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
@@ -23,37 +23,33 @@ use prism_bus::subjects::{ConfigEntity, ConfigOp};
 /// Dataflows with a level of their own, at most.
 const MAX_DATAFLOWS: usize = 100;
 
-fn to_json(logging: &Logging) -> Value {
-    json!({ "level": logging.level, "dataflows": logging.dataflows })
+fn body(logging: &Logging) -> bodies::LoggingSettings {
+    bodies::LoggingSettings {
+        level: Some(logging.level.clone()),
+        dataflows: logging.dataflows.clone(),
+    }
 }
 
-fn level_of(value: &Value, field: &str) -> ApiResult<String> {
+fn level_of(value: Option<&str>, field: &str) -> ApiResult<String> {
     value
-        .as_str()
         .filter(|l| LEVELS.contains(l))
         .map(str::to_string)
         .ok_or_else(|| ApiError::invalid(field, "one of error, warn, info, debug, trace"))
 }
 
-fn parse(body: &Bytes) -> ApiResult<Logging> {
-    let map = input::json_object(body)?;
-    input::reject_unknown(&map, &["level", "dataflows"])?;
-    let level = level_of(map.get("level").unwrap_or(&Value::Null), "level")?;
+fn checked(wanted: &bodies::LoggingSettings) -> ApiResult<Logging> {
+    let level = level_of(wanted.level.as_deref(), "level")?;
+    if wanted.dataflows.len() > MAX_DATAFLOWS {
+        return Err(ApiError::invalid(
+            "dataflows",
+            format!("an object of at most {MAX_DATAFLOWS} dataflow names to levels"),
+        ));
+    }
     let mut dataflows = BTreeMap::new();
-    match map.get("dataflows") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(levels)) if levels.len() <= MAX_DATAFLOWS => {
-            for (name, value) in levels {
-                input::check_name("dataflows", name)?;
-                dataflows.insert(name.clone(), level_of(value, &format!("dataflows.{name}"))?);
-            }
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "dataflows",
-                format!("an object of at most {MAX_DATAFLOWS} dataflow names to levels"),
-            ));
-        }
+    for (name, value) in &wanted.dataflows {
+        input::check_name("dataflows", name)?;
+        let level = level_of(Some(value), &format!("dataflows.{name}"))?;
+        dataflows.insert(name.clone(), level);
     }
     Ok(Logging { level, dataflows })
 }
@@ -85,7 +81,9 @@ async fn save(
     Ok(())
 }
 
-pub async fn get_logging(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+pub async fn get_logging(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<bodies::LoggingSettings>> {
     let store = settings::bucket(&state.bus, &state.topology).await?;
     let current = store
         .get(LOGGING_KEY)
@@ -93,56 +91,50 @@ pub async fn get_logging(State(state): State<Arc<AppState>>) -> ApiResult<Json<V
         .map_err(bus_error)?
         .and_then(|bytes| Logging::from_bytes(&bytes));
     Ok(Json(match current {
-        Some(logging) => to_json(&logging),
+        Some(logging) => body(&logging),
         // Never set: each process logs as it was started (`PRISM_LOG`).
-        None => json!({ "level": null, "dataflows": {} }),
+        None => bodies::LoggingSettings {
+            level: None,
+            dataflows: BTreeMap::new(),
+        },
     }))
 }
 
 pub async fn put_logging(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let logging = parse(&body)?;
-    save(
-        &state,
-        &caller,
-        LOGGING_KEY,
-        logging.to_bytes(),
-        to_json(&logging),
-    )
-    .await?;
-    Ok(Json(to_json(&logging)))
+    Typed(wanted): Typed<bodies::LoggingSettings>,
+) -> ApiResult<Json<bodies::LoggingSettings>> {
+    let logging = checked(&wanted)?;
+    let answer = body(&logging);
+    let details = serde_json::to_value(&answer).unwrap_or_default();
+    save(&state, &caller, LOGGING_KEY, logging.to_bytes(), details).await?;
+    Ok(Json(answer))
 }
 
-pub async fn get_retention(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "days": retention::days(&state).await? })))
+pub async fn get_retention(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<bodies::Retention>> {
+    let days = retention::days(&state).await?;
+    Ok(Json(bodies::Retention { days }))
 }
 
 /// Sets the days kept and purges at once; answers how many jobs went.
 pub async fn put_retention(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["days"])?;
-    let days = map
-        .get("days")
-        .and_then(Value::as_u64)
-        .filter(|d| (1..=u64::from(MAX_DAYS)).contains(d))
-        .ok_or_else(|| ApiError::invalid("days", format!("an integer from 1 to {MAX_DAYS}")))?
-        as u32;
+    Typed(wanted): Typed<bodies::Retention>,
+) -> ApiResult<Json<bodies::RetentionSet>> {
+    let days = wanted
+        .days
+        .filter(|d| (1..=MAX_DAYS).contains(d))
+        .ok_or_else(|| ApiError::invalid("days", format!("an integer from 1 to {MAX_DAYS}")))?;
     let value = days.to_string().into_bytes();
-    save(
-        &state,
-        &caller,
-        RETENTION_KEY,
-        value,
-        json!({ "days": days }),
-    )
-    .await?;
+    let details = serde_json::to_value(&wanted).unwrap_or_default();
+    save(&state, &caller, RETENTION_KEY, value, details).await?;
     let purged = retention::purge(&state, days).await?;
-    Ok(Json(json!({ "days": days, "purged": purged })))
+    Ok(Json(bodies::RetentionSet {
+        days,
+        purged: purged as u64,
+    }))
 }

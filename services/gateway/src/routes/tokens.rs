@@ -2,135 +2,37 @@
 //! sees and revokes only their own; the secret is shown once, at creation.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use prism_auth::secret;
-use prism_schemas::v1::TokenRecord;
-use prism_store::records::tokens::{self, MAX_TOKENS_PER_USER};
-use prism_store::records::{auth_generation, now_ms};
-use serde_json::{Value, json};
+use prism_store::records::now_ms;
+use prism_store::records::tokens;
 
 use crate::auth::Caller;
+use crate::auth::tokens::{API, MAX_API_TOKEN_MS, MAX_LABEL_BYTES, body, issue, remove};
 use crate::bodies;
-use crate::catalog::Change;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::input;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{self, Typed};
 use crate::state::AppState;
-use prism_bus::subjects::{ConfigEntity, ConfigOp};
-
-/// How long a login lasts.
-pub const SESSION_MS: i64 = 12 * 3600 * 1000;
-/// The furthest an API token may be set to expire.
-const MAX_API_TOKEN_MS: i64 = 366 * 24 * 3600 * 1000;
-const MAX_LABEL_BYTES: usize = 100;
-
-pub const SESSION: &str = "session";
-pub const API: &str = "api";
-
-fn to_json(token: &TokenRecord) -> Value {
-    json!(bodies::Token {
-        id: token.id.clone(),
-        label: token.label.clone(),
-        kind: token.kind.clone(),
-        created_at: input::time_text(token.created_at_ms),
-        expires_at: input::time_text(token.expires_at_ms),
-        token: None,
-    })
-}
-
-/// Stores a new token of `user` and answers its secret. A user holds at most
-/// [`MAX_TOKENS_PER_USER`]: expired ones are dropped first, then the oldest
-/// session; API tokens beyond the bound are refused.
-pub async fn issue(
-    state: &AppState,
-    user: &str,
-    kind: &str,
-    label: &str,
-    expires_at_ms: i64,
-) -> ApiResult<(String, TokenRecord)> {
-    let secret = secret::generate();
-    let hash = secret::hash(&secret);
-    let record = TokenRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        user: user.into(),
-        label: label.into(),
-        kind: kind.into(),
-        created_at_ms: now_ms(),
-        expires_at_ms,
-    };
-    let issued = state
-        .store
-        .transact(|tx| {
-            let record = &record;
-            async move {
-                let now = now_ms();
-                let mut live = Vec::new();
-                for (old_hash, old) in tokens::list_for_user(&tx, &record.user).await? {
-                    if old.expires_at_ms != 0 && old.expires_at_ms <= now {
-                        tokens::delete(&tx, &old_hash, &old).await?;
-                    } else {
-                        live.push((old_hash, old));
-                    }
-                }
-                if live.len() >= MAX_TOKENS_PER_USER {
-                    let oldest_session = live.iter().find(|(_, t)| t.kind == SESSION);
-                    match (record.kind.as_str(), oldest_session) {
-                        (SESSION, Some((old_hash, old))) => {
-                            tokens::delete(&tx, old_hash, old).await?
-                        }
-                        _ => return Ok(None),
-                    }
-                }
-                tokens::put(&tx, &hash, record).await?;
-                let op = if record.kind == SESSION {
-                    ConfigOp::Login
-                } else {
-                    ConfigOp::Create
-                };
-                let change = Change::new(
-                    &record.user,
-                    ConfigEntity::Token,
-                    op,
-                    &record.id,
-                    to_json(record),
-                );
-                Ok(Some(change.stage(&tx).await?))
-            }
-        })
-        .await?;
-    let Some(staged) = issued else {
-        return Err(ApiError::new(
-            Code::Conflict,
-            None,
-            format!("a user holds at most {MAX_TOKENS_PER_USER} tokens: revoke one first"),
-        ));
-    };
-    state.announce(&staged).await;
-    Ok((secret, record))
-}
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["label", "expires_at"])?;
-    let label = input::required_str(&map, "label")?;
+    Typed(wanted): Typed<bodies::NewToken>,
+) -> ApiResult<(StatusCode, Json<bodies::Token>)> {
+    let label = wanted.label.as_str();
+    input::non_empty("label", label)?;
     if label.len() > MAX_LABEL_BYTES {
         return Err(ApiError::invalid(
             "label",
             format!("at most {MAX_LABEL_BYTES} bytes"),
         ));
     }
-    let expires_at_ms = match map.get("expires_at") {
-        None | Some(Value::Null) => 0,
-        Some(value) => {
-            let when = value
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    let expires_at_ms = match &wanted.expires_at {
+        None => 0,
+        Some(text) => {
+            let when = chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
                 .ok_or_else(|| ApiError::invalid("expires_at", "an RFC 3339 time"))?
                 .timestamp_millis();
             let now = now_ms();
@@ -144,15 +46,17 @@ pub async fn create(
         }
     };
     let (secret, record) = issue(&state, caller.name(), API, label, expires_at_ms).await?;
-    let mut body = to_json(&record);
-    body["token"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(body)))
+    let created = bodies::Token {
+        token: Some(secret),
+        ..body(&record)
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Tokens>> {
     let user = caller.name().to_string();
     let all = state
         .store
@@ -162,12 +66,12 @@ pub async fn list(
         })
         .await?;
     let now = now_ms();
-    let live: Vec<Value> = all
+    let tokens = all
         .iter()
         .filter(|(_, t)| t.expires_at_ms == 0 || t.expires_at_ms > now)
-        .map(|(_, t)| to_json(t))
+        .map(|(_, t)| body(t))
         .collect();
-    Ok(Json(json!({ "tokens": live })))
+    Ok(Json(bodies::Tokens { tokens }))
 }
 
 pub async fn revoke(
@@ -182,36 +86,4 @@ pub async fn revoke(
             format!("you have no token {id:?}"),
         )),
     }
-}
-
-/// Deletes token `id` of `user` and moves the auth generation, so every gateway
-/// stops honouring it within its poll (this one at once).
-pub async fn remove(state: &AppState, user: &str, id: &str) -> ApiResult<Option<TokenRecord>> {
-    let (user, id) = (user.to_string(), id.to_string());
-    let removed = state
-        .store
-        .transact(|tx| {
-            let (user, id) = (user.clone(), id.clone());
-            async move {
-                let Some((hash, record)) = tokens::get_by_id(&tx, &user, &id).await? else {
-                    return Ok(None);
-                };
-                tokens::delete(&tx, &hash, &record).await?;
-                let change = Change::new(
-                    &user,
-                    ConfigEntity::Token,
-                    ConfigOp::Revoke,
-                    &id,
-                    to_json(&record),
-                );
-                let staged = change.stage(&tx).await?;
-                Ok(Some((record, auth_generation::bump(&tx).await?, staged)))
-            }
-        })
-        .await?;
-    let Some((record, generation, staged)) = removed else {
-        return Ok(None);
-    };
-    state.auth_committed(generation, &staged).await;
-    Ok(Some(record))
 }

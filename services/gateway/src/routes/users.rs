@@ -3,9 +3,9 @@
 //! demoted, so nobody can lock everyone out.
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission, builtin, password};
 use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::UserRecord;
@@ -36,23 +36,6 @@ async fn keep_an_admin(tx: &Tx, name: &str) -> prism_store::Result<Result<(), Ap
         Some("name"),
         "the last enabled admin cannot be deleted, disabled or demoted",
     )))
-}
-
-/// The users the caller may view.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<bodies::Users>> {
-    let users = catalog::visible::<UserRecord>(&state, &caller).await?;
-    Ok(Json(bodies::Users { users }))
-}
-
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<bodies::User>> {
-    let user: UserRecord = catalog::read(&state, &name).await?;
-    Ok(Json(user.body()))
 }
 
 /// What a `PUT` asks for; `None` leaves a field as it is.

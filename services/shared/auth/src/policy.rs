@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use prism_schemas::v1::{AclRecord, RoleRecord, UserRecord};
-use serde_json::{Value, json};
 
 use crate::builtin;
 use crate::model::{Action, Grant, Permission, parse_actions};
@@ -161,20 +160,11 @@ pub fn describe(grant: &Grant) -> String {
     )
 }
 
-/// A user's effective grants, as `GET /v1/me` shows them.
-pub fn effective_grants(user: &UserRecord, roles: &Roles) -> Vec<Value> {
+/// A user's effective grants, each with the role that gives it (`GET /v1/me`).
+pub fn effective_grants<'a>(user: &'a UserRecord, roles: &'a Roles) -> Vec<(&'a str, &'a Grant)> {
     user.roles
         .iter()
-        .flat_map(|role| {
-            roles.grants(role).iter().map(move |g| {
-                json!({
-                    "role": role,
-                    "entity": g.entity.name(),
-                    "match": g.pattern,
-                    "actions": g.actions.iter().map(|a| a.name()).collect::<Vec<_>>(),
-                })
-            })
-        })
+        .flat_map(|role| roles.grants(role).iter().map(move |g| (role.as_str(), g)))
         .collect()
 }
 
