@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -30,6 +30,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Typed<T> {
 
 /// [`Typed`]'s reading, for bodies read by hand first (a dataflow's YAML).
 pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // Every body is an object: serde would read a struct from a list as well.
+    let opening = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if opening != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::invalid("body", "expected a JSON object"),
+                Err(e) => ApiError::invalid("body", format!("invalid JSON: {e}")),
+            },
+        );
+    }
     let mut reader = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut reader).map_err(|error| {
         let inner = error.inner();
@@ -80,21 +90,6 @@ pub fn check_name(field: &str, name: &str) -> ApiResult<()> {
     }
 }
 
-pub fn json_object(body: &Bytes) -> ApiResult<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::invalid("body", "expected a JSON object")),
-        Err(e) => Err(ApiError::invalid("body", format!("invalid JSON: {e}"))),
-    }
-}
-
-pub fn reject_unknown(map: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(ApiError::invalid(key, "unknown field")),
-        None => Ok(()),
-    }
-}
-
 /// A required string field that must not be empty.
 pub fn non_empty(field: &str, value: &str) -> ApiResult<()> {
     if value.is_empty() {
@@ -103,29 +98,11 @@ pub fn non_empty(field: &str, value: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn required_str<'a>(map: &'a Map<String, Value>, field: &str) -> ApiResult<&'a str> {
-    match map.get(field).and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(ApiError::invalid(field, "required: a non-empty string")),
-    }
-}
-
 pub fn reject_unknown_query(query: &HashMap<String, String>, allowed: &[&str]) -> ApiResult<()> {
     match query.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(key) => Err(ApiError::invalid(key, "unknown query parameter")),
         None => Ok(()),
     }
-}
-
-/// `parameters`: an object of scalar values, as text.
-pub fn parameters(map: &Map<String, Value>) -> ApiResult<HashMap<String, String>> {
-    let Some(value) = map.get("parameters") else {
-        return Ok(HashMap::new());
-    };
-    let Some(object) = value.as_object() else {
-        return Err(ApiError::invalid("parameters", "expected an object"));
-    };
-    parameter_values(object.iter())
 }
 
 /// Parameter values (strings, numbers or booleans) as text; 400 naming

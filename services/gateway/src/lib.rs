@@ -7,6 +7,7 @@ mod bodies;
 mod catalog;
 mod edges;
 mod error;
+mod exposure;
 mod input;
 mod openapi;
 mod report;

@@ -46,6 +46,12 @@ pub enum Need {
     Checked(Action, Entity),
 }
 
+/// Jobs are named by their dataflow: `view on jobs/adults` shows the jobs of
+/// dataflow `adults`.
+pub fn on_job(action: Action, job: &prism_schemas::v1::JobRecord) -> Permission {
+    Permission::on(action, Entity::Jobs, &job.dataflow)
+}
+
 /// The authenticated caller of a request.
 #[derive(Clone)]
 pub struct Caller {

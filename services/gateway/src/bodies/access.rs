@@ -27,8 +27,10 @@ pub struct TokenRef {
 #[derive(Serialize, ToSchema)]
 pub struct EffectiveGrant {
     pub role: String,
-    #[serde(flatten)]
-    pub grant: Grant,
+    pub entity: String,
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub actions: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]

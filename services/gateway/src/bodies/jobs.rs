@@ -6,12 +6,15 @@ use utoipa::ToSchema;
 
 use super::Object;
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JobRequest {
     pub dataflow: String,
     /// A version; the latest when absent.
     pub version: Option<u32>,
-    pub parameters: Option<BTreeMap<String, String>>,
+    /// Values for the dataflow's parameters: strings, numbers or booleans.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub parameters: Option<Object>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -64,6 +64,16 @@ pub async fn read<E: Entry>(state: &AppState, name: &str) -> ApiResult<E> {
     found.ok_or_else(|| missing::<E>(name))
 }
 
+/// One job by id, or 404 (jobs are records of runs, not configuration, but are
+/// read by id the same way).
+pub async fn job(state: &AppState, id: &str) -> ApiResult<prism_schemas::v1::JobRecord> {
+    let found = state
+        .store
+        .transact(|tx| async move { prism_store::records::jobs::get(&tx, id).await })
+        .await?;
+    found.ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))
+}
+
 /// The entities the caller may view, as the API shows them.
 pub async fn visible<E: Entry>(state: &AppState, caller: &Caller) -> ApiResult<Vec<E::Body>> {
     let all = state

@@ -85,9 +85,18 @@ pub async fn me(
         roles: caller.user.roles.clone(),
         grants: grants
             .into_iter()
-            .map(|(role, grant)| bodies::EffectiveGrant {
-                role: role.to_string(),
-                grant: grant.into(),
+            .map(|(role, grant)| {
+                let bodies::Grant {
+                    entity,
+                    pattern,
+                    actions,
+                } = grant.into();
+                bodies::EffectiveGrant {
+                    role: role.to_string(),
+                    entity,
+                    pattern,
+                    actions,
+                }
             })
             .collect(),
         token: bodies::TokenRef {

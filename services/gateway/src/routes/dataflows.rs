@@ -12,13 +12,15 @@ use prism_store::records::{connections, dataflows, now_ms};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::catalog::{Change, stage};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::exposure;
 use crate::input;
 use crate::state::AppState;
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
-fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
+fn body(record: &DataflowVersionRecord) -> ApiResult<bodies::DataflowVersion> {
     let document: Value = serde_json::from_str(&record.document_json).map_err(|e| {
         ApiError::new(
             Code::Internal,
@@ -26,12 +28,12 @@ fn to_json(record: &DataflowVersionRecord) -> ApiResult<Value> {
             format!("stored document unreadable: {e}"),
         )
     })?;
-    Ok(json!({
-        "name": record.name,
-        "version": record.version,
-        "created_at": input::time(record.created_at_ms),
-        "document": document,
-    }))
+    Ok(bodies::DataflowVersion {
+        name: record.name.clone(),
+        version: record.version,
+        created_at: input::time_text(record.created_at_ms),
+        document,
+    })
 }
 
 fn syntax_of(headers: &HeaderMap) -> Syntax {
@@ -54,7 +56,7 @@ pub async fn put(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<bodies::DataflowSaved>)> {
     input::check_name("name", &name)?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "not UTF-8 text"))?;
@@ -93,7 +95,7 @@ pub async fn put(
                 };
                 // Services following the latest version roll out with it, atomically.
                 let mut messages = vec![change.message()];
-                messages.extend(super::services::roll_out(&tx, &name).await?);
+                messages.extend(exposure::roll_out(&tx, &name).await?);
                 let staged = stage(&tx, messages).await?;
                 Ok(Ok((record, Some(staged))))
             }
@@ -119,16 +121,17 @@ pub async fn put(
         }
         None => StatusCode::OK,
     };
-    Ok((
-        status,
-        Json(json!({ "name": record.name, "version": record.version })),
-    ))
+    let saved = bodies::DataflowSaved {
+        name: record.name,
+        version: record.version,
+    };
+    Ok((status, Json(saved)))
 }
 
 pub async fn get_latest(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::DataflowVersion>> {
     let record = state
         .store
         .transact(|tx| {
@@ -137,7 +140,7 @@ pub async fn get_latest(
         })
         .await?;
     match record {
-        Some(record) => Ok(Json(to_json(&record)?)),
+        Some(record) => Ok(Json(body(&record)?)),
         None => Err(ApiError::not_found(
             "name",
             format!("no dataflow named {name:?}"),
@@ -148,7 +151,7 @@ pub async fn get_latest(
 pub async fn get_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::DataflowVersion>> {
     let version: u32 = version
         .parse()
         .map_err(|_| ApiError::invalid("version", "a positive integer"))?;
@@ -160,7 +163,7 @@ pub async fn get_version(
         })
         .await?;
     match record {
-        Some(record) => Ok(Json(to_json(&record)?)),
+        Some(record) => Ok(Json(body(&record)?)),
         None => Err(ApiError::not_found(
             "version",
             format!("dataflow {name:?} has no version {version}"),
@@ -172,7 +175,7 @@ pub async fn get_version(
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Dataflows>> {
     let records = state
         .store
         .transact(|tx| async move { dataflows::list_latest(&tx).await })
@@ -180,15 +183,13 @@ pub async fn list(
     let visible = caller
         .visible(&state, Entity::Dataflows, records, |r| &r.name)
         .await?;
-    let items: Vec<Value> = visible
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "latest_version": r.version,
-                "updated_at": input::time(r.created_at_ms),
-            })
+    let dataflows = visible
+        .into_iter()
+        .map(|r| bodies::DataflowSummary {
+            updated_at: input::time_text(r.created_at_ms),
+            name: r.name,
+            latest_version: r.version,
         })
         .collect();
-    Ok(Json(json!({ "dataflows": items })))
+    Ok(Json(bodies::Dataflows { dataflows }))
 }

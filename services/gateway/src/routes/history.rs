@@ -14,8 +14,9 @@ use prism_bus::subjects;
 use prism_schemas::v1::{ServiceCall, ServiceRecord};
 use prism_store::records::now_ms;
 use prost::Message;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::AppState;
@@ -100,7 +101,7 @@ pub async fn stats(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::ServiceStats>> {
     // The name becomes part of a subject filter: only names that can be one.
     input::check_name("name", &name)?;
     input::reject_unknown_query(&query, &["window"])?;
@@ -117,26 +118,30 @@ pub async fn stats(
     let calls = read_calls(&state, &name, Duration::from_secs(window)).await?;
     let mut durations: Vec<f64> = calls.iter().map(|c| c.duration_ms).collect();
     durations.sort_by(f64::total_cmp);
-    let percentile = |p: f64| -> Value {
+    let percentile = |p: f64| -> Option<f64> {
         if durations.is_empty() {
-            return Value::Null;
+            return None;
         }
         let rank = ((p / 100.0) * durations.len() as f64).ceil() as usize;
-        json!(durations[rank.clamp(1, durations.len()) - 1])
+        Some(durations[rank.clamp(1, durations.len()) - 1])
     };
     let errors = calls.iter().filter(|c| c.status >= 500).count();
     let requests = calls.len();
-    Ok(Json(json!({
-        "service": name,
-        "window_seconds": window,
-        "requests": requests,
-        "errors": errors,
-        "error_rate": if requests == 0 { 0.0 } else { errors as f64 / requests as f64 },
-        "p50_ms": percentile(50.0),
-        "p95_ms": percentile(95.0),
-        "p99_ms": percentile(99.0),
-        "truncated": requests >= MAX_CALLS_READ,
-    })))
+    Ok(Json(bodies::ServiceStats {
+        service: name,
+        window_seconds: window,
+        requests: requests as u64,
+        errors: errors as u64,
+        error_rate: if requests == 0 {
+            0.0
+        } else {
+            errors as f64 / requests as f64
+        },
+        p50_ms: percentile(50.0),
+        p95_ms: percentile(95.0),
+        p99_ms: percentile(99.0),
+        truncated: requests >= MAX_CALLS_READ,
+    }))
 }
 
 /// The calls of `name` in the last `window`, from the stream, at most

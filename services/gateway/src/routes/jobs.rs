@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
@@ -12,21 +11,22 @@ use prism_jobs::SubmitRequest;
 use prism_schemas::v1::{JobEvent, JobRecord, JobState};
 use prism_store::records::jobs::{self, JobFilter};
 use prism_store::records::now_ms;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, on_job};
 use crate::bodies;
+use crate::catalog;
 use crate::catalog::{Change, stage};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::input;
+use crate::input::{self, Typed};
 use crate::state::AppState;
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-pub fn to_json(job: &JobRecord) -> Value {
+fn body(job: &JobRecord) -> bodies::Job {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    json!(bodies::Job {
+    bodies::Job {
         id: job.id.clone(),
         dataflow: job.dataflow.clone(),
         version: job.dataflow_version,
@@ -55,13 +55,7 @@ pub fn to_json(job: &JobRecord) -> Value {
                 elapsed_ms: stage.elapsed_ms,
             })
             .collect(),
-    })
-}
-
-/// Jobs are named by their dataflow: `view on jobs/adults` shows the jobs of
-/// dataflow `adults`.
-pub(super) fn on_job(action: Action, job: &JobRecord) -> Permission {
-    Permission::on(action, Entity::Jobs, &job.dataflow)
+    }
 }
 
 /// Runs a dataflow: needs `execute` on it.
@@ -69,28 +63,22 @@ pub async fn submit(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Typed(request): Typed<bodies::JobRequest>,
+) -> ApiResult<(StatusCode, Json<bodies::JobAccepted>)> {
     let _admitted = state.admit_submission()?;
-    let map = input::json_object(&body)?;
-    input::reject_unknown(&map, &["dataflow", "version", "parameters"])?;
-    let dataflow = input::required_str(&map, "dataflow")?.to_string();
+    let dataflow = request.dataflow;
+    input::non_empty("dataflow", &dataflow)?;
     caller
         .require(
             &state,
             Permission::on(Action::Execute, Entity::Dataflows, &dataflow),
         )
         .await?;
-    let version = match map.get("version") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|v| (1..=u64::from(u32::MAX)).contains(v))
-                .ok_or_else(|| ApiError::invalid("version", "a positive integer"))?
-                as u32,
-        ),
-    };
-    let parameters = input::parameters(&map)?;
+    if request.version == Some(0) {
+        return Err(ApiError::invalid("version", "a positive integer"));
+    }
+    let version = request.version;
+    let parameters = input::parameter_values(request.parameters.iter().flatten())?;
     let idempotency_key = match headers.get(IDEMPOTENCY_HEADER) {
         Some(value) => Some(
             value
@@ -123,30 +111,21 @@ pub async fn submit(
     let job = submitted.job;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": job.id, "status": job.state().api_name() })),
+        Json(bodies::JobAccepted {
+            status: job.state().api_name().to_string(),
+            id: job.id,
+        }),
     ))
-}
-
-pub(super) async fn load(state: &AppState, id: &str) -> ApiResult<JobRecord> {
-    let id_owned = id.to_string();
-    let job = state
-        .store
-        .transact(|tx| {
-            let id = id_owned.clone();
-            async move { jobs::get(&tx, &id).await }
-        })
-        .await?;
-    job.ok_or_else(|| ApiError::not_found("id", format!("no job {id:?}")))
 }
 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let job = load(&state, &id).await?;
+) -> ApiResult<Json<bodies::Job>> {
+    let job = catalog::job(&state, &id).await?;
     caller.require(&state, on_job(Action::View, &job)).await?;
-    Ok(Json(to_json(&job)))
+    Ok(Json(body(&job)))
 }
 
 /// A page of the jobs the caller may view (a page may hold fewer than `limit`
@@ -155,7 +134,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::Jobs>> {
     input::reject_unknown_query(&query, &["status", "dataflow", "limit", "cursor"])?;
     let limit = input::limit(query.get("limit"))?;
     let state_filter = match query.get("status") {
@@ -183,11 +162,10 @@ pub async fn list(
     let visible = caller
         .visible(&state, Entity::Jobs, page.jobs, |j| &j.dataflow)
         .await?;
-    let visible: Vec<Value> = visible.iter().map(to_json).collect();
-    Ok(Json(json!({
-        "jobs": visible,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(bodies::Jobs {
+        jobs: visible.iter().map(body).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Cancels a job through the attempt fence, its one mechanism: a job no executor
@@ -199,8 +177,8 @@ pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut job = load(&state, &id).await?;
+) -> ApiResult<(StatusCode, Json<bodies::Job>)> {
+    let mut job = catalog::job(&state, &id).await?;
     caller.require(&state, on_job(Action::Modify, &job)).await?;
     let already_finished = |job_state: JobState| {
         ApiError::new(
@@ -223,7 +201,7 @@ pub async fn cancel(
             ConfigEntity::Job,
             ConfigOp::Cancel,
             &id,
-            json!({}),
+            Value::Object(Default::default()),
         )
         .message(),
     ];
@@ -246,7 +224,7 @@ pub async fn cancel(
         })
         .await?;
     state.announce(&staged).await;
-    Ok((StatusCode::ACCEPTED, Json(to_json(&job))))
+    Ok((StatusCode::ACCEPTED, Json(body(&job))))
 }
 
 /// The terminal event of a job cancelled before any executor claimed it.

@@ -15,8 +15,7 @@ use futures::{Stream, StreamExt};
 use prism_auth::Action;
 use prism_bus::subjects;
 
-use super::jobs::{load, on_job};
-use crate::auth::Caller;
+use crate::auth::{Caller, on_job};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input;
 use crate::state::AppState;
@@ -50,7 +49,7 @@ pub async fn logs(
         Some(_) => return Err(ApiError::invalid("follow", "true or false")),
     };
     // A job that exists names the subject: ids come from the store, never the path.
-    let job = load(&state, &id).await?;
+    let job = crate::catalog::job(&state, &id).await?;
     caller.require(&state, on_job(Action::View, &job)).await?;
     let lines = open(&state, &job.id).await?;
     let body = if follow {
@@ -134,7 +133,7 @@ fn following(state: Arc<AppState>, job_id: String, lines: Lines) -> impl Stream<
                     // Quiet after the job ended: every line it told is read.
                     Chunk::Quiet if ended => return None,
                     Chunk::Quiet => {
-                        let ended = load(&state, &job_id)
+                        let ended = crate::catalog::job(&state, &job_id)
                             .await
                             .is_ok_and(|job| job.state().is_terminal());
                         if ended {

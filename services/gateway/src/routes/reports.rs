@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use prism_auth::Action;
 use prism_store::records::jobs::{self, JobFilter};
-use serde_json::json;
 
 use crate::auth::Caller;
 use crate::bodies::JobReport;
@@ -102,7 +101,7 @@ pub async fn jobs(
         groups,
         truncated,
     };
-    Ok(axum::Json(json!(body)).into_response())
+    Ok(axum::Json(body).into_response())
 }
 
 /// Reads the window's jobs newest first, page by page, counting the visible ones.
@@ -137,7 +136,7 @@ async fn gather(
                 Some(may) => *may,
                 None => {
                     let may = caller
-                        .may(state, super::jobs::on_job(Action::View, job))
+                        .may(state, crate::auth::on_job(Action::View, job))
                         .await?;
                     visible.insert(job.dataflow.clone(), may);
                     may

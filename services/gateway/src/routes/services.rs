@@ -8,16 +8,15 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use prism_bus::subjects::ConfigOp;
-use prism_bus::{envelope, subjects};
-use prism_dataflow::Kind;
-use prism_schemas::v1::{OutboxMessage, ServiceRecord, ServiceSpec};
+use prism_schemas::v1::{ServiceRecord, ServiceSpec};
 use prism_store::Tx;
-use prism_store::records::{dataflows, now_ms, services};
+use prism_store::records::now_ms;
 
 use crate::auth::Caller;
 use crate::bodies;
 use crate::catalog::{self, Draft, Saved};
 use crate::error::{ApiError, ApiResult};
+use crate::exposure;
 use crate::input::{self, Typed};
 use crate::state::AppState;
 
@@ -93,7 +92,7 @@ async fn expose(
         updated_at_ms: now,
         ..wanted.clone()
     };
-    let spec = match spec_for(tx, &mut record).await? {
+    let spec = match exposure::spec_for(tx, &mut record).await? {
         Ok(spec) => spec,
         Err(refused) => return Ok(Err(refused)),
     };
@@ -101,89 +100,6 @@ async fn expose(
         also: vec![spec],
         ..Draft::of(record)
     }))
-}
-
-/// The bucket entry that serves `record`'s dataflow version (resolving the latest
-/// when it is not pinned), checked to be a service.
-async fn spec_for(
-    tx: &Tx,
-    record: &mut ServiceRecord,
-) -> prism_store::Result<ApiResult<OutboxMessage>> {
-    let found = if record.pinned {
-        dataflows::get_version(tx, &record.dataflow, record.version).await?
-    } else {
-        dataflows::latest(tx, &record.dataflow).await?
-    };
-    let Some(version) = found else {
-        let (field, message) = if record.pinned {
-            (
-                "version",
-                format!(
-                    "dataflow {:?} has no version {}",
-                    record.dataflow, record.version
-                ),
-            )
-        } else {
-            (
-                "dataflow",
-                format!("no dataflow named {:?}", record.dataflow),
-            )
-        };
-        return Ok(Err(ApiError::invalid(field, message)));
-    };
-    let Ok(dataflow) = prism_dataflow::validate::from_stored(&version.document_json) else {
-        return Ok(Err(ApiError::invalid(
-            "dataflow",
-            "the stored dataflow is invalid",
-        )));
-    };
-    if dataflow.kind != Kind::Service {
-        let message = format!(
-            "{:?} is a job dataflow; services expose \"kind\":\"service\"",
-            record.dataflow
-        );
-        return Ok(Err(ApiError::invalid("dataflow", message)));
-    }
-    let connections = match prism_jobs::snapshot_connections(tx, &dataflow).await? {
-        Ok(connections) => connections,
-        Err(refused) => return Ok(Err(refused.into())),
-    };
-    record.version = version.version;
-    let spec = ServiceSpec {
-        name: record.name.clone(),
-        exposed: true,
-        dataflow: record.dataflow.clone(),
-        version: version.version,
-        dataflow_document: version.document_json,
-        connections,
-        timeout_ms: record.timeout_ms,
-        max_inflight: record.max_inflight,
-        updated_at_ms: record.updated_at_ms,
-    };
-    Ok(Ok(spec_message(&spec)))
-}
-
-fn spec_message(spec: &ServiceSpec) -> OutboxMessage {
-    let msg_id = format!("svc.{}.{}", spec.name, spec.updated_at_ms);
-    envelope(subjects::service_spec(&spec.name), &msg_id, spec)
-}
-
-/// Within the transaction that saved a new version of `dataflow`: every service
-/// that follows its latest version moves to it. Answers the messages to stage.
-pub async fn roll_out(tx: &Tx, dataflow: &str) -> prism_store::Result<Vec<OutboxMessage>> {
-    let mut messages = Vec::new();
-    for mut record in services::list(tx).await? {
-        if record.pinned || record.dataflow != dataflow {
-            continue;
-        }
-        record.updated_at_ms = now_ms();
-        // A new version that is not a service leaves the running one in place.
-        if let Ok(spec) = spec_for(tx, &mut record).await? {
-            services::put(tx, &record).await?;
-            messages.push(spec);
-        }
-    }
-    Ok(messages)
 }
 
 /// Unexposes: executors stop answering it (its bucket entry says so).
@@ -199,7 +115,7 @@ pub async fn delete(
             updated_at_ms: now_ms(),
             ..Default::default()
         };
-        Ok(Ok(vec![spec_message(&gone)]))
+        Ok(Ok(vec![exposure::spec_message(&gone)]))
     };
     let answer = catalog::delete(&state, caller.name(), &name, ConfigOp::Unexpose, gone).await?;
     state.forget_service(&name);
