@@ -9,10 +9,13 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::{ArrayWriter, ReaderBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use prism_bus::service_call::{
+    CallAnswer, CallError, CallRefused, CallReply, CallRequest, RowError,
+};
 use prism_dataflow::model::{FieldType, InputField};
 use prism_dataflow::{Dataflow, StageSpec, parameters, paths};
 use prism_schemas::v1::ServiceSpec;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::engine::{self, Confinement, Table};
 use crate::warm::{Plans, SqlStage};
@@ -172,56 +175,74 @@ fn refused(code: &'static str, field: &'static str, message: impl Into<String>) 
     }
 }
 
-/// The reply to one request (JSON): `{"rows","errors"?,"version","duration_ms","request_id"}`
-/// or `{"error":{"code","message","field"}}`.
+/// The reply to one request, as the bus contract's [`CallReply`].
 pub async fn answer(compiled: &Compiled, payload: &[u8], node: &str, started: Instant) -> Vec<u8> {
     let request_id = uuid::Uuid::now_v7().to_string();
     let reply = match run(compiled, payload).await {
-        Ok((rows, errors, rows_in)) => {
-            let mut reply = json!({
-                "rows": rows,
-                "rows_in": rows_in,
-                "node": node,
-                "version": compiled.spec.version,
-                "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
-                "request_id": request_id,
-            });
-            if !errors.is_empty() {
-                reply["errors"] = Value::Array(errors);
-            }
-            reply
-        }
-        Err(r) => {
-            json!({"error": {"code": r.code, "message": r.message, "field": r.field}, "request_id": request_id})
-        }
+        Ok((rows, errors, rows_in)) => CallReply::Answered(CallAnswer {
+            rows,
+            errors,
+            rows_in: rows_in as u64,
+            node: node.to_string(),
+            version: compiled.spec.version,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            request_id,
+        }),
+        Err(r) => CallReply::Refused(CallRefused {
+            error: CallError {
+                code: r.code.to_string(),
+                message: r.message,
+                field: Some(r.field.to_string()),
+            },
+            request_id,
+        }),
     };
-    reply.to_string().into_bytes()
+    serde_json::to_vec(&reply).unwrap_or_default()
 }
 
-async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>, usize), Refusal> {
-    let request: Map<String, Value> = match serde_json::from_slice(payload) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(refused(
-                "invalid_argument",
-                "body",
-                "expected {\"rows\":[...],\"parameters\"?:{...}}",
-            ));
-        }
+/// The request, read; a refusal names `rows`, `parameters` or the whole `body`.
+fn read(payload: &[u8]) -> Result<CallRequest, Refusal> {
+    let shape = || {
+        refused(
+            "invalid_argument",
+            "body",
+            "expected {\"rows\":[...],\"parameters\"?:{...}}",
+        )
     };
-    let rows = request
-        .get("rows")
-        .and_then(Value::as_array)
-        .filter(|r| r.len() <= MAX_ROWS)
-        .ok_or_else(|| {
-            refused(
-                "invalid_argument",
-                "rows",
-                format!("required: an array of at most {MAX_ROWS} rows"),
-            )
-        })?;
-    let rows_in = rows.len();
-    let given = parameters_of(&request)?;
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(payload) else {
+        return Err(shape());
+    };
+    let field = if !map.get("rows").is_some_and(Value::is_array) {
+        "rows"
+    } else if map.get("parameters").is_some_and(|p| !p.is_object()) {
+        "parameters"
+    } else {
+        "body"
+    };
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        let message = match field {
+            "rows" => format!("required: an array of at most {MAX_ROWS} rows"),
+            "parameters" => "an object".to_string(),
+            _ => e.to_string(),
+        };
+        refused("invalid_argument", field, message)
+    })
+}
+
+async fn run(
+    compiled: &Compiled,
+    payload: &[u8],
+) -> Result<(Vec<Value>, Vec<RowError>, usize), Refusal> {
+    let request = read(payload)?;
+    if request.rows.len() > MAX_ROWS {
+        return Err(refused(
+            "invalid_argument",
+            "rows",
+            format!("required: an array of at most {MAX_ROWS} rows"),
+        ));
+    }
+    let rows_in = request.rows.len();
+    let given = parameters_of(&request.parameters)?;
     let values =
         parameters::resolve(&compiled.dataflow.parameters, &given).map_err(|(name, message)| {
             refused(
@@ -231,18 +252,16 @@ async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>, 
             )
         })?;
     // The compatibility endpoint's values come from a query string, as text.
-    let text_values = request.get("text_values").and_then(Value::as_bool) == Some(true);
-    let typed;
-    let rows = if text_values {
-        typed = rows
+    let rows = if request.text_values {
+        request
+            .rows
             .iter()
             .map(|row| typed_from_text(&compiled.fields, row))
-            .collect::<Vec<_>>();
-        &typed
+            .collect::<Vec<_>>()
     } else {
-        rows
+        request.rows
     };
-    let (valid, errors) = validate_rows(&compiled.fields, rows);
+    let (valid, errors) = validate_rows(&compiled.fields, &rows);
     let input =
         decode(&compiled.schema, &valid).map_err(|e| refused("invalid_argument", "rows", e))?;
     let rows = evaluate(compiled, input, &values)
@@ -251,14 +270,8 @@ async fn run(compiled: &Compiled, payload: &[u8]) -> Result<(Value, Vec<Value>, 
     Ok((rows, errors, rows_in))
 }
 
-fn parameters_of(request: &Map<String, Value>) -> Result<HashMap<String, String>, Refusal> {
-    let Some(value) = request.get("parameters") else {
-        return Ok(HashMap::new());
-    };
-    let object = value
-        .as_object()
-        .ok_or_else(|| refused("invalid_argument", "parameters", "an object"))?;
-    object
+fn parameters_of(given: &Map<String, Value>) -> Result<HashMap<String, String>, Refusal> {
+    given
         .iter()
         .map(
             |(k, v)| match prism_dataflow::validate::scalar_to_string(v) {
@@ -274,18 +287,26 @@ fn parameters_of(request: &Map<String, Value>) -> Result<HashMap<String, String>
 }
 
 /// The rows that fit the input fields, and an error for each that does not.
-fn validate_rows(fields: &[InputField], rows: &[Value]) -> (Vec<Value>, Vec<Value>) {
+fn validate_rows(fields: &[InputField], rows: &[Value]) -> (Vec<Value>, Vec<RowError>) {
     let (mut valid, mut errors) = (Vec::new(), Vec::new());
     'rows: for (i, row) in rows.iter().enumerate() {
         let Some(object) = row.as_object() else {
-            errors.push(json!({"row": i, "field": null, "message": "a row is an object"}));
+            errors.push(RowError {
+                row: i,
+                field: None,
+                message: "a row is an object".into(),
+            });
             continue;
         };
         if let Some(unknown) = object
             .keys()
             .find(|k| !fields.iter().any(|f| &f.name == *k))
         {
-            errors.push(json!({"row": i, "field": unknown, "message": "unknown field"}));
+            errors.push(RowError {
+                row: i,
+                field: Some(unknown.clone()),
+                message: "unknown field".into(),
+            });
             continue;
         }
         for field in fields {
@@ -296,7 +317,11 @@ fn validate_rows(fields: &[InputField], rows: &[Value]) -> (Vec<Value>, Vec<Valu
                 Some(v) => type_problem(field.field_type, v),
             };
             if let Some(message) = problem {
-                errors.push(json!({"row": i, "field": field.name, "message": message}));
+                errors.push(RowError {
+                    row: i,
+                    field: Some(field.name.clone()),
+                    message,
+                });
                 continue 'rows;
             }
         }
@@ -366,7 +391,7 @@ async fn evaluate(
     compiled: &Compiled,
     input: Table,
     values: &BTreeMap<String, String>,
-) -> Result<Value, String> {
+) -> Result<Vec<Value>, String> {
     let table = compiled
         .plans
         .run(input.batches, values, compiled.confinement.memory_bytes)
@@ -374,7 +399,7 @@ async fn evaluate(
     to_json(&table)
 }
 
-fn to_json(table: &Table) -> Result<Value, String> {
+fn to_json(table: &Table) -> Result<Vec<Value>, String> {
     let mut writer = ArrayWriter::new(Vec::new());
     for batch in &table.batches {
         writer.write(batch).map_err(|e| e.to_string())?;
@@ -382,7 +407,7 @@ fn to_json(table: &Table) -> Result<Value, String> {
     writer.finish().map_err(|e| e.to_string())?;
     let bytes = writer.into_inner();
     if bytes.is_empty() {
-        return Ok(Value::Array(Vec::new()));
+        return Ok(Vec::new());
     }
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }

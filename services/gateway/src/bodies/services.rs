@@ -1,8 +1,7 @@
 //! Real-time services and their calls.
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
-
-use super::Object;
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,17 +31,32 @@ pub struct Services {
     pub services: Vec<Service>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
-    pub rows: Vec<Object>,
-    pub parameters: Option<Object>,
+    /// Input rows (a row that is not an object is a row error of the answer).
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Value>,
+    /// Values of the dataflow's parameters.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// A row the service refused, by its index in the request.
+#[derive(Serialize, ToSchema)]
+pub struct RowError {
+    pub row: u64,
+    pub field: Option<String>,
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceAnswer {
-    pub rows: Vec<Object>,
-    /// Rows refused, by their index in the request.
-    pub errors: Option<Vec<Object>>,
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Value>,
+    /// Rows refused, by their index in the request; absent when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RowError>>,
     pub version: u32,
     pub duration_ms: f64,
     pub request_id: String,
@@ -51,25 +65,30 @@ pub struct ServiceAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct RestAnswer {
     #[serde(rename = "Output")]
-    pub output: Vec<Object>,
-    /// Rows refused, as in the answer of `invoke`.
-    #[serde(rename = "Errors")]
-    pub errors: Option<Vec<Object>>,
+    #[schema(value_type = Vec<Object>)]
+    pub output: Vec<Value>,
+    /// Rows refused, as in the answer of `invoke`; absent when none was.
+    #[serde(rename = "Errors", skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RowError>>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RestRequest {
     #[serde(rename = "Input")]
     pub input: RestInput,
     /// The parameters' values.
     #[serde(rename = "Options")]
-    pub options: Option<Object>,
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Map<String, Value>>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RestInput {
     #[serde(rename = "Row")]
-    pub row: Vec<Object>,
+    #[schema(value_type = Vec<Object>)]
+    pub row: Vec<Value>,
 }
 
 #[derive(Serialize, ToSchema)]

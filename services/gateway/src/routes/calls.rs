@@ -11,27 +11,56 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
+use prism_bus::service_call::{CallAnswer, CallError, CallReply, CallRequest, RowError};
 use prism_bus::subjects;
 use prism_schemas::v1::ServiceRecord;
 use prism_store::records::services;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use crate::auth::Caller;
+use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::input;
 use crate::routes::history;
 use crate::state::AppState;
 
 /// Pause before the one retry of a call that found no executor.
 const RETRY_AFTER_NO_RESPONDER: Duration = Duration::from_millis(100);
 
+/// The body is read into its type after the service is found, so that a call
+/// with a malformed body is still a call of the service, in its history.
 pub async fn invoke(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
-    forward(&state, caller.name(), &name, body).await.map(Json)
+) -> ApiResult<Json<bodies::ServiceAnswer>> {
+    let request = input::typed::<bodies::ServiceRequest>(&body).map(|request| CallRequest {
+        rows: request.rows,
+        parameters: request.parameters.unwrap_or_default(),
+        text_values: false,
+    });
+    let answer = forward(&state, caller.name(), &name, request).await?;
+    Ok(Json(bodies::ServiceAnswer {
+        rows: answer.rows,
+        errors: row_errors(answer.errors),
+        version: answer.version,
+        duration_ms: answer.duration_ms,
+        request_id: answer.request_id,
+    }))
+}
+
+fn row_errors(errors: Vec<RowError>) -> Option<Vec<bodies::RowError>> {
+    let errors: Vec<bodies::RowError> = errors
+        .into_iter()
+        .map(|e| bodies::RowError {
+            row: e.row as u64,
+            field: e.field,
+            message: e.message,
+        })
+        .collect();
+    (!errors.is_empty()).then_some(errors)
 }
 
 /// The compatibility shape, one row: `GET /rest/{name}/results.json?Data.<field>=…&Option.<parameter>=…`
@@ -42,7 +71,7 @@ pub async fn rest_get(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<bodies::RestAnswer>> {
     let (mut row, mut parameters) = (Map::new(), Map::new());
     for (key, value) in query {
         if let Some(field) = key.strip_prefix("Data.") {
@@ -56,28 +85,27 @@ pub async fn rest_get(
             ));
         }
     }
-    let request = json!({"rows": [row], "parameters": parameters, "text_values": true});
-    compat(&state, caller.name(), &name, request).await
+    let request = CallRequest {
+        rows: vec![Value::Object(row)],
+        parameters,
+        text_values: true,
+    };
+    compat(&state, caller.name(), &name, Ok(request)).await
 }
 
-/// The compatibility shape: `{"Input":{"Row":[{…}]}}` answers `{"Output":[{…}]}`.
+/// The compatibility shape: `{"Input":{"Row":[{…}]}}` answers `{"Output":[{…}]}`
+/// (the body read as `invoke` reads its own).
 pub async fn rest_post(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let document: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid("body", format!("invalid JSON: {e}")))?;
-    let rows = document
-        .pointer("/Input/Row")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("Input.Row", "required: an array of rows"))?;
-    let mut request = json!({"rows": rows});
-    if let Some(options) = document.get("Options") {
-        request["parameters"] = options.clone();
-    }
+) -> ApiResult<Json<bodies::RestAnswer>> {
+    let request = input::typed::<bodies::RestRequest>(&body).map(|request| CallRequest {
+        rows: request.input.row,
+        parameters: request.options.unwrap_or_default(),
+        text_values: false,
+    });
     compat(&state, caller.name(), &name, request).await
 }
 
@@ -85,22 +113,32 @@ async fn compat(
     state: &Arc<AppState>,
     caller: &str,
     name: &str,
-    request: Value,
-) -> ApiResult<Json<Value>> {
-    let answer = forward(state, caller, name, Bytes::from(request.to_string())).await?;
-    let mut output = json!({"Output": answer["rows"]});
-    if let Some(errors) = answer.get("errors") {
-        output["Errors"] = errors.clone();
-    }
-    Ok(Json(output))
+    request: ApiResult<CallRequest>,
+) -> ApiResult<Json<bodies::RestAnswer>> {
+    let answer = forward(state, caller, name, request).await?;
+    Ok(Json(bodies::RestAnswer {
+        output: answer.rows,
+        errors: row_errors(answer.errors),
+    }))
 }
 
 /// Sends one call to the service's executors, reads the answer, and adds the call
 /// to the service's history.
-async fn forward(state: &Arc<AppState>, caller: &str, name: &str, body: Bytes) -> ApiResult<Value> {
+async fn forward(
+    state: &Arc<AppState>,
+    caller: &str,
+    name: &str,
+    request: ApiResult<CallRequest>,
+) -> ApiResult<CallAnswer> {
     let record = load(state, name).await?;
     let started = Instant::now();
-    let result = exchange(state, &record, body).await;
+    let result = match request {
+        Ok(request) => {
+            let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+            exchange(state, &record, body).await
+        }
+        Err(refused) => Err(refused),
+    };
     history::record(state, caller, &record, started, &result);
     let status = match &result {
         Ok(_) => 200,
@@ -110,7 +148,7 @@ async fn forward(state: &Arc<AppState>, caller: &str, name: &str, body: Bytes) -
     result
 }
 
-async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiResult<Value> {
+async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiResult<CallAnswer> {
     let name = record.name.as_str();
     let slots = slots(state, record);
     let Ok(_slot) = slots.try_acquire_owned() else {
@@ -134,16 +172,17 @@ async fn exchange(state: &AppState, record: &ServiceRecord, body: Bytes) -> ApiR
         }
         Err(error) => return Err(error),
     };
-    let answer: Value = serde_json::from_slice(&reply).map_err(|e| {
+    // Read once, into the contract's type: an answer, or the service's refusal.
+    let reply: CallReply = serde_json::from_slice(&reply).map_err(|e| {
         ApiError::new(
             Code::Internal,
             None,
             format!("unreadable service reply: {e}"),
         )
     })?;
-    match answer.get("error") {
-        None => Ok(answer),
-        Some(error) => Err(refusal(error)),
+    match reply {
+        CallReply::Answered(answer) => Ok(answer),
+        CallReply::Refused(refused) => Err(refusal(refused.error)),
     }
 }
 
@@ -246,22 +285,11 @@ fn unavailable(message: String) -> ApiError {
 
 /// The service's own refusal, with its status: a request it could not read is 400,
 /// one it could not compute 422.
-fn refusal(error: &Value) -> ApiError {
-    let text = |key: &str| {
-        error
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let code = match text("code").as_str() {
+fn refusal(error: CallError) -> ApiError {
+    let code = match error.code.as_str() {
         "invalid_argument" => Code::InvalidArgument,
         _ => Code::Unprocessable,
     };
-    let field = text("field");
-    ApiError::new(
-        code,
-        Some(&field).filter(|f| !f.is_empty()).map(String::as_str),
-        text("message"),
-    )
+    let field = error.field.filter(|f| !f.is_empty());
+    ApiError::new(code, field.as_deref(), error.message)
 }

@@ -10,11 +10,11 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use futures::StreamExt;
+use prism_bus::service_call::CallAnswer;
 use prism_bus::subjects;
 use prism_schemas::v1::{ServiceCall, ServiceRecord};
 use prism_store::records::now_ms;
 use prost::Message;
-use serde_json::Value;
 
 use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
@@ -25,7 +25,7 @@ use crate::state::AppState;
 const MAX_WINDOW_SECS: u64 = 3600;
 const MAX_CALLS_READ: usize = 100_000;
 
-fn outcome(result: &ApiResult<Value>) -> (&'static str, u16) {
+fn outcome(result: &ApiResult<CallAnswer>) -> (&'static str, u16) {
     match result {
         Ok(_) => ("ok", 200),
         Err(error) => {
@@ -47,39 +47,25 @@ pub fn record(
     caller: &str,
     service: &ServiceRecord,
     started: Instant,
-    result: &ApiResult<Value>,
+    result: &ApiResult<CallAnswer>,
 ) {
     let (outcome, status) = outcome(result);
     let answer = result.as_ref().ok();
-    let number = |key: &str| {
-        answer
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let count = |key: &str| {
-        answer
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_array)
-            .map_or(0, |a| a.len() as u64)
-    };
     let event = ServiceCall {
-        event_id: answer
-            .and_then(|a| a["request_id"].as_str())
-            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string),
+        event_id: answer.map_or_else(
+            || uuid::Uuid::now_v7().to_string(),
+            |a| a.request_id.clone(),
+        ),
         service: service.name.clone(),
-        version: answer.map_or(service.version as u64, |_| number("version")) as u32,
+        version: answer.map_or(service.version, |a| a.version),
         caller: caller.to_string(),
-        node: answer
-            .and_then(|a| a["node"].as_str())
-            .unwrap_or("")
-            .to_string(),
+        node: answer.map(|a| a.node.clone()).unwrap_or_default(),
         status: u32::from(status),
         outcome: outcome.to_string(),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        rows_in: number("rows_in"),
-        rows_out: count("rows"),
-        row_errors: count("errors"),
+        rows_in: answer.map_or(0, |a| a.rows_in),
+        rows_out: answer.map_or(0, |a| a.rows.len() as u64),
+        row_errors: answer.map_or(0, |a| a.errors.len() as u64),
         occurred_at_ms: now_ms(),
     };
     let state = state.clone();

@@ -64,6 +64,7 @@ const NOT_THE_JOB_QUEUE: &[&str] = &[
 /// Only the audit service consumes (and acknowledges) its consumer.
 const NOT_THE_AUDIT_CONSUMER: &[&str] = &[
     "$JS.API.CONSUMER.MSG.NEXT.EVENTS.audit",
+    "$JS.API.CONSUMER.CREATE.EVENTS.audit",
     "$JS.API.CONSUMER.CREATE.EVENTS.audit.>",
     "$JS.API.CONSUMER.DURABLE.CREATE.EVENTS.audit",
     "$JS.ACK.EVENTS.audit.>",

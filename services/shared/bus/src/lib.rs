@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod error;
 pub mod headers;
 pub mod nodes;
+pub mod service_call;
 pub mod settings;
 pub mod subjects;
 pub mod topology;

@@ -181,6 +181,17 @@ pub fn service_request(name: &str) -> String {
 
 pub const SERVICE_QUEUE_GROUP: &str = "prism-executors";
 
+/// What the audit service consumes: every event family but service calls, which
+/// are history that gateways read back for statistics, never audit entries.
+pub const AUDITED_EVENTS: &[&str] = &[
+    "prism.events.job.>",
+    "prism.events.config.>",
+    "prism.events.schedule.>",
+    "prism.events.node.>",
+    "prism.events.submit.>",
+    "prism.events.run.>",
+];
+
 /// `prism.events.svc.<name>.<outcome>`: one service call, for its history.
 pub fn service_call_event(name: &str, outcome: &str) -> String {
     format!("prism.events.svc.{name}.{outcome}")

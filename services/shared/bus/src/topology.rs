@@ -146,11 +146,16 @@ pub fn executor_consumer_config(pool: &str, ack_wait: Duration) -> consumer::pul
     }
 }
 
-/// The audit service's durable consumer on every event.
+/// The audit service's durable consumer on every event it records (not service
+/// calls, so that thousands of calls a second do not pass through it to be dropped).
+/// A consumer made by an earlier version keeps its filter of every event.
 pub fn audit_consumer_config() -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(subjects::AUDIT_CONSUMER.into()),
-        filter_subject: subjects::EVENTS_SUBJECTS.into(),
+        filter_subjects: subjects::AUDITED_EVENTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(30),
         max_ack_pending: 1_000,
