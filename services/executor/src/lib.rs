@@ -3,20 +3,16 @@
 //! carries its dataflow and connections. Every executor of a pool shares one durable
 //! consumer, so JetStream balances the work and redelivers what a dead one held.
 //!
-//! - [`worker`]: one delivery, from claim to acknowledgement, on the attempt fence.
-//! - [`engine`]: the dataflow on DataFusion, with outputs staged until committed.
+//! An executor does two jobs, each a folder, on one shared toolkit:
+//! - [`jobs`]: batch jobs, from a delivery of the work queue to its acknowledgement;
+//! - [`services`]: real-time services, answering calls in a queue group;
+//! - [`engine`]: DataFusion as both use it (confinement, memory, tables, errors).
 mod engine;
-mod joblog;
-mod memory;
-mod meter;
-mod request;
-mod serving;
-mod sink;
-mod warm;
-mod worker;
+mod jobs;
+mod services;
 
 pub use engine::Confinement;
-pub use memory::executor_pool;
+pub use engine::memory::executor_pool;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::worker::Worker;
+use crate::jobs::delivery::Worker;
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -91,7 +87,7 @@ pub async fn run(
     tracing::info!(pool = %config.pool, concurrency = config.concurrency, node = %config.node_id, "executor started");
     let stop_taking = CancellationToken::new();
     // Services are answered until the executor stops taking work (drain or shutdown).
-    let services = tokio::spawn(serving::serve(
+    let services = tokio::spawn(services::serving::serve(
         worker.bus.clone(),
         config.topology,
         worker.confinement.clone(),

@@ -18,7 +18,7 @@ use prism_schemas::v1::ServiceSpec;
 use serde_json::{Map, Value};
 
 use crate::engine::{self, Confinement, Table};
-use crate::warm::{Plans, SqlStage};
+use crate::services::warm::{Plans, SqlStage};
 
 /// Rows one request may carry.
 pub const MAX_ROWS: usize = 10_000;

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Confinement;
-use crate::request::{self, Compiled};
+use crate::services::request::{self, Compiled};
 
 /// A service this executor answers: the version answering now, and its responder.
 struct Answering {

@@ -3,7 +3,7 @@
 //! truth about the job throughout; this module only acts on what it says.
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use prism_bus::attempts::{Attempts, Claim, Standing};
@@ -14,8 +14,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::engine::{self, EngineError, RunSpec};
-use crate::joblog::{JobLog, Level};
+use crate::engine::{self, EngineError};
+use crate::jobs;
+use crate::jobs::log::{JobLog, Level};
+use crate::jobs::outages::through_outages;
 
 /// Shared by every job an executor runs.
 pub struct Worker {
@@ -30,9 +32,6 @@ pub struct Worker {
     /// What jobs may touch and take.
     pub confinement: Arc<engine::Confinement>,
 }
-
-/// How long one delivery keeps retrying bus operations before giving the job back.
-const TRANSIENT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -89,7 +88,7 @@ impl Worker {
             payload_bytes: message.payload.len() as u64,
             occurred_at_ms: now_ms(),
         };
-        let published = persist(message, "report the rejection", || {
+        let published = through_outages(message, "report the rejection", || {
             self.bus
                 .publish_durable(subjects::RUN_REJECTED.into(), &event.event_id, &event)
         })
@@ -115,37 +114,6 @@ fn readable_run(message: &jetstream::Message) -> Result<JobRun, (String, String)
 /// (the delivery comes back after its ack wait) or a permanent error rejected the
 /// message (terminated and reported). The caller does the same in both cases: stop.
 struct Stopped;
-
-/// Retries `operation` while the bus is briefly unavailable (a NATS node lost, a
-/// stream electing a new leader), heartbeating the delivery meanwhile. A nak instead
-/// would count as an attempt, and a few of them would dead-letter a healthy job.
-/// Gives up after [`TRANSIENT_RETRY_FOR`], and at once on an error that cannot pass.
-async fn persist<T, Fut>(
-    message: &jetstream::Message,
-    what: &str,
-    mut operation: impl FnMut() -> Fut,
-) -> Result<T, prism_bus::Error>
-where
-    Fut: Future<Output = Result<T, prism_bus::Error>>,
-{
-    let deadline = Instant::now() + TRANSIENT_RETRY_FOR;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match operation().await {
-            Ok(value) => return Ok(value),
-            Err(error) if error.retryable() && Instant::now() < deadline => {
-                tracing::warn!(%error, what, "bus unavailable; retrying");
-                let _ = message.ack_with(AckKind::Progress).await;
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                tracing::error!(%error, what, "giving up on this delivery");
-                return Err(error);
-            }
-        }
-    }
-}
 
 /// One delivery of a job, from its claim to its acknowledgement.
 struct Delivery<'a> {
@@ -187,7 +155,7 @@ impl Delivery<'_> {
         prism_metrics::get().job_started(Duration::from_millis(waited as u64));
         let stop = CancellationToken::new();
         let watch = self.watch(stop.clone());
-        let ran = run_dataflow(
+        let ran = jobs::run_message(
             &self.run,
             attempt,
             &self.worker.confinement,
@@ -205,7 +173,7 @@ impl Delivery<'_> {
     async fn take_claim(&self) -> Result<Option<bool>, Stopped> {
         let job_id = &self.run.job_id;
         let claimed = self
-            .persist("claim the job", || {
+            .through_outages("claim the job", || {
                 self.worker.attempts.claim(job_id, &self.claim)
             })
             .await?;
@@ -218,7 +186,7 @@ impl Delivery<'_> {
                     state = outcome.state().api_name(),
                     "job finished earlier; acknowledging redelivery"
                 );
-                self.persist("report the outcome", || self.publish_event(&outcome))
+                self.through_outages("report the outcome", || self.publish_event(&outcome))
                     .await?;
                 let _ = self.message.double_ack().await;
                 Ok(None)
@@ -250,7 +218,7 @@ impl Delivery<'_> {
         event.occurred_at_ms = now_ms();
         event.event_id =
             subjects::job_event_id(&event.job_id, event.attempt, JobState::Running.event_kind());
-        self.persist("report the start", || self.publish_event(event))
+        self.through_outages("report the start", || self.publish_event(event))
             .await
     }
 
@@ -259,7 +227,7 @@ impl Delivery<'_> {
         &self,
         mut event: JobEvent,
         interrupted: Option<Interrupt>,
-        outcome: Result<engine::RunOutcome, EngineError>,
+        outcome: Result<jobs::RunOutcome, EngineError>,
     ) {
         let (attempt, max_attempts) = (self.claim.attempt, self.run.max_attempts.max(1));
         match (interrupted, outcome) {
@@ -302,7 +270,7 @@ impl Delivery<'_> {
         &self,
         mut event: JobEvent,
         state: JobState,
-        outputs: Option<engine::StagedOutputs>,
+        outputs: Option<jobs::StagedOutputs>,
     ) {
         let mut state = state;
         if let Some(outputs) = outputs {
@@ -318,7 +286,7 @@ impl Delivery<'_> {
         event.occurred_at_ms = event.finished_at_ms;
         event.event_id = subjects::job_event_id(&job_id, event.attempt, state.event_kind());
         let recorded = self
-            .persist("record the outcome", || {
+            .through_outages("record the outcome", || {
                 self.worker.attempts.finish(&job_id, &self.claim, &event)
             })
             .await;
@@ -332,7 +300,7 @@ impl Delivery<'_> {
         }
         // Not reported: no acknowledgement, so the redelivery reports the stored outcome.
         if self
-            .persist("report the outcome", || self.publish_event(&event))
+            .through_outages("report the outcome", || self.publish_event(&event))
             .await
             .is_ok()
         {
@@ -349,10 +317,10 @@ impl Delivery<'_> {
 
     /// Proves ownership right before renaming the output into place; a superseded
     /// or cancelled attempt discards it instead.
-    async fn commit(&self, outputs: engine::StagedOutputs) -> Result<Commit, Stopped> {
+    async fn commit(&self, outputs: jobs::StagedOutputs) -> Result<Commit, Stopped> {
         let job_id = &self.run.job_id;
         let renewed = self
-            .persist("renew the claim", || {
+            .through_outages("renew the claim", || {
                 self.worker.attempts.renew(job_id, &self.claim)
             })
             .await;
@@ -420,8 +388,8 @@ impl Delivery<'_> {
             .map(drop)
     }
 
-    /// [`persist`] for this delivery; a permanent error rejects the message.
-    async fn persist<T, Fut>(
+    /// [`through_outages`] for this delivery; a permanent error rejects the message.
+    async fn through_outages<T, Fut>(
         &self,
         what: &str,
         operation: impl FnMut() -> Fut,
@@ -429,7 +397,7 @@ impl Delivery<'_> {
     where
         Fut: Future<Output = Result<T, prism_bus::Error>>,
     {
-        match persist(&self.message, what, operation).await {
+        match through_outages(&self.message, what, operation).await {
             Ok(value) => Ok(value),
             Err(error) if error.retryable() => Err(Stopped),
             Err(error) => {
@@ -501,39 +469,4 @@ impl Watch {
         self.done.cancel();
         self.task.await.ok().flatten()
     }
-}
-
-async fn run_dataflow(
-    run: &JobRun,
-    attempt: u32,
-    confinement: &engine::Confinement,
-    log: &JobLog,
-    stop: &CancellationToken,
-) -> engine::Ran {
-    let dataflow = match prism_dataflow::validate::from_stored(&run.dataflow_document) {
-        Ok(dataflow) => dataflow,
-        Err(problems) => {
-            let reason = problems.first().map_or("", |p| p.message.as_str());
-            return engine::Ran {
-                result: Err(EngineError::Dataflow(format!(
-                    "invalid dataflow document: {reason}"
-                ))),
-                stages: Vec::new(),
-            };
-        }
-    };
-    let parameters = run.parameters.clone().into_iter().collect();
-    engine::run(
-        RunSpec {
-            dataflow: &dataflow,
-            connections: &run.connections,
-            parameters: &parameters,
-            job_id: &run.job_id,
-            attempt,
-            confinement,
-            log: Some(log),
-        },
-        stop,
-    )
-    .await
 }
