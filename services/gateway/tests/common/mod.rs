@@ -1,6 +1,8 @@
 //! The gateway in process, on a real embedded store and a real nats-server, driven
 //! through `tower::ServiceExt::oneshot`, with the first admin bootstrapped.
 #![allow(dead_code)]
+
+pub mod world;
 use std::sync::Arc;
 
 use axum::Router;
