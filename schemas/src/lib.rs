@@ -1,6 +1,7 @@
 //! Protobuf messages of Prism: the bus contract (`jobs.proto`, `events.proto`)
 //! and the values of the configuration database (`store.proto`).
 //! The `.proto` files under `proto/` are the source of truth for outside consumers.
+#![forbid(unsafe_code)]
 
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/prism.v1.rs"));

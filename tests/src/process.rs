@@ -106,7 +106,11 @@ impl Prism {
 
     /// Sends `signal` (e.g. `libc::SIGSTOP`) without waiting.
     pub fn signal(&self, signal: i32) {
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        // SAFETY: a signal to our own child's pid; no memory is touched.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, signal)
+        };
     }
 
     /// SIGTERM, then waits up to `timeout` for a graceful exit; returns the exit code.
@@ -141,7 +145,11 @@ impl Prism {
 
 impl Drop for Prism {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+        // SAFETY: as in `signal`.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGCONT)
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -10,6 +10,7 @@
 //!
 //! - [`event`]: decoding what arrived; [`record`]: the audit entry it becomes;
 //!   [`projection`]: the job record's new state; [`apply`]: the transactions.
+#![forbid(unsafe_code)]
 mod apply;
 mod event;
 mod projection;

@@ -2,6 +2,7 @@
 //! (`prism login`, `prism apply -f DIR`, `prism run adults --wait`, ...), each a
 //! thin use of the HTTP API. Errors print the server's message and field and exit
 //! non-zero; `-o json` prints the API's own JSON for scripts.
+#![forbid(unsafe_code)]
 mod apply;
 mod client;
 mod jobs;

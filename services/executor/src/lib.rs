@@ -7,6 +7,7 @@
 //! - [`jobs`]: batch jobs, from a delivery of the work queue to its acknowledgement;
 //! - [`services`]: real-time services, answering calls in a queue group;
 //! - [`engine`]: DataFusion as both use it (confinement, memory, tables, errors).
+#![forbid(unsafe_code)]
 mod engine;
 mod jobs;
 mod services;

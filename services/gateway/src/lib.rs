@@ -2,6 +2,7 @@
 //! run as many as needed behind a load balancer. Every gateway also relays outbox
 //! entries whose writer died, so accepted jobs and changes are announced even in a
 //! deployment without a scheduler.
+#![forbid(unsafe_code)]
 pub mod auth;
 mod bodies;
 mod catalog;

@@ -50,6 +50,8 @@ impl NatsChild {
             .kill_on_drop(true);
         // If prism dies, even by SIGKILL, its nats-server goes too.
         #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe, as pre_exec requires.
+        #[allow(unsafe_code)]
         unsafe {
             command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -88,7 +90,11 @@ impl NatsChild {
 
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            // SAFETY: a signal to our own child's pid; no memory is touched.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM)
+            };
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }

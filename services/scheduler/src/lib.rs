@@ -5,6 +5,7 @@
 //! accepting transactions; JetStream drops the repeated messages by id).
 //!
 //! It also relays outbox entries whose writer died, like every gateway.
+#![forbid(unsafe_code)]
 mod clock;
 
 use std::time::Duration;

@@ -183,6 +183,55 @@ fn cause(e: impl std::fmt::Display) -> SinkError {
     }
 }
 
+/// Feeds the plan's batches, encoded in parallel and in order, to the writer until
+/// the plan ends, fails or `cancel`; the rows fed. A writer that stopped has its own
+/// error, which the caller reports.
+pub(crate) async fn feed(
+    stream: &mut datafusion::physical_plan::SendableRecordBatchStream,
+    format: Format,
+    sender: tokio::sync::mpsc::Sender<Chunk>,
+    cancel: &CancellationToken,
+    id: &str,
+    failed: impl Fn(datafusion::error::DataFusionError) -> EngineError,
+) -> Result<u64, EngineError> {
+    let mut rows = 0;
+    let mut encoding = Encoding::new(format);
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = cancel.cancelled() => return Err(EngineError::Cancelled),
+        };
+        let batch = match next {
+            None => break,
+            Some(Err(e)) => return Err(failed(e)),
+            Some(Ok(batch)) => batch,
+        };
+        rows += batch.num_rows() as u64;
+        encoding.push(batch);
+        if let Some(chunk) = encoding.ready_while_running().await
+            && !send(&sender, chunk, id).await?
+        {
+            return Ok(rows);
+        }
+    }
+    while let Some(chunk) = encoding.ready(0).await {
+        if !send(&sender, chunk, id).await? {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// Sends an encoded chunk to the writer; false when the writer has stopped.
+pub(crate) async fn send(
+    sender: &tokio::sync::mpsc::Sender<Chunk>,
+    chunk: Result<Chunk, SinkError>,
+    id: &str,
+) -> Result<bool, EngineError> {
+    let chunk = chunk.map_err(|e| io_error(format!("stage {id}: {e}")))?;
+    Ok(sender.send(chunk).await.is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,53 +296,4 @@ mod tests {
         }
         assert!(text.len() <= 10_000);
     }
-}
-
-/// Feeds the plan's batches, encoded in parallel and in order, to the writer until
-/// the plan ends, fails or `cancel`; the rows fed. A writer that stopped has its own
-/// error, which the caller reports.
-pub(crate) async fn feed(
-    stream: &mut datafusion::physical_plan::SendableRecordBatchStream,
-    format: Format,
-    sender: tokio::sync::mpsc::Sender<Chunk>,
-    cancel: &CancellationToken,
-    id: &str,
-    failed: impl Fn(datafusion::error::DataFusionError) -> EngineError,
-) -> Result<u64, EngineError> {
-    let mut rows = 0;
-    let mut encoding = Encoding::new(format);
-    loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            () = cancel.cancelled() => return Err(EngineError::Cancelled),
-        };
-        let batch = match next {
-            None => break,
-            Some(Err(e)) => return Err(failed(e)),
-            Some(Ok(batch)) => batch,
-        };
-        rows += batch.num_rows() as u64;
-        encoding.push(batch);
-        if let Some(chunk) = encoding.ready_while_running().await
-            && !send(&sender, chunk, id).await?
-        {
-            return Ok(rows);
-        }
-    }
-    while let Some(chunk) = encoding.ready(0).await {
-        if !send(&sender, chunk, id).await? {
-            break;
-        }
-    }
-    Ok(rows)
-}
-
-/// Sends an encoded chunk to the writer; false when the writer has stopped.
-pub(crate) async fn send(
-    sender: &tokio::sync::mpsc::Sender<Chunk>,
-    chunk: Result<Chunk, SinkError>,
-    id: &str,
-) -> Result<bool, EngineError> {
-    let chunk = chunk.map_err(|e| io_error(format!("stage {id}: {e}")))?;
-    Ok(sender.send(chunk).await.is_ok())
 }

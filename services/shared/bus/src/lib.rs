@@ -3,6 +3,7 @@
 //! ([`Bus`]), and the attempt fence that is the truth about a queued or running job
 //! ([`attempts`]). Outside consumers rely on these names: change them only with a new
 //! contract version.
+#![forbid(unsafe_code)]
 pub mod access;
 pub mod attempts;
 pub mod error;

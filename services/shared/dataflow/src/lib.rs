@@ -3,6 +3,7 @@
 //! ([`parameters`]) and the path rule that keeps every file inside its connection
 //! ([`paths`]). No engine here: the gateway validates without DataFusion, and the
 //! executor compiles the model to DataFusion plans.
+#![forbid(unsafe_code)]
 pub mod fields;
 pub mod model;
 pub mod parameters;

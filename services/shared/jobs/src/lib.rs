@@ -9,6 +9,7 @@
 //! of the same idempotency key or the outbox relay of any gateway or scheduler
 //! publishes it again; JetStream drops the duplicate, and the executors' attempt
 //! bucket fences it beyond that window.
+#![forbid(unsafe_code)]
 mod error;
 mod group;
 mod submit;

@@ -5,6 +5,7 @@
 //! Names follow Prometheus' conventions: the `prism_` prefix, `_total` counters,
 //! `_seconds` histograms, base units, and no unbounded labels (no job ids, no
 //! dataflow names: a label's values are a short fixed list).
+#![forbid(unsafe_code)]
 use std::sync::LazyLock;
 use std::time::Duration;
 

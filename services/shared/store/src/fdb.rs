@@ -29,6 +29,7 @@ fn boot_network() {
         // SAFETY: called once per process, before any database is opened. The network
         // thread must outlive every transaction, so its guard is never dropped: it
         // stops with the process.
+        #[allow(unsafe_code)]
         let network = unsafe { foundationdb::boot() };
         std::mem::forget(network);
     });

@@ -1,6 +1,7 @@
 //! Logging and tracing set-up shared by every process, and the W3C trace context
 //! carried in NATS headers so that one trace follows a job from the HTTP request
 //! through the executor to the audit record.
+#![forbid(unsafe_code)]
 use async_nats::HeaderMap;
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
