@@ -1,6 +1,7 @@
-//! The audit service: the single writer of history. One durable consumer on
-//! `EVENTS` (shared by every audit replica) appends each event to the audit log and
-//! keeps job records current. Events that arrive together are recorded together, in
+//! The audit service: the writer of history. One durable consumer on `EVENTS`
+//! (shared by every audit replica) appends each event to the audit log and keeps
+//! job records current (the gateway's accept writes a job's first, queued, record;
+//! every later state is written here). Events that arrive together are recorded together, in
 //! one transaction (one disk sync for many events); an event id seen before changes
 //! nothing, so redeliveries and replays are harmless.
 //!

@@ -16,7 +16,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra structured detail, e.g. every problem of a dataflow document.
     pub details: Option<Value>,
-    /// Seconds to wait before trying again (`Retry-After`), for `resource_exhausted`.
+    /// Seconds to wait before trying again (`Retry-After`): after too many failed
+    /// logins (429), and when the server is busy or a service is at its limit (503).
     pub retry_after_secs: Option<u64>,
 }
 

@@ -138,12 +138,12 @@ pub fn limit(raw: Option<&String>) -> ApiResult<usize> {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339, or null when unset.
 /// [`time`] as the API's bodies hold it.
 pub fn time_text(ms: i64) -> Option<String> {
     time(ms).as_str().map(str::to_string)
 }
 
+/// Milliseconds since the epoch as RFC 3339, or null when unset.
 pub fn time(ms: i64) -> Value {
     if ms == 0 {
         return Value::Null;

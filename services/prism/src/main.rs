@@ -65,8 +65,9 @@ fn main() -> ExitCode {
     code
 }
 
-/// What the roles of this process run on.
-pub struct Parts {
+/// What the roles of this process are wired to: the store, the HTTP listener, the
+/// bus connections, the topology and the node status they share.
+pub struct Wiring {
     pub store: Option<Store>,
     pub listener: Option<TcpListener>,
     pub buses: Buses,
@@ -114,7 +115,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         topology,
         heartbeat_stop.clone(),
     ));
-    let parts = Parts {
+    let parts = Wiring {
         store,
         listener,
         buses,

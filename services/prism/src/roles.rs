@@ -9,7 +9,7 @@ use prism_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::Parts;
+use crate::Wiring;
 use crate::config::{Config, Role};
 
 type Services = JoinSet<(&'static str, anyhow::Result<()>)>;
@@ -18,7 +18,7 @@ type Services = JoinSet<(&'static str, anyhow::Result<()>)>;
 /// half-running node is worse than none). Returns the first failure.
 pub async fn run(
     config: &Config,
-    parts: Parts,
+    parts: Wiring,
     shutdown: CancellationToken,
 ) -> Option<anyhow::Error> {
     let mut services = JoinSet::new();
@@ -48,10 +48,10 @@ fn spawn<E>(
     services.spawn(async move { (name, service.await.map_err(Into::into)) });
 }
 
-fn start(config: &Config, parts: Parts, shutdown: &CancellationToken, services: &mut Services) {
+fn start(config: &Config, parts: Wiring, shutdown: &CancellationToken, services: &mut Services) {
     let all_roles = matches!(config.role, Role::Standalone | Role::Node);
     let runs = |role: Role| config.role == role || all_roles;
-    let Parts {
+    let Wiring {
         store,
         listener,
         buses,

@@ -11,7 +11,7 @@ mod clock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prism_auth::{Action as Permitted, Entity, Permission};
+use prism_auth::{Entity, Permission};
 use prism_bus::{Bus, subjects, topology::Topology};
 use prism_cron::{Action, Occurrence};
 use prism_jobs::{SubmitError, SubmitRequest, Submitter};
@@ -235,7 +235,11 @@ async fn refusal(store: &Store, schedule: &ScheduleRecord) -> Result<Option<Stri
             "the schedule has no owner: save it again to own it".into(),
         ));
     }
-    let wanted = Permission::on(Permitted::Execute, Entity::Dataflows, &schedule.dataflow);
+    let wanted = Permission::on(
+        prism_auth::Action::Execute,
+        Entity::Dataflows,
+        &schedule.dataflow,
+    );
     let decision = store
         .transact(|tx| {
             let wanted = wanted.clone();

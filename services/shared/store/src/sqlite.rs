@@ -13,9 +13,10 @@
 //! [`Error::Conflict`], so the shared retry loop runs the transaction again: the
 //! result is serializable, as on FoundationDB.
 //!
-//! Every SQLite call (fsync at commit, busy waits on another process's lock) runs on
-//! tokio's blocking pool, never on the async workers, so a slow disk or a locked
-//! database cannot stall the other services of a standalone process.
+//! Opening, pinging and committing (fsync) run on tokio's blocking pool; a
+//! transaction's statements run in place under `block_in_place` (see
+//! `SqliteTransaction::with_conn`), so neither a slow disk nor another process's
+//! lock stalls the other tasks of a standalone process.
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

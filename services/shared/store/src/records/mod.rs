@@ -37,7 +37,8 @@ pub(crate) async fn put_record<M: Message>(tx: &Tx, key: &[u8], record: &M) -> R
     tx.set(key, &record.encode_to_vec()).await
 }
 
-/// Every record of a family in key order, starting after `after` (a key), at most `limit`.
+/// The records of `range` (a family, or part of one) in key order, or reversed; at
+/// most `limit` (0: all).
 pub(crate) async fn scan_records<M: Message + Default>(
     tx: &Tx,
     range: (Vec<u8>, Vec<u8>),
