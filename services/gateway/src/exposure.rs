@@ -37,7 +37,7 @@ pub async fn spec_for(
         };
         return Ok(Err(ApiError::invalid(field, message)));
     };
-    let Ok(dataflow) = prism_dataflow::validate::from_stored(&version.document_json) else {
+    let Ok(dataflow) = prism_jobs::outline::of(&version) else {
         return Ok(Err(ApiError::invalid(
             "dataflow",
             "the stored dataflow is invalid",
@@ -50,7 +50,7 @@ pub async fn spec_for(
         );
         return Ok(Err(ApiError::invalid("dataflow", message)));
     }
-    let connections = match prism_jobs::snapshot_connections(tx, &dataflow).await? {
+    let connections = match prism_jobs::snapshot_connections(tx, &dataflow.connections).await? {
         Ok(connections) => connections,
         Err(refused) => return Ok(Err(refused.into())),
     };

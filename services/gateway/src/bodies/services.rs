@@ -57,6 +57,10 @@ pub struct ServiceAnswer {
     /// Rows refused, by their index in the request; absent when none was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<RowError>>,
+    /// Rows the request held.
+    pub rows_in: u64,
+    /// The executor that answered.
+    pub node: String,
     pub version: u32,
     pub duration_ms: f64,
     pub request_id: String,

@@ -45,6 +45,8 @@ pub async fn invoke(
     Ok(Json(bodies::ServiceAnswer {
         rows: answer.rows,
         errors: row_errors(answer.errors),
+        rows_in: answer.rows_in,
+        node: answer.node,
         version: answer.version,
         duration_ms: answer.duration_ms,
         request_id: answer.request_id,

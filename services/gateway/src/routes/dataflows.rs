@@ -72,7 +72,7 @@ pub async fn put(
                     .map(|c| c.name)
                     .collect();
                 let parsed = parse_document(text, syntax, &|c| known.contains(c));
-                let (_, document) = match parsed {
+                let (dataflow, document) = match parsed {
                     Ok(parsed) => parsed,
                     Err(problems) => return Ok(Err(problems)),
                 };
@@ -84,7 +84,11 @@ pub async fn put(
                 {
                     return Ok(Ok((latest, None)));
                 }
-                let record = dataflows::save_new_version(&tx, &name, &document, now_ms()).await?;
+                // Kept with the version, so that no later use parses it again.
+                let outline = prism_jobs::outline::record(&dataflow.outline());
+                let record =
+                    dataflows::save_new_version(&tx, &name, &document, Some(outline), now_ms())
+                        .await?;
                 let change = Change {
                     actor,
                     entity: ConfigEntity::Dataflow,

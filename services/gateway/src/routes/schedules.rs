@@ -68,7 +68,7 @@ async fn draft(
         let message = format!("no dataflow named {:?}", wanted.dataflow);
         return Ok(Err(ApiError::invalid("dataflow", message)));
     };
-    let stored = prism_dataflow::validate::from_stored(&latest.document_json).ok();
+    let stored = prism_jobs::outline::of(&latest).ok();
     if stored
         .as_ref()
         .is_some_and(|d| d.kind != prism_dataflow::Kind::Job)

@@ -35,7 +35,7 @@ pub struct CallAnswer {
     /// Rows refused, by their index in the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RowError>,
-    /// Rows read (those not refused).
+    /// Rows the request held.
     pub rows_in: u64,
     /// The executor that answered.
     pub node: String,

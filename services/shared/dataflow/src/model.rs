@@ -77,6 +77,19 @@ pub struct Dataflow {
     pub timeout: Option<std::time::Duration>,
 }
 
+/// A dataflow as those who run it, schedule it or expose it see it, computed once
+/// when a version is saved (`Dataflow::outline`) and kept with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outline {
+    pub kind: Kind,
+    /// Declared parameters with their defaults.
+    pub parameters: BTreeMap<String, Option<String>>,
+    /// Every read and write path, placeholders and all.
+    pub paths: Vec<String>,
+    /// Every connection named, each once, in name order.
+    pub connections: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stage {
     pub id: String,
@@ -113,6 +126,16 @@ pub enum StageSpec {
 impl Dataflow {
     /// Names of the connections the stages use, each once.
     /// Every file path of the dataflow (reads and writes), as written.
+    /// What accepting a job, saving a schedule or exposing a service needs of it.
+    pub fn outline(&self) -> Outline {
+        Outline {
+            kind: self.kind,
+            parameters: self.parameters.clone(),
+            paths: self.paths().into_iter().map(str::to_string).collect(),
+            connections: self.connections().into_iter().map(str::to_string).collect(),
+        }
+    }
+
     pub fn paths(&self) -> Vec<&str> {
         self.stages
             .iter()

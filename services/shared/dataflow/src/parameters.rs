@@ -54,11 +54,11 @@ pub fn resolve(
 /// The first parameter whose value would take a path of `dataflow` out of its
 /// connection (`..`, an absolute path), with the reason: refused when the job is
 /// submitted, before anything runs.
-pub fn check_paths(
-    dataflow: &crate::Dataflow,
+pub fn check_paths<'a>(
+    paths: impl IntoIterator<Item = &'a str>,
     values: &BTreeMap<String, String>,
 ) -> Result<(), (String, String)> {
-    for path in dataflow.paths() {
+    for path in paths {
         let filled = substitute(path, values);
         if let Err(reason) = crate::paths::resolve(std::path::Path::new("/root"), &filled) {
             let culprit = referenced(path)

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 mod error;
 mod group;
+pub mod outline;
 mod submit;
 
 pub use error::SubmitError;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use prism_bus::{envelope, subjects};
-use prism_dataflow::Dataflow;
+use prism_dataflow::model::Outline;
 use prism_outbox::{Outbox, Staged};
 use prism_schemas::v1::{Connection, DataflowVersionRecord, JobEvent, JobRecord, JobRun, JobState};
 use prism_store::Tx;
@@ -138,12 +138,8 @@ impl Submitter {
 fn runnable(
     record: &DataflowVersionRecord,
     request: &SubmitRequest,
-) -> Result<(Dataflow, BTreeMap<String, String>), SubmitError> {
-    let dataflow =
-        prism_dataflow::validate::from_stored(&record.document_json).map_err(|problems| {
-            let message = problems.first().map_or("invalid", |p| p.message.as_str());
-            SubmitError::invalid("dataflow", format!("stored dataflow is invalid: {message}"))
-        })?;
+) -> Result<(Outline, BTreeMap<String, String>), SubmitError> {
+    let dataflow = crate::outline::of(record)?;
     if dataflow.kind != prism_dataflow::Kind::Job {
         let message = format!(
             "{:?} is a service dataflow: expose it with PUT /v1/services/{{name}}",
@@ -153,7 +149,8 @@ fn runnable(
     }
     let parameters = prism_dataflow::parameters::resolve(&dataflow.parameters, &request.parameters)
         .and_then(|values| {
-            prism_dataflow::parameters::check_paths(&dataflow, &values).map(|()| values)
+            let paths = dataflow.paths.iter().map(String::as_str);
+            prism_dataflow::parameters::check_paths(paths, &values).map(|()| values)
         })
         .map_err(|(name, message)| SubmitError::invalid(format!("parameters.{name}"), message))?;
     Ok((dataflow, parameters))
@@ -183,7 +180,7 @@ impl Acceptor {
             Ok(runnable) => runnable,
             Err(refused) => return Ok(Err(refused)),
         };
-        let connections = match snapshot_connections(tx, &dataflow).await? {
+        let connections = match snapshot_connections(tx, &dataflow.connections).await? {
             Ok(connections) => connections,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -307,9 +304,9 @@ async fn find_version(tx: &Tx, request: &SubmitRequest) -> Decision<DataflowVers
 }
 
 /// The connections the dataflow uses, as they are now: the job runs with these.
-pub async fn snapshot_connections(tx: &Tx, dataflow: &Dataflow) -> Decision<Vec<Connection>> {
+pub async fn snapshot_connections(tx: &Tx, names: &[String]) -> Decision<Vec<Connection>> {
     let mut snapshot = Vec::new();
-    for name in dataflow.connections() {
+    for name in names {
         let Some(c) = connections::get(tx, name).await? else {
             let message = format!("the dataflow uses connection {name:?}, which no longer exists");
             return Ok(Err(SubmitError::not_found("dataflow", message)));

@@ -1,4 +1,4 @@
-use prism_schemas::v1::DataflowVersionRecord;
+use prism_schemas::v1::{DataflowOutline, DataflowVersionRecord};
 
 use super::{get_record, put_record, scan_records};
 use crate::error::Result;
@@ -11,6 +11,7 @@ pub async fn save_new_version(
     tx: &Tx,
     name: &str,
     document_json: &str,
+    outline: Option<DataflowOutline>,
     now_ms: i64,
 ) -> Result<DataflowVersionRecord> {
     let version = latest(tx, name).await?.map_or(0, |r| r.version) + 1;
@@ -19,6 +20,7 @@ pub async fn save_new_version(
         version,
         document_json: document_json.to_string(),
         created_at_ms: now_ms,
+        outline,
     };
     put_record(tx, &keys::dataflows().key(&(name, version)), &record).await?;
     Ok(record)

@@ -216,7 +216,7 @@ pub async fn latest_dataflow_versions(b: Backend) {
             async move {
                 for (i, name) in names.iter().enumerate() {
                     for v in 0..=i {
-                        dataflows::save_new_version(&tx, name, &format!("{{\"v\":{v}}}"), 1)
+                        dataflows::save_new_version(&tx, name, &format!("{{\"v\":{v}}}"), None, 1)
                             .await?;
                     }
                 }
