@@ -102,7 +102,7 @@ pub fn plan(
     now: DateTime<Utc>,
     misfire_grace: Duration,
 ) -> Result<Vec<Occurrence>, String> {
-    let expression = prism_cron::parse(&schedule.cron)?;
+    let expression = prism_cron::parse(&schedule.cron).map_err(|e| e.to_string())?;
     let since = DateTime::<Utc>::from_timestamp_millis(schedule.handled_through_ms)
         .ok_or("handled-through time out of range")?;
     Ok(prism_cron::due(

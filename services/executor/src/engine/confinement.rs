@@ -121,6 +121,6 @@ pub(crate) fn confine(
             root.display()
         ))
     };
-    paths::within_roots(file_roots, root).map_err(refused)?;
+    paths::within_roots(file_roots, root).map_err(|e| refused(e.to_string()))?;
     root.canonicalize().map_err(|e| refused(e.to_string()))
 }

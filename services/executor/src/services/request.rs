@@ -128,8 +128,9 @@ async fn load_references(
         let root = roots
             .get(connection)
             .ok_or_else(|| format!("connection {connection:?} missing"))?;
-        let named = paths::resolve(root, &parameters::substitute(path, &defaults))?;
-        let file = paths::beneath(root, &named)?;
+        let named = paths::resolve(root, &parameters::substitute(path, &defaults))
+            .map_err(|e| e.to_string())?;
+        let file = paths::beneath(root, &named).map_err(|e| e.to_string())?;
         let frame = engine::read(&ctx, &file, *format)
             .await
             .map_err(|e| format!("stage {}: {e}", stage.id))?;
@@ -243,14 +244,8 @@ async fn run(
     }
     let rows_in = request.rows.len();
     let given = parameters_of(&request.parameters)?;
-    let values =
-        parameters::resolve(&compiled.dataflow.parameters, &given).map_err(|(name, message)| {
-            refused(
-                "invalid_argument",
-                "parameters",
-                format!("{name}: {message}"),
-            )
-        })?;
+    let values = parameters::resolve(&compiled.dataflow.parameters, &given)
+        .map_err(|e| refused("invalid_argument", "parameters", e.to_string()))?;
     // The compatibility endpoint's values come from a query string, as text.
     let rows = if request.text_values {
         request

@@ -36,7 +36,7 @@ pub async fn ensure_admin(
     if generated {
         write_secret(&file, &password).map_err(|e| format!("{}: {e}", file.display()))?;
     }
-    let hash = password::hash(password).await?;
+    let hash = password::hash(password).await.map_err(|e| e.to_string())?;
     let created = store
         .transact(|tx| {
             let hash = hash.clone();

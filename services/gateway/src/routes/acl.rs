@@ -62,7 +62,8 @@ fn checked(entries: Vec<bodies::AclEntry>) -> ApiResult<Vec<AclEntry>> {
             return Err(ApiError::invalid(&field, "user:<name> or role:<name>"));
         }
         for (key, names) in [("allow", &entry.allow), ("deny", &entry.deny)] {
-            parse_actions(names).map_err(|e| ApiError::invalid(&format!("{field}.{key}"), e))?;
+            parse_actions(names)
+                .map_err(|e| ApiError::invalid(&format!("{field}.{key}"), e.to_string()))?;
         }
         checked.push(AclEntry {
             principal: entry.principal,

@@ -29,7 +29,7 @@ pub async fn put(
     }
     input::non_empty("root", &spec.root)?;
     prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(&spec.root))
-        .map_err(|e| ApiError::invalid("root", e))?;
+        .map_err(|e| ApiError::invalid("root", e.to_string()))?;
     let spec = &spec;
     catalog::save(
         &state,

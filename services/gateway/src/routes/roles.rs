@@ -44,7 +44,7 @@ fn checked(grants: &[bodies::Grant]) -> ApiResult<Vec<GrantRecord>> {
                 actions: grant.actions.clone(),
             };
             Grant::from_record(&record)
-                .map_err(|e| ApiError::invalid(&format!("grants[{i}]"), e))?;
+                .map_err(|e| ApiError::invalid(&format!("grants[{i}]"), e.to_string()))?;
             Ok(record)
         })
         .collect()

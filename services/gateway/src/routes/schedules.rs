@@ -81,11 +81,8 @@ async fn draft(
     }
     let declared = stored.map(|d| d.parameters).unwrap_or_default();
     let given = wanted.parameters.clone().into_iter().collect();
-    if let Err((param, message)) = prism_dataflow::parameters::resolve(&declared, &given) {
-        return Ok(Err(ApiError::invalid(
-            &format!("parameters.{param}"),
-            message,
-        )));
+    if let Err(refused) = prism_dataflow::parameters::resolve(&declared, &given) {
+        return Ok(Err(ApiError::invalid(&refused.field(), refused.message)));
     }
     let now = now_ms();
     Ok(Ok(Draft::of(ScheduleRecord {

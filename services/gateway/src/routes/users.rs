@@ -143,10 +143,10 @@ async fn hashed_password(given: Option<&str>) -> ApiResult<Option<String>> {
     let Some(given) = given else {
         return Ok(None);
     };
-    password::check(given).map_err(|e| ApiError::invalid("password", e))?;
+    password::check(given).map_err(|e| ApiError::invalid("password", e.to_string()))?;
     let hash = password::hash(given.to_string())
         .await
-        .map_err(|e| ApiError::new(Code::Internal, None, e))?;
+        .map_err(|e| ApiError::new(Code::Internal, None, e.to_string()))?;
     Ok(Some(hash))
 }
 

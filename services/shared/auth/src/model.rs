@@ -103,14 +103,25 @@ pub struct Grant {
 pub const MAX_GRANTS: usize = 100;
 pub const MAX_PATTERN_BYTES: usize = 200;
 
+/// Why a grant or a list of actions is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    #[error("unknown entity type {0:?}")]
+    Entity(String),
+    #[error("match must be 1 to {MAX_PATTERN_BYTES} bytes")]
+    Pattern,
+    #[error("unknown action {0:?}")]
+    Action(String),
+}
+
 impl Grant {
     /// The stored form of a grant, checked: an unknown entity or action is an error
     /// naming it, so that a typo never widens or silently drops a permission.
-    pub fn from_record(record: &prism_schemas::v1::Grant) -> Result<Grant, String> {
+    pub fn from_record(record: &prism_schemas::v1::Grant) -> Result<Grant, GrantError> {
         let entity = Entity::parse(&record.entity)
-            .ok_or_else(|| format!("unknown entity type {:?}", record.entity))?;
+            .ok_or_else(|| GrantError::Entity(record.entity.clone()))?;
         if record.r#match.is_empty() || record.r#match.len() > MAX_PATTERN_BYTES {
-            return Err(format!("match must be 1 to {MAX_PATTERN_BYTES} bytes"));
+            return Err(GrantError::Pattern);
         }
         Ok(Grant {
             entity,
@@ -126,9 +137,9 @@ impl Grant {
     }
 }
 
-pub fn parse_actions(names: &[String]) -> Result<Vec<Action>, String> {
+pub fn parse_actions(names: &[String]) -> Result<Vec<Action>, GrantError> {
     names
         .iter()
-        .map(|name| Action::parse(name).ok_or_else(|| format!("unknown action {name:?}")))
+        .map(|name| Action::parse(name).ok_or_else(|| GrantError::Action(name.clone())))
         .collect()
 }

@@ -20,26 +20,38 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Why a password cannot be taken or kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// The user's choice: the request's `password` field.
+    #[error("must be {MIN_BYTES} to {MAX_BYTES} bytes")]
+    Length,
+    /// The server's fault: the hashing failed or was interrupted.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
 /// Why `password` is not acceptable, if it is not.
-pub fn check(password: &str) -> Result<(), String> {
+pub fn check(password: &str) -> Result<(), PasswordError> {
     if password.len() < MIN_BYTES || password.len() > MAX_BYTES {
-        return Err(format!("must be {MIN_BYTES} to {MAX_BYTES} bytes"));
+        return Err(PasswordError::Length);
     }
     Ok(())
 }
 
 /// The PHC string of `password` under a fresh salt.
-pub async fn hash(password: String) -> Result<String, String> {
-    let _permit = HASHING.acquire().await.map_err(|e| e.to_string())?;
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    let failed = |e: &dyn std::fmt::Display| PasswordError::Hashing(e.to_string());
+    let _permit = HASHING.acquire().await.map_err(|e| failed(&e))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
+            .map_err(|e| failed(&e))
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| failed(&e))?
 }
 
 /// Whether `password` matches `phc`. With `phc` `None` (no such user) a dummy hash

@@ -9,13 +9,22 @@ use chrono::{DateTime, Utc};
 
 pub use cron::Schedule;
 
-pub fn parse(expression: &str) -> Result<Schedule, String> {
+/// Why an expression is not a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    #[error("expected 5 fields, or 6 to 7 with seconds first")]
+    Fields,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub fn parse(expression: &str) -> Result<Schedule, CronError> {
     let full = match expression.split_whitespace().count() {
         5 => format!("0 {expression}"),
         6 | 7 => expression.to_string(),
-        _ => return Err("expected 5 fields, or 6 to 7 with seconds first".into()),
+        _ => return Err(CronError::Fields),
     };
-    Schedule::from_str(&full).map_err(|e| e.to_string())
+    Schedule::from_str(&full).map_err(|e| CronError::Invalid(e.to_string()))
 }
 
 /// What to do with one due occurrence.

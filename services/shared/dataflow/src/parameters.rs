@@ -23,20 +23,42 @@ pub fn referenced(text: &str) -> Vec<String> {
 /// The longest value a job may give a parameter.
 pub const MAX_VALUE_BYTES: usize = 1024;
 
+/// A parameter a job cannot run with, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{parameter}: {message}")]
+pub struct ParameterError {
+    pub parameter: String,
+    pub message: String,
+}
+
+impl ParameterError {
+    fn new(parameter: &str, message: impl Into<String>) -> Self {
+        ParameterError {
+            parameter: parameter.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The request field it concerns: `parameters.<name>`.
+    pub fn field(&self) -> String {
+        format!("parameters.{}", self.parameter)
+    }
+}
+
 /// The values a job runs with: declared defaults overridden by `given`.
 /// Errors name the parameter: unknown, or required and missing.
 pub fn resolve(
     declared: &BTreeMap<String, Option<String>>,
     given: &HashMap<String, String>,
-) -> Result<BTreeMap<String, String>, (String, String)> {
+) -> Result<BTreeMap<String, String>, ParameterError> {
     if let Some((name, _)) = given.iter().find(|(_, v)| v.len() > MAX_VALUE_BYTES) {
         let message = format!("a parameter value is at most {MAX_VALUE_BYTES} bytes");
-        return Err((name.clone(), message));
+        return Err(ParameterError::new(name, message));
     }
     if let Some(unknown) = given.keys().find(|name| !declared.contains_key(*name)) {
-        return Err((
-            unknown.clone(),
-            "the dataflow declares no such parameter".into(),
+        return Err(ParameterError::new(
+            unknown,
+            "the dataflow declares no such parameter",
         ));
     }
     let mut values = BTreeMap::new();
@@ -45,7 +67,7 @@ pub fn resolve(
             Some(value) => {
                 values.insert(name.clone(), value.clone());
             }
-            None => return Err((name.clone(), "required parameter missing".into())),
+            None => return Err(ParameterError::new(name, "required parameter missing")),
         }
     }
     Ok(values)
@@ -57,7 +79,7 @@ pub fn resolve(
 pub fn check_paths<'a>(
     paths: impl IntoIterator<Item = &'a str>,
     values: &BTreeMap<String, String>,
-) -> Result<(), (String, String)> {
+) -> Result<(), ParameterError> {
     for path in paths {
         let filled = substitute(path, values);
         if let Err(reason) = crate::paths::resolve(std::path::Path::new("/root"), &filled) {
@@ -70,7 +92,8 @@ pub fn check_paths<'a>(
                 })
                 .or_else(|| referenced(path).into_iter().next())
                 .unwrap_or_default();
-            return Err((culprit, format!("makes path {filled:?} invalid: {reason}")));
+            let message = format!("makes path {filled:?} invalid: {reason}");
+            return Err(ParameterError::new(&culprit, message));
         }
     }
     Ok(())
@@ -126,8 +149,8 @@ mod tests {
             "not recursive"
         );
         let missing = resolve(&declared, &HashMap::new()).unwrap_err();
-        assert_eq!(missing.0, "day");
+        assert_eq!(missing.field(), "parameters.day");
         let unknown = HashMap::from([("zzz".to_string(), "1".to_string())]);
-        assert_eq!(resolve(&declared, &unknown).unwrap_err().0, "zzz");
+        assert_eq!(resolve(&declared, &unknown).unwrap_err().parameter, "zzz");
     }
 }

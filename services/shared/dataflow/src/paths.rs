@@ -2,12 +2,35 @@
 //! connection's root inside the directories the operator allows.
 use std::path::{Component, Path, PathBuf};
 
+/// Why a path or a root is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path must not contain '..'")]
+    Parent,
+    #[error("path must be relative to the connection root")]
+    Absolute,
+    #[error("path names the connection root itself")]
+    Root,
+    #[error("must be an absolute directory path without '..'")]
+    NotAbsoluteDirectory,
+    #[error("no file roots are allowed on this node (PRISM_FILE_ROOTS)")]
+    NoRoots,
+    #[error("must lie within the allowed file roots: {allowed}")]
+    OutsideRoots { allowed: String },
+    #[error("cannot open {file}: {reason}")]
+    Unreadable { file: String, reason: String },
+    #[error("{file} leads outside the connection root")]
+    Escapes { file: String },
+}
+
 /// Joins `relative` under `root`, refusing absolute paths and `..`, so no document
 /// or parameter value can name a place outside the connection. Symlinks are the
 /// run-time check's business: see [`beneath`] and [`create_dirs_beneath`].
-pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, String> {
+pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
     if relative.is_empty() {
-        return Err("path is empty".into());
+        return Err(PathError::Empty);
     }
     let path = Path::new(relative);
     let mut resolved = root.to_path_buf();
@@ -15,14 +38,12 @@ pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, String> {
         match component {
             Component::Normal(part) => resolved.push(part),
             Component::CurDir => {}
-            Component::ParentDir => return Err("path must not contain '..'".into()),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err("path must be relative to the connection root".into());
-            }
+            Component::ParentDir => return Err(PathError::Parent),
+            Component::RootDir | Component::Prefix(_) => return Err(PathError::Absolute),
         }
     }
     if resolved == root {
-        return Err("path names the connection root itself".into());
+        return Err(PathError::Root);
     }
     Ok(resolved)
 }
@@ -30,20 +51,19 @@ pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, String> {
 /// Whether directory `dir` (absolute, without `..`) lies within one of `roots`
 /// (absolute and canonical): by its name, and, if it exists, by where its symlinks
 /// lead.
-pub fn within_roots(roots: &[PathBuf], dir: &Path) -> Result<(), String> {
+pub fn within_roots(roots: &[PathBuf], dir: &Path) -> Result<(), PathError> {
     let refused = || {
         let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
         if allowed.is_empty() {
-            "no file roots are allowed on this node (PRISM_FILE_ROOTS)".to_string()
+            PathError::NoRoots
         } else {
-            format!(
-                "must lie within the allowed file roots: {}",
-                allowed.join(", ")
-            )
+            PathError::OutsideRoots {
+                allowed: allowed.join(", "),
+            }
         }
     };
     if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
-        return Err("must be an absolute directory path without '..'".into());
+        return Err(PathError::NotAbsoluteDirectory);
     }
     let inside = |path: &Path| roots.iter().any(|root| path.starts_with(root));
     if !inside(dir) {
@@ -57,17 +77,17 @@ pub fn within_roots(roots: &[PathBuf], dir: &Path) -> Result<(), String> {
 
 /// `file` (under `root`, which is canonical) if, with every symlink resolved, it is
 /// still beneath `root`: a symlink inside a connection cannot lead out of it.
-pub fn beneath(root: &Path, file: &Path) -> Result<PathBuf, String> {
-    let real = file
-        .canonicalize()
-        .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+pub fn beneath(root: &Path, file: &Path) -> Result<PathBuf, PathError> {
+    let real = file.canonicalize().map_err(|e| PathError::Unreadable {
+        file: file.display().to_string(),
+        reason: e.to_string(),
+    })?;
     if real.starts_with(root) {
         Ok(real)
     } else {
-        Err(format!(
-            "{} leads outside the connection root",
-            file.display()
-        ))
+        Err(PathError::Escapes {
+            file: file.display().to_string(),
+        })
     }
 }
 

@@ -152,7 +152,7 @@ fn runnable(
             let paths = dataflow.paths.iter().map(String::as_str);
             prism_dataflow::parameters::check_paths(paths, &values).map(|()| values)
         })
-        .map_err(|(name, message)| SubmitError::invalid(format!("parameters.{name}"), message))?;
+        .map_err(|e| SubmitError::invalid(e.field(), e.message))?;
     Ok((dataflow, parameters))
 }
 

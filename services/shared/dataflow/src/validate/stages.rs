@@ -129,7 +129,7 @@ impl StageChecker<'_, '_> {
         let path = self.string("path")?;
         // Placeholders are checked again after substitution, by the executor.
         if let Err(message) = paths::resolve(std::path::Path::new("/"), &path) {
-            self.problem("path", message);
+            self.problem("path", message.to_string());
             return None;
         }
         Some(path)
