@@ -76,8 +76,8 @@ pub enum Error {
     Bus(#[from] prism_bus::Error),
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
-    #[error("first admin: {0}")]
-    Bootstrap(String),
+    #[error(transparent)]
+    Bootstrap(#[from] auth::bootstrap::BootstrapError),
 }
 
 /// The state the routes share, on `store` and `bus`.
@@ -122,9 +122,7 @@ pub async fn run(
         store,
         bus,
     } = deps;
-    auth::bootstrap::ensure_admin(&store, &config.data_dir, config.admin_password.clone())
-        .await
-        .map_err(Error::Bootstrap)?;
+    auth::bootstrap::ensure_admin(&store, &config.data_dir, config.admin_password.clone()).await?;
     let state = app_state(&config, store, bus).await?;
     let watch = tokio::spawn(state.directory.clone().watch(shutdown.clone()));
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));

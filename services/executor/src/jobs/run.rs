@@ -361,7 +361,7 @@ impl<'a> Stages<'a> {
     /// values; a view the later stages read.
     async fn sql(&mut self, id: &str, query: &str) -> Result<Arc<dyn TableProvider>, EngineError> {
         let refused = |e: String| dataflow_error(format!("stage {id}: {e}"));
-        prism_dataflow::sql::check(query).map_err(refused)?;
+        prism_dataflow::sql::check(query).map_err(|e| refused(e.to_string()))?;
         let (text, names) = prism_dataflow::sql::to_placeholders(query);
         let options = SQLOptions::new()
             .with_allow_ddl(false)

@@ -9,6 +9,20 @@ use prism_schemas::v1::UserRecord;
 use prism_store::Store;
 use prism_store::records::{auth_generation, now_ms, users};
 
+/// Why the first admin could not be made; the gateway does not start without one.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("the first admin's password (PRISM_ADMIN_PASSWORD): {0}")]
+    Password(#[from] password::PasswordError),
+    #[error("{file}: {source}")]
+    PasswordFile {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("the first admin: {0}")]
+    Store(#[from] prism_store::Error),
+}
+
 pub const ADMIN_USER: &str = "admin";
 pub const PASSWORD_FILE: &str = "admin.password";
 
@@ -18,14 +32,14 @@ pub async fn ensure_admin(
     store: &Store,
     data_dir: &Path,
     given: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), BootstrapError> {
     if has_users(store).await? {
         return Ok(());
     }
     let generated = given.is_none();
     let password = match given {
         Some(password) => {
-            password::check(&password).map_err(|e| format!("PRISM_ADMIN_PASSWORD {e}"))?;
+            password::check(&password)?;
             password
         }
         None => secret::generate().replace(secret::PREFIX, ""),
@@ -34,9 +48,12 @@ pub async fn ensure_admin(
     // Written before the user exists: a crash in between leaves a file that the next
     // start overwrites, never an admin whose password nobody has.
     if generated {
-        write_secret(&file, &password).map_err(|e| format!("{}: {e}", file.display()))?;
+        write_secret(&file, &password).map_err(|source| BootstrapError::PasswordFile {
+            file: file.display().to_string(),
+            source,
+        })?;
     }
-    let hash = password::hash(password).await.map_err(|e| e.to_string())?;
+    let hash = password::hash(password).await?;
     let created = store
         .transact(|tx| {
             let hash = hash.clone();
@@ -58,8 +75,7 @@ pub async fn ensure_admin(
                 Ok(true)
             }
         })
-        .await
-        .map_err(|e| format!("creating the first admin: {e}"))?;
+        .await?;
     match (created, generated) {
         (true, true) => tracing::warn!(
             file = %file.display(),
@@ -75,11 +91,10 @@ pub async fn ensure_admin(
     Ok(())
 }
 
-async fn has_users(store: &Store) -> Result<bool, String> {
+async fn has_users(store: &Store) -> Result<bool, prism_store::Error> {
     store
         .transact(|tx| async move { users::any(&tx).await })
         .await
-        .map_err(|e| format!("reading users: {e}"))
 }
 
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {

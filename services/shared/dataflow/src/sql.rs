@@ -39,41 +39,57 @@ pub fn to_placeholders(query: &str) -> (String, Vec<String>) {
     (parameters::substitute(query, &placeholders), names)
 }
 
+/// Why a SQL stage's query is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    #[error("a query is at most {MAX_QUERY_BYTES} bytes")]
+    TooLong,
+    #[error("write ${{name}} without quotes: it stands for a value, bound as a literal")]
+    QuotedPlaceholder,
+    #[error("not valid SQL: {0}")]
+    Syntax(String),
+    #[error("the query is empty")]
+    Empty,
+    #[error("only a query (SELECT, WITH, VALUES) may run in a SQL stage, not `{0}`")]
+    NotAQuery(String),
+    #[error("one query per SQL stage")]
+    Several,
+    #[error("the query has {0} operators; at most {MAX_OPERATORS} are allowed")]
+    TooManyOperators(usize),
+    #[error("the query nests {0} levels deep; at most {MAX_NESTING} are allowed")]
+    TooDeep(usize),
+}
+
 /// Why `query` (as written, with `${name}` placeholders) is not an acceptable SQL
 /// stage, if it is not.
-pub fn check(query: &str) -> Result<(), String> {
+pub fn check(query: &str) -> Result<(), SqlError> {
     if query.len() > MAX_QUERY_BYTES {
-        return Err(format!("a query is at most {MAX_QUERY_BYTES} bytes"));
+        return Err(SqlError::TooLong);
     }
     if query.contains("'${") || query.contains("\"${") {
-        return Err(
-            "write ${name} without quotes: it stands for a value, bound as a literal".into(),
-        );
+        return Err(SqlError::QuotedPlaceholder);
     }
     let (text, _) = to_placeholders(query);
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, &text)
         .tokenize()
-        .map_err(|e| format!("not valid SQL: {e}"))?;
+        .map_err(|e| SqlError::Syntax(e.to_string()))?;
     check_shape(&tokens)?;
     let statements = Parser::new(&dialect)
         .with_recursion_limit(MAX_NESTING)
         .with_tokens(tokens)
         .parse_statements()
-        .map_err(|e| format!("not valid SQL: {e}"))?;
+        .map_err(|e| SqlError::Syntax(e.to_string()))?;
     match statements.as_slice() {
         [Statement::Query(_)] => Ok(()),
-        [] => Err("the query is empty".into()),
-        [other] => Err(format!(
-            "only a query (SELECT, WITH, VALUES) may run in a SQL stage, not `{}`",
-            first_words(&other.to_string())
-        )),
-        _ => Err("one query per SQL stage".into()),
+        [] => Err(SqlError::Empty),
+        [other] => Err(SqlError::NotAQuery(first_words(&other.to_string()))),
+        _ => Err(SqlError::Several),
     }
 }
 
 /// Operator count and nesting, from the tokens alone (no recursion).
-fn check_shape(tokens: &[Token]) -> Result<(), String> {
+fn check_shape(tokens: &[Token]) -> Result<(), SqlError> {
     let (mut operators, mut depth, mut deepest) = (0usize, 0usize, 0usize);
     for token in tokens {
         match token {
@@ -98,14 +114,10 @@ fn check_shape(tokens: &[Token]) -> Result<(), String> {
         }
     }
     if operators > MAX_OPERATORS {
-        return Err(format!(
-            "the query has {operators} operators; at most {MAX_OPERATORS} are allowed"
-        ));
+        return Err(SqlError::TooManyOperators(operators));
     }
     if deepest > MAX_NESTING {
-        return Err(format!(
-            "the query nests {deepest} levels deep; at most {MAX_NESTING} are allowed"
-        ));
+        return Err(SqlError::TooDeep(deepest));
     }
     Ok(())
 }
@@ -159,7 +171,7 @@ mod tests {
         let chain = format!("SELECT {}", vec!["1"; 900].join(" + "));
         assert!(check(&chain).is_ok());
         let nested = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
-        assert!(check(&nested).unwrap_err().contains("nests"));
+        assert!(matches!(check(&nested), Err(SqlError::TooDeep(_))));
     }
 
     #[test]

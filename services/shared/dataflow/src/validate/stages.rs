@@ -204,7 +204,7 @@ impl StageChecker<'_, '_> {
         let inputs = self.inputs();
         let query = self.string("query");
         if let Some(Err(problem)) = query.as_deref().map(crate::sql::check) {
-            self.problem("query", problem);
+            self.problem("query", problem.to_string());
         }
         Some((
             StageSpec::Sql {
