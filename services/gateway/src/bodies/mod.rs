@@ -1,10 +1,10 @@
-//! The bodies of the HTTP API as Rust types: the OpenAPI document's schemas are
-//! derived from them (`ToSchema`). Connections, schedules, services, tokens, jobs
-//! and nodes are answered by serializing these types, so document and answer cannot
-//! drift apart; the other answers are still built as JSON in their handlers and are
-//! held to these schemas by schemathesis in CI (`tests/contract.sh`). Request
-//! bodies are read field by field by the handlers (to name the field at fault);
-//! these types describe what they accept.
+//! The bodies of the HTTP API as Rust types, one module per area: the OpenAPI
+//! document's schemas are derived from them (`ToSchema`), every handler answers by
+//! serializing one of them, and every request body is read into one of them
+//! (`input::Typed`; the request types refuse unknown fields), but a dataflow
+//! document, which is JSON or YAML and read by `prism_dataflow`. So the document
+//! and the answers cannot drift apart, and schemathesis holds both to it in CI
+//! (`tests/contract.sh`). Built by hand: only an error's `details`.
 //!
 //! Times are RFC 3339 with milliseconds, in UTC; `null` when not yet reached.
 use std::collections::BTreeMap;
