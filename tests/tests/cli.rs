@@ -319,3 +319,49 @@ async fn run_wait_redraws_its_progress_on_a_terminal() {
     );
     assert!(screen.contains("succeeded"), "{screen:?}");
 }
+
+/// `prism --help` names the client commands and the server roles, one line each;
+/// `prism version` tells the commit; completions come for three shells; a mistyped
+/// command gets the nearest one.
+#[test]
+fn the_command_line_explains_itself() {
+    let run = |args: &[&str]| Command::new(prism_bin()).args(args).output().unwrap();
+    let help = run(&["--help"]);
+    let listed = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{listed}");
+    for name in [
+        "login",
+        "apply",
+        "run",
+        "jobs",
+        "services",
+        "gateway",
+        "standalone",
+        "node",
+    ] {
+        assert!(
+            listed.contains(&format!("\n  {name} ")),
+            "{name} is not in:\n{listed}"
+        );
+    }
+    let version = run(&["version"]);
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with(&format!("prism {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("login"),
+            "{shell}"
+        );
+    }
+    let mistyped = run(&["logn"]);
+    assert_eq!(mistyped.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&mistyped.stderr).contains("did you mean `prism login`"),
+        "{}",
+        text(&mistyped)
+    );
+}

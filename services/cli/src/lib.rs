@@ -43,6 +43,11 @@ pub fn is_client_command(arg: &str) -> bool {
     COMMANDS.contains(&arg)
 }
 
+/// The client commands' own command line, for the binary's help and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "prism",

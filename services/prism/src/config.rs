@@ -9,8 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "prism",
     version,
-    about = "Prism: dataflows as batch jobs, on one server or a cluster",
-    after_help = "Client commands (talk to a gateway; see `prism <command> --help`):\n  login, logout, whoami, apply, get, delete, run, jobs, schedules, audit-log, nodes, services"
+    about = "Prism: dataflows as batch jobs and real-time services, on one server or a cluster"
 )]
 pub struct Cli {
     #[command(subcommand)]

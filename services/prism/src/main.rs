@@ -3,6 +3,7 @@
 //! runs the chosen role until SIGINT or SIGTERM; a second signal exits at once.
 mod buses;
 mod config;
+mod front;
 mod metrics_listener;
 mod nats_child;
 mod roles;
@@ -24,7 +25,7 @@ use crate::config::{Cli, Config, Role};
 use crate::nats_child::NatsChild;
 
 /// `EX_USAGE` from sysexits.h: the conventional exit code for bad configuration.
-const EXIT_BAD_CONFIG: u8 = 64;
+pub(crate) const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     // `prism login`, `prism apply`, ...: the operator's client, not a server role.
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
         .is_some_and(prism_cli::is_client_command)
     {
         return prism_cli::main(args);
+    }
+    if let Some(answered) = front::answer(&args) {
+        return answered;
     }
     let cli = Cli::parse();
     if cli.role == Role::BusCredentials {
