@@ -43,11 +43,13 @@ ensure_nginx() {
 }
 
 # Prometheus and promtool (the metrics test scrapes a standalone with the real
-# server) and libfaketime (the clock test runs a node with a skewed clock).
+# server), libfaketime (the clock test runs a node with a skewed clock) and jq
+# (the docs' shell blocks, which a test runs, use it).
 ensure_observability_tools() {
   local missing=""
   command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$missing prometheus"
   dpkg -s libfaketime >/dev/null 2>&1 || missing="$missing libfaketime"
+  command -v jq >/dev/null || missing="$missing jq"
   [ -n "$missing" ] || return 0
   say "installing$missing (Debian packages)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
