@@ -6,8 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use prism_auth::Entity;
-use prism_dataflow::validate::{Syntax, parse_document};
+use prism_dataflow::validate::{Problem, Syntax, parse_document};
 use prism_schemas::v1::DataflowVersionRecord;
+use prism_store::Tx;
 use prism_store::records::{connections, dataflows, now_ms};
 use serde_json::{Value, json};
 
@@ -65,59 +66,10 @@ pub async fn put(
         .store
         .transact(|tx| {
             let (name, actor) = (name.clone(), caller.name());
-            async move {
-                let known: HashSet<String> = connections::list(&tx)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect();
-                let parsed = parse_document(text, syntax, &|c| known.contains(c));
-                let (dataflow, document) = match parsed {
-                    Ok(parsed) => parsed,
-                    Err(problems) => return Ok(Err(problems)),
-                };
-                // Saving the latest document again makes no version: applying the
-                // same configuration twice changes nothing.
-                let document = document.to_string();
-                if let Some(latest) = dataflows::latest(&tx, &name).await?
-                    && latest.document_json == document
-                {
-                    return Ok(Ok((latest, None)));
-                }
-                // Kept with the version, so that no later use parses it again.
-                let outline = prism_jobs::outline::record(&dataflow.outline());
-                let record =
-                    dataflows::save_new_version(&tx, &name, &document, Some(outline), now_ms())
-                        .await?;
-                let change = Change {
-                    actor,
-                    entity: ConfigEntity::Dataflow,
-                    op: ConfigOp::Put,
-                    name: &name,
-                    version: record.version,
-                    details: json!({ "version": record.version }),
-                };
-                // Services following the latest version roll out with it, atomically.
-                let mut messages = vec![change.message()];
-                messages.extend(exposure::roll_out(&tx, &name).await?);
-                let staged = stage(&tx, messages).await?;
-                Ok(Ok((record, Some(staged))))
-            }
+            async move { save(&tx, actor, &name, text, syntax).await }
         })
         .await?;
-    let (record, staged) = saved.map_err(|problems| {
-        let first = problems.first();
-        ApiError {
-            code: Code::InvalidArgument,
-            message: first.map_or("invalid dataflow".into(), |p| match &p.stage {
-                Some(stage) => format!("stage {stage:?}: {}", p.message),
-                None => p.message.clone(),
-            }),
-            field: first.map(|p| p.field.clone()),
-            details: Some(json!({ "problems": problems })),
-            retry_after_secs: None,
-        }
-    })?;
+    let (record, staged) = saved.map_err(refused)?;
     let status = match &staged {
         Some(staged) => {
             state.announce(staged).await;
@@ -130,6 +82,69 @@ pub async fn put(
         version: record.version,
     };
     Ok((status, Json(saved)))
+}
+
+/// A dataflow version committed (with its staged announcement), or none when the
+/// document is the latest one already.
+type Saved = (DataflowVersionRecord, Option<prism_outbox::Staged>);
+
+/// Within `tx`: parses and checks `text`, and saves it as a new version with its
+/// outline and change event, rolling out the services that follow its latest.
+async fn save(
+    tx: &Tx,
+    actor: &str,
+    name: &str,
+    text: &str,
+    syntax: Syntax,
+) -> prism_store::Result<Result<Saved, Vec<Problem>>> {
+    let known: HashSet<String> = connections::list(tx)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let (dataflow, document) = match parse_document(text, syntax, &|c| known.contains(c)) {
+        Ok(parsed) => parsed,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    // Saving the latest document again makes no version: applying the same
+    // configuration twice changes nothing.
+    let document = document.to_string();
+    if let Some(latest) = dataflows::latest(tx, name).await?
+        && latest.document_json == document
+    {
+        return Ok(Ok((latest, None)));
+    }
+    // Kept with the version, so that no later use parses it again.
+    let outline = prism_jobs::outline::record(&dataflow.outline());
+    let record = dataflows::save_new_version(tx, name, &document, Some(outline), now_ms()).await?;
+    let change = Change {
+        actor,
+        entity: ConfigEntity::Dataflow,
+        op: ConfigOp::Put,
+        name,
+        version: record.version,
+        details: json!({ "version": record.version }),
+    };
+    // Services following the latest version roll out with it, atomically.
+    let mut messages = vec![change.message()];
+    messages.extend(exposure::roll_out(tx, name).await?);
+    let staged = stage(tx, messages).await?;
+    Ok(Ok((record, Some(staged))))
+}
+
+/// 400 naming the first problem's field, with every problem in `details`.
+fn refused(problems: Vec<Problem>) -> ApiError {
+    let first = problems.first();
+    ApiError {
+        code: Code::InvalidArgument,
+        message: first.map_or("invalid dataflow".into(), |p| match &p.stage {
+            Some(stage) => format!("stage {stage:?}: {}", p.message),
+            None => p.message.clone(),
+        }),
+        field: first.map(|p| p.field.clone()),
+        details: Some(json!({ "problems": problems })),
+        retry_after_secs: None,
+    }
 }
 
 pub async fn get_latest(

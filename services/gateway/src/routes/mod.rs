@@ -130,11 +130,14 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
     let t = [
         sign_in,
         access,
+        roles_and_overrides,
         configuration,
         job_routes,
         schedule_routes,
         service_routes,
-        operations,
+        audit_routes,
+        settings_routes,
+        cluster_routes,
         described,
     ]
     .into_iter()
@@ -258,7 +261,7 @@ fn sign_in(t: Table) -> Table {
     )
 }
 
-/// Users, roles and overrides: who may do what.
+/// Users: who may sign in, with which roles.
 fn access(t: Table) -> Table {
     t.get(
         "/v1/users",
@@ -291,7 +294,11 @@ fn access(t: Table) -> Table {
             .empty(204)
             .fails(&[409]),
     )
-    .get(
+}
+
+/// Roles and per-entity overrides.
+fn roles_and_overrides(t: Table) -> Table {
+    t.get(
         "/v1/roles",
         Type(View, Roles),
         entry::list::<RoleRecord>,
@@ -580,8 +587,8 @@ fn service_routes(t: Table) -> Table {
     )
 }
 
-/// The audit log and the cluster.
-fn operations(t: Table) -> Table {
+/// The audit log and the events it could not record.
+fn audit_routes(t: Table) -> Table {
     t.get(
         "/v1/audit",
         Type(View, Audit),
@@ -601,7 +608,11 @@ fn operations(t: Table) -> Table {
         .query(&[("limit", Kind::Integer)])
         .answers::<b::DeadLetters>(200),
     )
-    .get(
+}
+
+/// Metrics and the settings every process follows.
+fn settings_routes(t: Table) -> Table {
+    t.get(
         "/metrics",
         Type(View, Cluster),
         metrics::metrics,
@@ -653,7 +664,11 @@ fn operations(t: Table) -> Table {
         .takes::<b::Retention>()
         .answers::<b::RetentionSet>(200),
     )
-    .get(
+}
+
+/// The cluster's nodes.
+fn cluster_routes(t: Table) -> Table {
+    t.get(
         "/v1/cluster/nodes",
         Type(View, Cluster),
         cluster::list,

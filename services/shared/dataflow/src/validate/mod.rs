@@ -105,59 +105,26 @@ fn check(
         return Err(checker.problems);
     };
     for key in root.keys() {
-        if ![
-            "kind",
-            "parameters",
-            "stages",
-            "description",
-            "timeout_seconds",
-        ]
-        .contains(&key.as_str())
-        {
+        if !DOCUMENT_FIELDS.contains(&key.as_str()) {
             checker.problem(None, key.clone(), "unknown field");
         }
     }
-    let kind = match root.get("kind").and_then(Value::as_str) {
-        Some("job") => Some(Kind::Job),
-        Some("service") => Some(Kind::Service),
-        _ => {
-            checker.problem(None, "kind".into(), "required: \"job\" or \"service\"");
-            None
-        }
-    };
+    let kind = check_kind(&mut checker, root.get("kind"));
     let declared = check_parameters(&mut checker, root.get("parameters"));
     let stages = match root.get("stages").and_then(Value::as_array) {
         Some(stages) if stages.len() > MAX_STAGES => {
-            checker.problem(
-                None,
-                "stages".into(),
-                format!("at most {MAX_STAGES} stages"),
-            );
+            let message = format!("at most {MAX_STAGES} stages");
+            checker.problem(None, "stages".into(), message);
             Vec::new()
         }
         Some(stages) if !stages.is_empty() => check_stages(&mut checker, stages, &declared),
         _ => {
-            checker.problem(
-                None,
-                "stages".into(),
-                "required: a non-empty array of stages",
-            );
+            let message = "required: a non-empty array of stages";
+            checker.problem(None, "stages".into(), message);
             Vec::new()
         }
     };
-    let timeout = match root.get("timeout_seconds") {
-        None | Some(Value::Null) => None,
-        Some(value) => match value.as_u64() {
-            Some(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => {
-                Some(std::time::Duration::from_secs(secs))
-            }
-            _ => {
-                let message = format!("an integer from 1 to {MAX_TIMEOUT_SECS}");
-                checker.problem(None, "timeout_seconds".into(), message);
-                None
-            }
-        },
-    };
+    let timeout = check_timeout(&mut checker, root.get("timeout_seconds"));
     if let Some(kind) = kind {
         for (stage, field, message) in crate::shape::check(kind, &stages) {
             checker.problem(stage.as_deref(), field, message);
@@ -171,6 +138,42 @@ fn check(
             timeout,
         }),
         _ => Err(checker.problems),
+    }
+}
+
+/// The fields of a document's top level.
+const DOCUMENT_FIELDS: &[&str] = &[
+    "kind",
+    "parameters",
+    "stages",
+    "description",
+    "timeout_seconds",
+];
+
+fn check_kind(checker: &mut Checker, value: Option<&Value>) -> Option<Kind> {
+    match value.and_then(Value::as_str) {
+        Some("job") => Some(Kind::Job),
+        Some("service") => Some(Kind::Service),
+        _ => {
+            checker.problem(None, "kind".into(), "required: \"job\" or \"service\"");
+            None
+        }
+    }
+}
+
+fn check_timeout(checker: &mut Checker, value: Option<&Value>) -> Option<std::time::Duration> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => {
+                Some(std::time::Duration::from_secs(secs))
+            }
+            _ => {
+                let message = format!("an integer from 1 to {MAX_TIMEOUT_SECS}");
+                checker.problem(None, "timeout_seconds".into(), message);
+                None
+            }
+        },
     }
 }
 
