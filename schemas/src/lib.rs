@@ -6,6 +6,23 @@
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/prism.v1.rs"));
 
+    impl ConnectionRecord {
+        /// The secrets the connection names, in the order its kind lists them
+        /// (a PostgreSQL password; an S3 access key id, then its secret key).
+        pub fn secret_names(&self) -> Vec<&str> {
+            let mut names = Vec::new();
+            if let Some(pg) = &self.postgres {
+                names.push(pg.password_secret.as_str());
+            }
+            if let Some(s3) = &self.s3 {
+                names.push(s3.access_key_id_secret.as_str());
+                names.push(s3.secret_access_key_secret.as_str());
+            }
+            names.retain(|n| !n.is_empty());
+            names
+        }
+    }
+
     impl JobState {
         /// The lowercase name used by the HTTP API and event subjects.
         pub fn api_name(self) -> &'static str {

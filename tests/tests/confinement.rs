@@ -142,6 +142,7 @@ async fn an_executor_refuses_a_job_whose_connection_lies_outside_its_roots() {
             name: "files".into(),
             kind: "local".into(),
             root: "/".into(),
+            ..Default::default()
         }],
         parameters: [("p".to_string(), "people.csv".to_string())].into(),
         max_attempts: 1,

@@ -45,9 +45,29 @@ fn job(event: &JobEvent) -> AuditRecord {
             "rows_written": event.rows_written,
             "error": bounded(&event.error),
             "executor": event.executor,
+            "secrets_used": secrets_used(event),
         })
         .to_string(),
     }
+}
+
+/// A job opens at most a few secrets per connection; an event claiming more than
+/// 100, or names past 300 bytes, is cut, so no event can bloat its entry.
+fn secrets_used(event: &JobEvent) -> Vec<String> {
+    event
+        .secrets_used
+        .iter()
+        .take(100)
+        .map(|s| bounded_to(s, 300))
+        .collect()
+}
+
+fn bounded_to(text: &str, limit: usize) -> String {
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 fn config(event: &ConfigEvent) -> AuditRecord {

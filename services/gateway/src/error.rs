@@ -58,6 +58,11 @@ impl ApiError {
     pub fn not_found(field: &str, message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, Some(field), message)
     }
+
+    /// 500: the server's own failure (a key that does not open what it sealed).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, None, message)
+    }
 }
 
 impl IntoResponse for ApiError {

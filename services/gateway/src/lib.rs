@@ -49,6 +49,10 @@ pub struct GatewayConfig {
     pub admin_password: Option<String>,
     /// Directories `local` connections may use (canonical); none: no connection.
     pub file_roots: Vec<std::path::PathBuf>,
+    /// The master keys that seal secrets; none: secrets cannot be set.
+    pub keyring: Option<Arc<prism_secrets::Keyring>>,
+    /// Where `postgres` and `s3` connections may reach (`PRISM_CONNECTION_HOSTS`).
+    pub connection_hosts: prism_connections::Reach,
 }
 
 impl Default for GatewayConfig {
@@ -60,6 +64,8 @@ impl Default for GatewayConfig {
             data_dir: std::path::PathBuf::from("."),
             admin_password: None,
             file_roots: Vec::new(),
+            keyring: None,
+            connection_hosts: prism_connections::Reach::default(),
         }
     }
 }
@@ -97,6 +103,8 @@ pub async fn app_state(
     Ok(Arc::new(AppState {
         directory: Arc::new(Directory::new(store.clone())),
         file_roots: config.file_roots.clone(),
+        keyring: config.keyring.clone(),
+        connection_hosts: config.connection_hosts.clone(),
         submissions: tokio::sync::Semaphore::new(MAX_CONCURRENT_SUBMISSIONS),
         service_slots: Default::default(),
         service_records: Default::default(),

@@ -21,6 +21,10 @@ pub struct AppState {
     pub throttle: Throttle,
     /// Directories `local` connections may use.
     pub file_roots: Vec<std::path::PathBuf>,
+    /// The master keys that seal secrets (none: secrets cannot be set).
+    pub keyring: Option<Arc<prism_secrets::Keyring>>,
+    /// Where `postgres` and `s3` connections may reach.
+    pub connection_hosts: prism_connections::Reach,
     /// Submissions (HTTP and bus) being accepted at once; beyond, 503.
     pub submissions: tokio::sync::Semaphore,
     /// Service records as last read, for calls (see `routes::calls`).
@@ -43,6 +47,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The keyring, or 503 saying how to configure one.
+    pub fn keyring(&self) -> Result<&prism_secrets::Keyring, ApiError> {
+        self.keyring.as_deref().ok_or_else(|| {
+            ApiError::new(
+                prism_errors::Code::Unavailable,
+                None,
+                "this gateway has no master key: set PRISM_MASTER_KEY_FILE",
+            )
+        })
+    }
+
     /// Records a change that has nothing else in its transaction (a setting kept on
     /// the bus, a drain request): its event, staged in the outbox.
     pub async fn stage_alone(&self, change: &Change<'_>) -> prism_store::Result<Staged> {

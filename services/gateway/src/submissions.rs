@@ -120,14 +120,23 @@ async fn answer(state: &AppState, authorization: Option<&str>, payload: &[u8]) -
             return reply;
         }
     };
-    let submission = SubmitRequest {
+    let mut submission = SubmitRequest {
         dataflow: request.dataflow,
         version: request.version,
         parameters: request.parameters.into_iter().collect(),
         idempotency_key: Some(request.idempotency_key).filter(|k| !k.is_empty()),
         schedule: None,
         submitted_by: caller.name().to_string(),
+        permitted_connections: None,
     };
+    match caller.require_connections(state, &submission).await {
+        Ok(permitted) => submission.permitted_connections = Some(permitted),
+        Err(error) => {
+            let reply = api_error_reply(error);
+            record_rejection(state, &reply, payload.len()).await;
+            return reply;
+        }
+    }
     match state.submitter.submit(submission).await {
         Ok(submitted) => SubmitJobReply {
             result: Some(submit_job_reply::Result::Accepted(v1::JobAccepted {

@@ -38,6 +38,9 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         (_, "/v1/acl/{entity}/{name}") => ADMIN,
         ("GET", "/v1/connections" | "/v1/connections/{name}") => OBSERVE,
         ("PUT", "/v1/connections/{name}") => DESIGN,
+        ("POST", "/v1/connections/{name}/test") => DESIGN,
+        ("GET" | "PUT", "/v1/secrets" | "/v1/secrets/{name}") => DESIGN,
+        ("POST", "/v1/master-key/rotate") => ADMIN,
         (
             "GET",
             "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
@@ -142,6 +145,7 @@ impl World {
                 body = latest["document"].clone();
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
+            ("PUT", "/v1/secrets/{name}") => body = json!({"value":"matrix-secret-value"}),
             ("PUT", "/v1/settings/logging") => body = json!({"level":"info"}),
             ("PUT", "/v1/settings/retention") => body = json!({"days": 3650}),
             ("GET", "/v1/jobs/{id}" | "/v1/jobs/{id}/logs") => {
@@ -176,6 +180,7 @@ impl World {
             .replace("/v1/roles/{name}", "/v1/roles/custom")
             .replace("{entity}/{name}", "dataflows/adults")
             .replace("/v1/connections/{name}", "/v1/connections/files")
+            .replace("/v1/secrets/{name}", "/v1/secrets/pg-password")
             .replace("/v1/dataflows/{name}", "/v1/dataflows/adults")
             .replace("/v1/schedules/{name}", "/v1/schedules/nightly")
             .replace("/v1/services/{name}", "/v1/services/lookup")

@@ -241,6 +241,28 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
     );
     let bob = gateway.user_with_roles(&admin, "bob", &["finance"]).await;
 
+    // Running a dataflow takes `execute` on each connection it names too.
+    let (status, body) = gateway
+        .send(
+            "POST",
+            "/v1/jobs",
+            Some(&bob),
+            r#"{"dataflow":"finance-q3"}"#,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "missing permission: execute on connections/files"
+    );
+    let role = r#"{"grants":[{"entity":"dataflows","match":"finance-*","actions":["view","execute"]},
+        {"entity":"connections","match":"files","actions":["execute"]}]}"#;
+    assert_eq!(
+        gateway
+            .status("PUT", "/v1/roles/finance", Some(&admin), role)
+            .await,
+        200
+    );
     let (status, body) = gateway
         .send(
             "POST",
@@ -328,6 +350,13 @@ async fn a_custom_role_grants_a_family_of_dataflows_and_a_deny_override_beats_a_
     assert_eq!(
         gateway
             .status("PUT", "/v1/acl/dataflows/finance-q4", Some(&admin), open)
+            .await,
+        200
+    );
+    // ... and the connection it names.
+    assert_eq!(
+        gateway
+            .status("PUT", "/v1/acl/connections/files", Some(&admin), open)
             .await,
         200
     );

@@ -38,6 +38,7 @@ fn listing(route: &Route) -> Option<Result<Listing, &'static str>> {
         "/v1/users" => named("users", "name", "users", "target"),
         "/v1/roles" => named("roles", "name", "roles", "custom"),
         "/v1/connections" => named("connections", "name", "connections", "files"),
+        "/v1/secrets" => named("secrets", "name", "secrets", "pg-password"),
         "/v1/dataflows" => named("dataflows", "name", "dataflows", "adults"),
         // A job is named by its dataflow.
         "/v1/jobs" => named("jobs", "dataflow", "jobs", "adults"),
@@ -71,6 +72,7 @@ async fn every_list_shows_a_caller_granted_one_name_that_name_only() {
             json!({"password":"target-password-long","roles":["viewer"]}),
         ),
         ("/v1/roles/custom2", json!({"grants":[]})),
+        ("/v1/secrets/other-secret", json!({"value":"another-value"})),
         (
             "/v1/connections/other",
             json!({"kind":"local","root": world.gateway.dir.path().join("files")}),

@@ -139,6 +139,19 @@ pub struct Settings {
     /// to run a job whose connection lies outside their own list.
     #[arg(long, global = true, env = "PRISM_FILE_ROOTS")]
     pub file_roots: Option<String>,
+    /// The key file of master keys that seal secrets (gateways) and open them
+    /// (executors): base64 keys, one per line, the first active. Standalone makes
+    /// one in <data-dir>/master.key (mode 0600) when unset. Every node of a cluster
+    /// needs the same file.
+    #[arg(long, global = true, env = "PRISM_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Hosts and networks that postgres and s3 connections may reach, comma
+    /// separated: names (`db.internal`), `*.domain`, addresses and CIDR networks
+    /// (default: none). Gateways refuse a connection outside it; executors refuse a
+    /// job that names one. Link-local and cloud metadata addresses only as listed
+    /// addresses.
+    #[arg(long, global = true, env = "PRISM_CONNECTION_HOSTS")]
+    pub connection_hosts: Option<String>,
     /// A directory of `<user>.password` files (gateway, scheduler, executor, audit):
     /// each service connects to NATS as its own user. Standalone's own nats-server
     /// makes them in <data-dir>/nats-credentials.
@@ -215,6 +228,9 @@ pub struct Config {
     /// Canonical, existing directories.
     pub file_roots: Vec<PathBuf>,
     pub nats_credentials_dir: Option<PathBuf>,
+    /// The master keys, when a key file is set (or standalone made one).
+    pub keyring: Option<std::sync::Arc<prism_secrets::Keyring>>,
+    pub connection_hosts: prism_connections::Reach,
     pub job_memory_mb: usize,
     pub executor_memory_mb: usize,
     pub job_spill_mb: usize,
@@ -278,6 +294,10 @@ impl Config {
             );
         }
         let metrics = metrics_listener(s.metrics_addr.as_deref(), s.metrics_token)?;
+        let keyring = keyring(s.master_key_file, cli.role, &data_dir)?;
+        let connection_hosts =
+            prism_connections::Reach::parse(s.connection_hosts.as_deref().unwrap_or(""))
+                .map_err(|e| e.to_string())?;
         Ok(Config {
             role: cli.role,
             data_dir,
@@ -295,6 +315,8 @@ impl Config {
             admin_password,
             file_roots,
             nats_credentials_dir: s.nats_credentials_dir,
+            keyring,
+            connection_hosts,
             job_memory_mb: s.job_memory_mb,
             job_spill_mb: s.job_spill_mb,
             executor_memory_mb: s.executor_memory_mb,
@@ -328,6 +350,33 @@ fn file_roots(setting: Option<&str>, data_dir: &std::path::Path) -> Result<Vec<P
                 .map_err(|e| format!("PRISM_FILE_ROOTS: {root:?}: {e}"))
         })
         .collect()
+}
+
+/// The master keys of `PRISM_MASTER_KEY_FILE`; standalone makes `<data
+/// dir>/master.key` when it is unset (and says where, once). Other roles without a
+/// key file run without secrets: a connection that needs one is refused clearly.
+fn keyring(
+    setting: Option<PathBuf>,
+    role: Role,
+    data_dir: &std::path::Path,
+) -> Result<Option<std::sync::Arc<prism_secrets::Keyring>>, String> {
+    let path = match setting.filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) => path,
+        None if role == Role::Standalone => {
+            let path = data_dir.join("master.key");
+            if prism_secrets::generate_key_file(&path).map_err(|e| e.to_string())? {
+                eprintln!(
+                    "prism: generated the master key that seals secrets: {} (keep it safe; back it up apart from the data)",
+                    path.display()
+                );
+            }
+            path
+        }
+        None => return Ok(None),
+    };
+    let keyring =
+        prism_secrets::Keyring::open(&path).map_err(|e| format!("PRISM_MASTER_KEY_FILE: {e}"))?;
+    Ok(Some(std::sync::Arc::new(keyring)))
 }
 
 /// The metrics listener of roles without an API port: off, or an address with a

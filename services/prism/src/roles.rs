@@ -130,6 +130,8 @@ fn executor_config(
             shared_memory: prism_executor::executor_pool(config.executor_memory_mb << 20),
             timeout_default: config.job_timeout,
             timeout_max: config.job_timeout_max,
+            keyring: config.keyring.clone(),
+            connection_hosts: config.connection_hosts.clone(),
         },
         concurrency: config.executor_concurrency,
         ack_wait: config.ack_wait,
@@ -147,6 +149,8 @@ fn gateway_config(config: &Config, topology: Topology) -> prism_gateway::Gateway
         data_dir: config.data_dir.clone(),
         admin_password: config.admin_password.clone(),
         file_roots: config.file_roots.clone(),
+        keyring: config.keyring.clone(),
+        connection_hosts: config.connection_hosts.clone(),
         ..Default::default()
     }
 }

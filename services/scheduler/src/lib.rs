@@ -155,18 +155,22 @@ async fn fire(
     schedule: &ScheduleRecord,
     occurrence_ms: i64,
 ) -> Result<(), SubmitError> {
-    if let Some(because) = refusal(submitter.store(), schedule).await? {
-        tracing::warn!(schedule = %schedule.name, owner = %schedule.owner, %because, "occurrence refused");
-        return publish(submitter, schedule, "refused", occurrence_ms, "", &because).await;
-    }
-    let request = SubmitRequest {
+    let mut request = SubmitRequest {
         dataflow: schedule.dataflow.clone(),
         version: None,
         parameters: schedule.parameters.clone().into_iter().collect(),
         idempotency_key: Some(format!("schedule:{}:{occurrence_ms}", schedule.name)),
         schedule: Some(schedule.name.clone()),
         submitted_by: schedule.owner.clone(),
+        permitted_connections: None,
     };
+    match refusal(submitter.store(), schedule, &request).await? {
+        Ok(permitted) => request.permitted_connections = Some(permitted),
+        Err(because) => {
+            tracing::warn!(schedule = %schedule.name, owner = %schedule.owner, %because, "occurrence refused");
+            return publish(submitter, schedule, "refused", occurrence_ms, "", &because).await;
+        }
+    }
     match submitter.submit(request).await {
         Ok(submitted) => {
             publish(
@@ -229,25 +233,44 @@ async fn publish(
 }
 
 /// Why the schedule's owner may not run its dataflow now, if they may not.
-async fn refusal(store: &Store, schedule: &ScheduleRecord) -> Result<Option<String>, SubmitError> {
+/// The connections the owner may run the occurrence with, or why the owner may
+/// not run it now: `execute` on the dataflow and on every connection it names.
+async fn refusal(
+    store: &Store,
+    schedule: &ScheduleRecord,
+    request: &SubmitRequest,
+) -> Result<Result<Vec<String>, String>, SubmitError> {
     if schedule.owner.is_empty() {
-        return Ok(Some(
-            "the schedule has no owner: save it again to own it".into(),
+        return Ok(Err(
+            "the schedule has no owner: save it again to own it".into()
         ));
     }
-    let wanted = Permission::on(
-        prism_auth::Action::Execute,
-        Entity::Dataflows,
-        &schedule.dataflow,
-    );
-    let decision = store
-        .transact(|tx| {
-            let wanted = wanted.clone();
-            async move { prism_auth::directory::check(&tx, &schedule.owner, &wanted).await }
+    let checked = store
+        .transact(|tx| async move {
+            let connections = match prism_jobs::connections_of(&tx, request).await? {
+                Ok(connections) => connections,
+                Err(refused) => return Ok(Err(refused.to_string())),
+            };
+            let dataflow = Permission::on(
+                prism_auth::Action::Execute,
+                Entity::Dataflows,
+                &schedule.dataflow,
+            );
+            let uses = connections
+                .iter()
+                .map(|c| Permission::on(prism_auth::Action::Execute, Entity::Connections, c));
+            for wanted in std::iter::once(dataflow).chain(uses) {
+                let decision = prism_auth::directory::check(&tx, &schedule.owner, &wanted).await?;
+                if !decision.allowed {
+                    let because =
+                        format!("{} may not {wanted}: {}", schedule.owner, decision.because);
+                    return Ok(Err(because));
+                }
+            }
+            Ok(Ok(connections))
         })
         .await?;
-    Ok((!decision.allowed)
-        .then(|| format!("{} may not {wanted}: {}", schedule.owner, decision.because)))
+    Ok(checked)
 }
 
 /// Marks occurrences through `occurrence_ms` as handled; never moves backwards, so

@@ -37,6 +37,11 @@ pub struct Confinement {
     pub timeout_default: Duration,
     /// The longest any job may run, whatever its dataflow says.
     pub timeout_max: Duration,
+    /// The master keys that open the secrets jobs carry; none: a job whose
+    /// connections need secrets fails, saying so.
+    pub keyring: Option<Arc<prism_secrets::Keyring>>,
+    /// Where connections may reach: this executor's own list, whatever a job says.
+    pub connection_hosts: prism_connections::Reach,
 }
 
 impl Default for Confinement {
@@ -50,6 +55,8 @@ impl Default for Confinement {
             shared_memory: Arc::new(FairSpillPool::new(2 << 30)),
             timeout_default: Duration::from_secs(3600),
             timeout_max: Duration::from_secs(24 * 3600),
+            keyring: None,
+            connection_hosts: prism_connections::Reach::default(),
         }
     }
 }

@@ -29,6 +29,15 @@ pub(crate) fn dataflow_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Dataflow(e.to_string())
 }
 
+/// `error` with the stage named first, its kind kept.
+pub(crate) fn in_stage(id: &str, error: EngineError) -> EngineError {
+    match error {
+        EngineError::Dataflow(text) => EngineError::Dataflow(format!("stage {id}: {text}")),
+        EngineError::Io(text) => EngineError::Io(format!("stage {id}: {text}")),
+        other => other,
+    }
+}
+
 pub(crate) fn io_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Io(e.to_string())
 }

@@ -1,9 +1,13 @@
 //! The DataFusion toolkit that jobs and services share: what a run may touch and
-//! take ([`Confinement`], memory pools), tables read and held within budgets, and
-//! the error type of a run.
+//! take ([`Confinement`], memory pools), tables read and held within budgets,
+//! the connections that reach other systems ([`remote`]: PostgreSQL in
+//! [`postgres`], S3 objects in [`objects`]), and the error type of a run.
 mod confinement;
 mod errors;
 pub mod memory;
+pub mod objects;
+pub mod postgres;
+pub mod remote;
 mod tables;
 
 pub use confinement::*;

@@ -32,9 +32,18 @@ pub(crate) async fn read(
     file: &Path,
     format: Format,
 ) -> datafusion::error::Result<DataFrame> {
-    let location = file.to_string_lossy().into_owned();
-    // DataFusion filters files by extension; accept whatever the file is named.
-    let extension = extension_of(file);
+    read_location(ctx, &file.to_string_lossy(), &extension_of(file), format).await
+}
+
+/// A file or object (`s3://bucket/key`) as a frame. DataFusion filters files by
+/// extension; `extension` is the name's own, so whatever it is named is read.
+pub(crate) async fn read_location(
+    ctx: &SessionContext,
+    location: &str,
+    extension: &str,
+    format: Format,
+) -> datafusion::error::Result<DataFrame> {
+    let (location, extension) = (location.to_string(), extension.to_string());
     match format {
         Format::Csv => {
             let options = CsvReadOptions::new()

@@ -144,6 +144,23 @@ impl Delivery<'_> {
         if cancel_requested {
             return self.finish(event, JobState::Cancelled, None).await;
         }
+        // Secrets open here, before `started`, so the event that says the job runs
+        // also says which secret versions it uses (the audit log keeps it).
+        let remotes =
+            match engine::remote::Remotes::open(&self.run.connections, &self.worker.confinement)
+                .await
+            {
+                Ok(remotes) => remotes,
+                Err(error) if error.retryable() && attempt < max_attempts => {
+                    tracing::warn!(%error, "connections not opened; the job will be retried");
+                    return self.nak().await;
+                }
+                Err(error) => {
+                    event.error = bounded(&error.to_string());
+                    return self.finish(event, JobState::Failed, None).await;
+                }
+            };
+        event.secrets_used = remotes.secrets_used();
         if self.report_start(&mut event).await.is_err() {
             return;
         }
@@ -159,10 +176,12 @@ impl Delivery<'_> {
             &self.run,
             attempt,
             &self.worker.confinement,
+            &remotes,
             &self.log,
             &stop,
         )
         .await;
+        event.secrets_used.clear();
         let interrupted = watch.finish().await;
         event.stages = ran.stages;
         self.conclude(event, interrupted, ran.result).await;

@@ -12,18 +12,30 @@ use crate::jobs::sink;
 use crate::engine::*;
 use crate::jobs::*;
 
-/// Output files written in full but not yet visible under their final names.
+/// Outputs written in full but not yet visible: files under staging names, rows
+/// in a session's staging table, objects under staging keys.
 #[derive(Default)]
 pub struct StagedOutputs {
     pub(crate) files: Vec<(PathBuf, PathBuf)>,
+    pub(crate) tables: Vec<crate::engine::postgres::StagedTable>,
+    pub(crate) objects: Vec<crate::engine::objects::StagedObject>,
 }
 
 impl StagedOutputs {
-    /// Renames every staged file into place. A rename within a directory is atomic: a
-    /// reader sees the old file or the new one, never a part; a retried attempt
-    /// replaces the same path, so output is never duplicated. Runs on a blocking
-    /// thread: renames and directory syncs wait on the disk.
-    pub async fn commit(self) -> Result<(), EngineError> {
+    /// Makes every output visible. Tables first: each moves its rows in one
+    /// transaction that also takes the job's key in the connection's ledger, so a
+    /// second commit of the job moves nothing. Then objects (a copy replaces the
+    /// target whole) and files (a rename within a directory is atomic: a reader
+    /// sees the old file or the new one, never a part); a retried attempt
+    /// replaces the same key or path, so output is never duplicated. Renames and
+    /// directory syncs wait on the disk, so they run on a blocking thread.
+    pub async fn commit(mut self) -> Result<(), EngineError> {
+        for table in std::mem::take(&mut self.tables) {
+            table.commit().await?;
+        }
+        for object in std::mem::take(&mut self.objects) {
+            object.commit().await?;
+        }
         blocking(move || self.commit_now()).await
     }
 
@@ -40,10 +52,23 @@ impl StagedOutputs {
         Ok(())
     }
 
-    /// Deletes the staged files of an attempt that will not commit.
+    /// Deletes the staged files of an attempt that will not commit. Staging tables
+    /// go with their sessions; staging keys are deleted in the background (and by
+    /// the job's next attempt, should that fail).
     pub fn discard(self) {
         for (staged, _) in self.files {
             let _ = std::fs::remove_file(staged);
+        }
+        drop(self.tables);
+        if !self.objects.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let objects = self.objects;
+            runtime.spawn(async move {
+                for object in objects {
+                    object.discard().await;
+                }
+            });
         }
     }
 }

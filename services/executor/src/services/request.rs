@@ -105,8 +105,13 @@ async fn load_references(
     let roots: HashMap<String, PathBuf> = spec
         .connections
         .iter()
+        .filter(|c| c.kind.is_empty() || c.kind == prism_connections::LOCAL)
         .map(|c| Ok((c.name.clone(), engine::confine(c, &confinement.file_roots)?)))
         .collect::<Result<_, engine::EngineError>>()
+        .map_err(|e| e.to_string())?;
+    // Loaded once per version: the secrets open here, and the rows stay in memory.
+    let remotes = engine::remote::Remotes::open(&spec.connections, confinement)
+        .await
         .map_err(|e| e.to_string())?;
     let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
     let defaults: BTreeMap<String, String> = dataflow
@@ -117,23 +122,46 @@ async fn load_references(
     let mut references = Vec::new();
     let mut held = 0;
     for stage in &dataflow.stages {
-        let StageSpec::Read {
-            connection,
-            path,
-            format,
-        } = &stage.spec
-        else {
-            continue;
+        let frame = match &stage.spec {
+            StageSpec::ReadTable { connection, source } => {
+                let postgres = remotes
+                    .postgres(connection)
+                    .ok_or_else(|| format!("connection {connection:?} missing"))?;
+                let table =
+                    engine::postgres::PostgresTable::open(postgres.clone(), source, &defaults)
+                        .await
+                        .map_err(|e| format!("stage {}: {e}", stage.id))?;
+                ctx.read_table(Arc::new(table))
+                    .map_err(|e| format!("stage {}: {e}", stage.id))?
+            }
+            StageSpec::Read {
+                connection,
+                path,
+                format,
+            } => {
+                let path = parameters::substitute(path, &defaults);
+                let read = match remotes.s3(connection) {
+                    Some(source) => {
+                        let key = engine::objects::object_key(source, &path)
+                            .map_err(|e| e.to_string())?;
+                        let location = engine::objects::location(&ctx, source, &key)
+                            .map_err(|e| e.to_string())?;
+                        let extension = engine::extension_of(std::path::Path::new(&path));
+                        engine::read_location(&ctx, &location, &extension, *format).await
+                    }
+                    None => {
+                        let root = roots
+                            .get(connection)
+                            .ok_or_else(|| format!("connection {connection:?} missing"))?;
+                        let named = paths::resolve(root, &path).map_err(|e| e.to_string())?;
+                        let file = paths::beneath(root, &named).map_err(|e| e.to_string())?;
+                        engine::read(&ctx, &file, *format).await
+                    }
+                };
+                read.map_err(|e| format!("stage {}: {e}", stage.id))?
+            }
+            _ => continue,
         };
-        let root = roots
-            .get(connection)
-            .ok_or_else(|| format!("connection {connection:?} missing"))?;
-        let named = paths::resolve(root, &parameters::substitute(path, &defaults))
-            .map_err(|e| e.to_string())?;
-        let file = paths::beneath(root, &named).map_err(|e| e.to_string())?;
-        let frame = engine::read(&ctx, &file, *format)
-            .await
-            .map_err(|e| format!("stage {}: {e}", stage.id))?;
         let table = engine::collect_within(frame, &stage.id, &mut held, confinement.memory_bytes)
             .await
             .map_err(|e| e.to_string())?;

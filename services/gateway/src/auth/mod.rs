@@ -76,6 +76,25 @@ impl Caller {
         }
     }
 
+    /// The connections the job `request` asks for would run with, each of which
+    /// the caller must be allowed to execute (403 naming the first that is not).
+    /// The acceptor refuses the job if the version it finds names any other.
+    pub async fn require_connections(
+        &self,
+        state: &AppState,
+        request: &prism_jobs::SubmitRequest,
+    ) -> ApiResult<Vec<String>> {
+        let connections = state
+            .store
+            .transact(|tx| async move { prism_jobs::connections_of(&tx, request).await })
+            .await??;
+        for connection in &connections {
+            let wanted = Permission::on(Action::Execute, Entity::Connections, connection);
+            self.require(state, wanted).await?;
+        }
+        Ok(connections)
+    }
+
     /// Whether `wanted` is allowed, without failing (to filter lists).
     pub async fn may(&self, state: &AppState, wanted: Permission) -> ApiResult<bool> {
         Ok(state.directory.decide(&self.user, &wanted).await?.allowed)

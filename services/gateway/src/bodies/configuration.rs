@@ -3,21 +3,146 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-#[derive(Serialize, Deserialize, ToSchema)]
+/// A connection: `local` (`root`), `postgres` (`host`, `port`, `database`,
+/// `user`, `password`, `sslmode`, `pool`) or `s3` (`endpoint`, `region`, `bucket`,
+/// `prefix`, `access_key_id`, `secret_access_key`, `path_style`, `allow_http`).
+/// Credentials name secrets (`{"secret": "name"}`), never values.
+#[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
-    /// `local`: files under `root`, which must lie within the server's file roots.
+    /// `local`, `postgres` or `s3`.
     pub kind: String,
-    pub root: String,
+    /// `local`: the directory, within the server's file roots.
+    pub root: Option<String>,
+    /// `postgres`: the server's host name or address.
+    pub host: Option<String>,
+    /// `postgres`: default 5432.
+    pub port: Option<u32>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<SecretRef>,
+    /// `postgres`: `disable`, `prefer` (default) or `require`.
+    pub sslmode: Option<String>,
+    pub pool: Option<Pool>,
+    /// `s3`: the endpoint URL (default: AWS's for the region).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    /// `s3`: every object the connection reaches lies under it.
+    pub prefix: Option<String>,
+    pub access_key_id: Option<SecretRef>,
+    pub secret_access_key: Option<SecretRef>,
+    /// `s3`: path-style requests (`endpoint/bucket/key`), as most non-AWS servers need.
+    pub path_style: Option<bool>,
+    /// `s3`: allow an `http://` endpoint.
+    pub allow_http: Option<bool>,
+}
+
+/// A secret, named: its value is set with `PUT /v1/secrets/{name}` and never shown.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub secret: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// The most sessions one job opens (1 to 64).
+    pub max: u32,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Connection {
     pub name: String,
     pub kind: String,
-    pub root: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Pool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+}
+
+/// What trying a connection found.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    /// Why not: `auth_failed`, `unreachable`, `tls`, `timeout`, `not_found`,
+    /// `forbidden_host`, `secret_missing` or `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What the other side said, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub latency_ms: u64,
+}
+
+/// `PUT /v1/secrets/{name}`: the value, stored sealed; it is never answered back.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    /// 1 to 16,384 bytes.
+    pub value: String,
+}
+
+/// A secret's metadata: never its value.
+#[derive(Serialize, ToSchema)]
+pub struct Secret {
+    pub name: String,
+    /// Moves on with every `PUT`.
+    pub version: u32,
+    /// The master key its data key is wrapped with (an id, not the key).
+    pub key_id: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub updated_by: String,
+    /// The connections that name it.
+    pub connections: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Secrets {
+    pub secrets: Vec<Secret>,
+}
+
+/// What a master key rotation did.
+#[derive(Serialize, ToSchema)]
+pub struct KeyRotation {
+    /// The key every data key is now wrapped with.
+    pub key_id: String,
+    /// Data keys re-wrapped by this call.
+    pub rewrapped: u64,
+    /// Secrets in all.
+    pub secrets: u64,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -3,7 +3,9 @@
 use prism_auth::model::Grant;
 use prism_auth::{Entity, builtin};
 use prism_bus::subjects::ConfigEntity;
-use prism_schemas::v1::{ConnectionRecord, RoleRecord, ScheduleRecord, ServiceRecord, UserRecord};
+use prism_schemas::v1::{
+    ConnectionRecord, RoleRecord, ScheduleRecord, SecretRecord, ServiceRecord, UserRecord,
+};
 use prism_store::records;
 
 use super::Entry;
@@ -58,16 +60,92 @@ impl Entry for ConnectionRecord {
     }
 
     fn body(&self) -> bodies::Connection {
-        bodies::Connection {
+        let secret = |name: &str| {
+            (!name.is_empty()).then(|| bodies::SecretRef {
+                secret: name.to_string(),
+            })
+        };
+        let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
+        let mut body = bodies::Connection {
             name: self.name.clone(),
             kind: self.kind.clone(),
-            root: self.root.clone(),
+            root: text(&self.root),
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            password: None,
+            sslmode: None,
+            pool: None,
+            endpoint: None,
+            region: None,
+            bucket: None,
+            prefix: None,
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: None,
+            allow_http: None,
             created_at: time_text(self.created_at_ms),
             updated_at: time_text(self.updated_at_ms),
+        };
+        if let Some(pg) = &self.postgres {
+            body.host = text(&pg.host);
+            body.port = Some(pg.port);
+            body.database = text(&pg.database);
+            body.user = text(&pg.user);
+            body.password = secret(&pg.password_secret);
+            body.sslmode = text(&pg.sslmode);
+            body.pool = Some(bodies::Pool { max: pg.pool_max });
         }
+        if let Some(s3) = &self.s3 {
+            body.endpoint = text(&s3.endpoint);
+            body.region = text(&s3.region);
+            body.bucket = text(&s3.bucket);
+            body.prefix = text(&s3.prefix);
+            body.access_key_id = secret(&s3.access_key_id_secret);
+            body.secret_access_key = secret(&s3.secret_access_key_secret);
+            body.path_style = Some(s3.path_style);
+            body.allow_http = Some(s3.allow_http);
+        }
+        body
     }
 
     stored_in!(records::connections);
+}
+
+/// A secret's metadata; the connections that name it are added by the handlers,
+/// which read them. The sealed value never leaves the store through the API.
+impl Entry for SecretRecord {
+    const ENTITY: Entity = Entity::Secrets;
+    const KIND: ConfigEntity = ConfigEntity::Secret;
+    type Body = bodies::Secret;
+    type List = bodies::Secrets;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn listed(secrets: Vec<bodies::Secret>) -> bodies::Secrets {
+        bodies::Secrets { secrets }
+    }
+
+    fn body(&self) -> bodies::Secret {
+        bodies::Secret {
+            name: self.name.clone(),
+            version: self.version,
+            key_id: self
+                .sealed
+                .as_ref()
+                .map(|s| s.key_id.clone())
+                .unwrap_or_default(),
+            created_at: time_text(self.created_at_ms),
+            updated_at: time_text(self.updated_at_ms),
+            updated_by: self.updated_by.clone(),
+            connections: Vec::new(),
+        }
+    }
+
+    stored_in!(records::secrets);
 }
 
 impl Entry for ScheduleRecord {

@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use prism_auth::Entity;
-use prism_dataflow::validate::{Problem, Syntax, parse_document};
+use prism_dataflow::validate::{Known, Problem, Syntax, parse_document};
 use prism_schemas::v1::DataflowVersionRecord;
 use prism_store::Tx;
 use prism_store::records::{connections, dataflows, now_ms};
@@ -97,12 +97,16 @@ async fn save(
     text: &str,
     syntax: Syntax,
 ) -> prism_store::Result<Result<Saved, Vec<Problem>>> {
-    let known: HashSet<String> = connections::list(tx)
+    let kinds: HashMap<String, String> = connections::list(tx)
         .await?
         .into_iter()
-        .map(|c| c.name)
+        .map(|c| (c.name, c.kind))
         .collect();
-    let (dataflow, document) = match parse_document(text, syntax, &|c| known.contains(c)) {
+    let known = |name: &str| match kinds.get(name) {
+        Some(kind) => Known::Kind(kind.clone()),
+        None => Known::Missing,
+    };
+    let (dataflow, document) = match parse_document(text, syntax, &known) {
         Ok(parsed) => parsed,
         Err(problems) => return Ok(Err(problems)),
     };

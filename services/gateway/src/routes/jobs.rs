@@ -88,26 +88,25 @@ pub async fn submit(
         ),
         None => None,
     };
-    let submitted = state
-        .submitter
-        .submit(SubmitRequest {
-            dataflow,
-            version,
-            parameters,
-            idempotency_key,
-            schedule: None,
-            submitted_by: caller.name().to_string(),
-        })
-        .await
-        .map_err(|e| match e {
-            prism_jobs::SubmitError::Invalid { field, message } if field == "idempotency_key" => {
-                ApiError::invalid("Idempotency-Key", message)
-            }
-            prism_jobs::SubmitError::Conflict { message, .. } => {
-                ApiError::new(Code::Conflict, Some("Idempotency-Key"), message)
-            }
-            other => other.into(),
-        })?;
+    let mut request = SubmitRequest {
+        dataflow,
+        version,
+        parameters,
+        idempotency_key,
+        schedule: None,
+        submitted_by: caller.name().to_string(),
+        permitted_connections: None,
+    };
+    request.permitted_connections = Some(caller.require_connections(&state, &request).await?);
+    let submitted = state.submitter.submit(request).await.map_err(|e| match e {
+        prism_jobs::SubmitError::Invalid { field, message } if field == "idempotency_key" => {
+            ApiError::invalid("Idempotency-Key", message)
+        }
+        prism_jobs::SubmitError::Conflict { message, .. } => {
+            ApiError::new(Code::Conflict, Some("Idempotency-Key"), message)
+        }
+        other => other.into(),
+    })?;
     let job = submitted.job;
     Ok((
         StatusCode::ACCEPTED,

@@ -16,6 +16,7 @@ mod metrics;
 mod reports;
 mod roles;
 mod schedules;
+mod secrets;
 mod services;
 mod settings;
 mod tokens;
@@ -117,7 +118,9 @@ impl Table {
 }
 
 use Action::{Delete, Execute, Modify, View};
-use Entity::{Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Services, Users};
+use Entity::{
+    Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Secrets, Services, Users,
+};
 use Need::{Checked, Named, Public, Signed, Type, Upsert};
 
 /// The router and its route table.
@@ -132,6 +135,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         access,
         roles_and_overrides,
         configuration,
+        secret_routes,
         job_routes,
         schedule_routes,
         service_routes,
@@ -376,6 +380,16 @@ fn configuration(t: Table) -> Table {
         .answers::<b::Connection>(200)
         .also(201),
     )
+    .post(
+        "/v1/connections/{name}/test",
+        Named(Modify, Connections, "name"),
+        connections::test,
+        doc(
+            "testConnection",
+            "Tries a connection (at most 15 s); audited",
+        )
+        .answers::<b::ConnectionTest>(200),
+    )
     .get(
         "/v1/dataflows",
         Type(View, Dataflows),
@@ -409,6 +423,52 @@ fn configuration(t: Table) -> Table {
         Named(View, Dataflows, "name"),
         dataflows::get_version,
         doc("getDataflowVersion", "One version of a dataflow").answers::<b::DataflowVersion>(200),
+    )
+}
+
+/// Secrets (write-only values, sealed) and the master key's rotation.
+fn secret_routes(t: Table) -> Table {
+    t.get(
+        "/v1/secrets",
+        Type(View, Secrets),
+        secrets::list,
+        doc(
+            "listSecrets",
+            "Secrets the caller may view: metadata, never values",
+        )
+        .answers::<b::Secrets>(200),
+    )
+    .get(
+        "/v1/secrets/{name}",
+        Named(View, Secrets, "name"),
+        secrets::get,
+        doc(
+            "getSecret",
+            "A secret's metadata and the connections naming it",
+        )
+        .answers::<b::Secret>(200),
+    )
+    .put(
+        "/v1/secrets/{name}",
+        Upsert(Secrets, "name"),
+        secrets::put,
+        doc(
+            "putSecret",
+            "Sets a secret's value: a new version (201 for a new secret, 200 for a change)",
+        )
+        .takes::<b::SecretValue>()
+        .answers::<b::Secret>(200)
+        .also(201),
+    )
+    .post(
+        "/v1/master-key/rotate",
+        Type(Modify, Cluster),
+        secrets::rotate_master_key,
+        doc(
+            "rotateMasterKey",
+            "Re-wraps every secret's data key under the key file's first key",
+        )
+        .answers::<b::KeyRotation>(200),
     )
 }
 

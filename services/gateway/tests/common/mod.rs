@@ -42,9 +42,14 @@ impl Gateway {
         )
         .await
         .unwrap();
+        let key_file = dir.path().join("master.key");
+        prism_secrets::generate_key_file(&key_file).unwrap();
         let config = GatewayConfig {
             // The test's own directory, and the one the refusal cases name.
             file_roots: vec![dir.path().canonicalize().unwrap(), "/srv".into()],
+            keyring: Some(Arc::new(prism_secrets::Keyring::open(&key_file).unwrap())),
+            // Saved, never reached: gateway tests try no connection.
+            connection_hosts: prism_connections::Reach::parse("db.internal, 127.0.0.1").unwrap(),
             ..GatewayConfig::default()
         };
         let state = app_state(&config, store.clone(), bus.clone())

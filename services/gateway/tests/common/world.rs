@@ -39,6 +39,11 @@ impl World {
         let setup = [
             (
                 "PUT",
+                "/v1/secrets/pg-password".to_string(),
+                json!({"value":"world-secret-value"}),
+            ),
+            (
+                "PUT",
                 "/v1/connections/files".to_string(),
                 json!({"kind":"local","root":files}),
             ),

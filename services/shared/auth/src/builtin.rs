@@ -17,7 +17,8 @@ pub const NAMES: &[&str] = &[
 
 use Action::{Create, Delete, Execute, Modify, View};
 use Entity::{
-    Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Services, Tokens, Users,
+    Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Secrets, Services, Tokens,
+    Users,
 };
 
 const ALL_ACTIONS: &[Action] = &[View, Create, Modify, Delete, Execute];
@@ -46,12 +47,17 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
             Tokens,
             Audit,
             Cluster,
+            Secrets,
         ]
         .into_iter()
         .map(|entity| (entity, ALL_ACTIONS))
         .collect(),
+        // Running a dataflow takes `execute` on each connection it names; binding a
+        // secret to a connection takes `execute` on the secret. Secrets are set and
+        // used by those who design connections; nobody reads their values.
         "designer" => vec![
-            (Connections, &[View, Create, Modify, Delete][..]),
+            (Connections, ALL_ACTIONS),
+            (Secrets, ALL_ACTIONS),
             (Dataflows, ALL_ACTIONS),
             (Schedules, ALL_ACTIONS),
             (Jobs, &[View, Modify]),
@@ -62,6 +68,7 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
                 .map(|&entity| (entity, &[View][..]))
                 .collect();
             rows.extend([
+                (Connections, &[View, Execute][..]),
                 (Dataflows, &[View, Execute][..]),
                 (Jobs, &[View, Modify]),
                 (Schedules, &[View, Execute]),
@@ -72,6 +79,7 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
             (Services, &[View, Execute][..]),
             (Jobs, &[View]),
             (Dataflows, &[Execute]),
+            (Connections, &[Execute]),
         ],
         "viewer" => OBSERVABLE
             .iter()

@@ -52,6 +52,7 @@ names!(
         Tokens = "tokens",
         Audit = "audit",
         Cluster = "cluster",
+        Secrets = "secrets",
     }
 );
 

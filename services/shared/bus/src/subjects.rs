@@ -44,6 +44,7 @@ pub fn job_event(job_id: &str, kind: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigEntity {
     Connection,
+    Secret,
     Dataflow,
     Schedule,
     Service,
@@ -60,6 +61,7 @@ impl ConfigEntity {
     pub fn as_str(self) -> &'static str {
         match self {
             ConfigEntity::Connection => "connection",
+            ConfigEntity::Secret => "secret",
             ConfigEntity::Dataflow => "dataflow",
             ConfigEntity::Schedule => "schedule",
             ConfigEntity::Service => "service",
@@ -94,6 +96,10 @@ pub enum ConfigOp {
     Cancel,
     /// An executor asked to finish its jobs and exit.
     Drain,
+    /// A connection tried (`POST /v1/connections/{name}/test`).
+    Test,
+    /// Every secret's data key re-wrapped under the active master key.
+    Rotate,
 }
 
 impl ConfigOp {
@@ -110,6 +116,8 @@ impl ConfigOp {
             ConfigOp::Revoke => "revoke",
             ConfigOp::Cancel => "cancel",
             ConfigOp::Drain => "drain",
+            ConfigOp::Test => "test",
+            ConfigOp::Rotate => "rotate",
         }
     }
 }

@@ -65,6 +65,39 @@ impl Format {
     }
 }
 
+/// What a database read reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableSource {
+    /// A table or view, `name` or `schema.name`.
+    Table(String),
+    /// One SELECT, vetted like a SQL stage; `${name}` parameters are values.
+    Query(String),
+}
+
+/// How a database write treats the rows already in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Adds the rows.
+    Append,
+    /// Replaces every row with the job's.
+    Replace,
+    /// Inserts the rows, or updates those whose `keys` match.
+    Upsert,
+}
+
+impl WriteMode {
+    pub fn parse(name: &str) -> Option<WriteMode> {
+        Some(match name {
+            "append" => WriteMode::Append,
+            "replace" => WriteMode::Replace,
+            "upsert" => WriteMode::Upsert,
+            _ => return None,
+        })
+    }
+}
+
 /// A validated dataflow: stages in an order where every input comes first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dataflow {
@@ -105,6 +138,14 @@ pub enum StageSpec {
         path: String,
         format: Format,
     },
+    /// Reads a database table, or the rows of one SELECT, of a `postgres`
+    /// connection; later SQL stages' filters, columns and limits run in the
+    /// database.
+    #[serde(rename = "read")]
+    ReadTable {
+        connection: String,
+        source: TableSource,
+    },
     /// A SQL query over earlier stages, each visible as a table named by its id.
     Sql { inputs: Vec<String>, query: String },
     /// Writes a stage's rows to a file of a connection, atomically.
@@ -113,6 +154,17 @@ pub enum StageSpec {
         connection: String,
         path: String,
         format: Format,
+    },
+    /// Writes a stage's rows into a table of a `postgres` connection, staged and
+    /// made visible once, in one transaction.
+    #[serde(rename = "write")]
+    WriteTable {
+        input: String,
+        connection: String,
+        table: String,
+        mode: WriteMode,
+        /// The columns an upsert matches rows on.
+        keys: Vec<String>,
     },
     /// Waits before the next stage: for pacing calls to slow systems, and for
     /// demonstrating and testing long jobs.
@@ -151,9 +203,10 @@ impl Dataflow {
             .stages
             .iter()
             .filter_map(|stage| match &stage.spec {
-                StageSpec::Read { connection, .. } | StageSpec::Write { connection, .. } => {
-                    Some(connection.as_str())
-                }
+                StageSpec::Read { connection, .. }
+                | StageSpec::Write { connection, .. }
+                | StageSpec::ReadTable { connection, .. }
+                | StageSpec::WriteTable { connection, .. } => Some(connection.as_str()),
                 _ => None,
             })
             .collect();

@@ -16,4 +16,6 @@ pub mod outline;
 mod submit;
 
 pub use error::SubmitError;
-pub use submit::{Decision, SubmitRequest, Submitted, Submitter, snapshot_connections};
+pub use submit::{
+    Decision, SubmitRequest, Submitted, Submitter, connections_of, snapshot_connections,
+};

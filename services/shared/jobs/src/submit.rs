@@ -6,9 +6,11 @@ use tokio::sync::{mpsc, oneshot};
 use prism_bus::{envelope, subjects};
 use prism_dataflow::model::Outline;
 use prism_outbox::{Outbox, Staged};
-use prism_schemas::v1::{Connection, DataflowVersionRecord, JobEvent, JobRecord, JobRun, JobState};
+use prism_schemas::v1::{
+    Connection, DataflowVersionRecord, JobEvent, JobRecord, JobRun, JobState, SecretRecord,
+};
 use prism_store::Tx;
-use prism_store::records::{connections, dataflows, jobs, now_ms};
+use prism_store::records::{connections, dataflows, jobs, now_ms, secrets};
 
 use crate::error::SubmitError;
 use crate::group::{self, Pending};
@@ -27,6 +29,11 @@ pub struct SubmitRequest {
     /// The user the job runs for: the caller, or the schedule's owner. The caller
     /// has checked that this user may execute the dataflow.
     pub submitted_by: String,
+    /// The connections the caller found this user may execute (read with
+    /// [`connections_of`] before submitting); the job is refused if the version
+    /// accepted names another (it changed in between). `None`: checked elsewhere
+    /// (a schedule's owner, when the schedule was saved).
+    pub permitted_connections: Option<Vec<String>>,
 }
 
 impl SubmitRequest {
@@ -180,6 +187,17 @@ impl Acceptor {
             Ok(runnable) => runnable,
             Err(refused) => return Ok(Err(refused)),
         };
+        if let Some(permitted) = &request.permitted_connections
+            && let Some(other) = dataflow.connections.iter().find(|c| !permitted.contains(c))
+        {
+            let message = format!(
+                "the dataflow changed while the job was submitted (it now names connection {other:?}): submit it again"
+            );
+            return Ok(Err(SubmitError::Conflict {
+                field: "dataflow".into(),
+                message,
+            }));
+        }
         let connections = match snapshot_connections(tx, &dataflow.connections).await? {
             Ok(connections) => connections,
             Err(refused) => return Ok(Err(refused)),
@@ -303,7 +321,18 @@ async fn find_version(tx: &Tx, request: &SubmitRequest) -> Decision<DataflowVers
     }))
 }
 
-/// The connections the dataflow uses, as they are now: the job runs with these.
+/// The connections the version a request names would run with (latest, or the
+/// version asked for), for checking the caller may use each before submitting.
+pub async fn connections_of(tx: &Tx, request: &SubmitRequest) -> Decision<Vec<String>> {
+    let record = match find_version(tx, request).await? {
+        Ok(record) => record,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    Ok(crate::outline::of(&record).map(|outline| outline.connections))
+}
+
+/// The connections the dataflow uses, as they are now: the job runs with these,
+/// each with the secrets it names still sealed (only executors open them).
 pub async fn snapshot_connections(tx: &Tx, names: &[String]) -> Decision<Vec<Connection>> {
     let mut snapshot = Vec::new();
     for name in names {
@@ -311,10 +340,28 @@ pub async fn snapshot_connections(tx: &Tx, names: &[String]) -> Decision<Vec<Con
             let message = format!("the dataflow uses connection {name:?}, which no longer exists");
             return Ok(Err(SubmitError::not_found("dataflow", message)));
         };
+        let mut sealed = Vec::new();
+        for secret in c.secret_names() {
+            match secrets::get(tx, secret).await? {
+                Some(SecretRecord {
+                    sealed: Some(value),
+                    ..
+                }) => sealed.push(value),
+                _ => {
+                    let message = format!(
+                        "connection {name:?} names secret {secret:?}, which does not exist"
+                    );
+                    return Ok(Err(SubmitError::not_found("dataflow", message)));
+                }
+            }
+        }
         snapshot.push(Connection {
             name: c.name,
             kind: c.kind,
             root: c.root,
+            postgres: c.postgres,
+            s3: c.s3,
+            secrets: sealed,
         });
     }
     Ok(Ok(snapshot))

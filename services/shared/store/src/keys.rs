@@ -54,6 +54,10 @@ impl Family {
 pub fn connections() -> Family {
     Family(root().subspace(&"conn"))
 }
+/// `("secret", name)` → `SecretRecord`: sealed values only, never plaintext.
+pub fn secrets() -> Family {
+    Family(root().subspace(&"secret"))
+}
 /// `("df", name, version)` → `DataflowVersionRecord`
 pub fn dataflows() -> Family {
     Family(root().subspace(&"df"))

@@ -37,12 +37,23 @@ pub enum Syntax {
     Yaml,
 }
 
+/// What the validator knows of a connection a stage names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// No connection has the name.
+    Missing,
+    /// It exists, of this kind (`local`, `postgres`, `s3`).
+    Kind(String),
+    /// Not checked here (a stored document, checked when it was saved).
+    Unchecked,
+}
+
 /// Parses `text`, checks it, and returns the model with the document as JSON (the
-/// stored form). `connection_exists` tells which connection names are defined.
+/// stored form). `connection` tells what is known of each connection name.
 pub fn parse_document(
     text: &str,
     syntax: Syntax,
-    connection_exists: &dyn Fn(&str) -> bool,
+    connection: &dyn Fn(&str) -> Known,
 ) -> Result<(Dataflow, Value), Vec<Problem>> {
     let document_problem = |message: String| {
         vec![Problem {
@@ -64,18 +75,18 @@ pub fn parse_document(
                 .map_err(|e| document_problem(e.to_string()))?
         }
     };
-    let dataflow = check(&value, connection_exists)?;
+    let dataflow = check(&value, connection)?;
     Ok((dataflow, value))
 }
 
 /// Rebuilds the model from a stored document (already validated when saved).
 pub fn from_stored(json: &str) -> Result<Dataflow, Vec<Problem>> {
-    parse_document(json, Syntax::Json, &|_| true).map(|(dataflow, _)| dataflow)
+    parse_document(json, Syntax::Json, &|_| Known::Unchecked).map(|(dataflow, _)| dataflow)
 }
 
 struct Checker<'a> {
     problems: Vec<Problem>,
-    connection_exists: &'a dyn Fn(&str) -> bool,
+    connection: &'a dyn Fn(&str) -> Known,
 }
 
 impl Checker<'_> {
@@ -88,13 +99,10 @@ impl Checker<'_> {
     }
 }
 
-fn check(
-    value: &Value,
-    connection_exists: &dyn Fn(&str) -> bool,
-) -> Result<Dataflow, Vec<Problem>> {
+fn check(value: &Value, connection: &dyn Fn(&str) -> Known) -> Result<Dataflow, Vec<Problem>> {
     let mut checker = Checker {
         problems: Vec::new(),
-        connection_exists,
+        connection,
     };
     let Some(root) = value.as_object() else {
         checker.problem(

@@ -1,12 +1,16 @@
 //! Checking each stage of a document: its type's fields, its inputs (earlier
 //! stages that produce rows), its paths and its SQL.
-use crate::model::{Format, Stage, StageSpec};
+use crate::model::{Format, Stage, StageSpec, TableSource, WriteMode};
 use crate::parameters;
 use crate::paths;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Checker, MAX_DELAY_MS, is_identifier};
+use super::{Checker, Known, MAX_DELAY_MS, is_identifier};
+
+/// Connections a file stage may name, and those a table stage may.
+const FILE_KINDS: &[&str] = &["local", "s3"];
+const DATABASE_KINDS: &[&str] = &["postgres"];
 
 /// What a stage produces, for checking the inputs of later stages.
 #[derive(Clone, Copy, PartialEq)]
@@ -116,10 +120,35 @@ impl StageChecker<'_, '_> {
         }
     }
 
-    fn connection(&mut self) -> Option<String> {
+    /// The connection named, which must be of one of `kinds` when its kind is known.
+    fn connection(&mut self, kinds: &[&str]) -> Option<String> {
         let name = self.string("connection")?;
-        if !(self.checker.connection_exists)(&name) {
-            self.problem("connection", format!("no connection named {name:?}"));
+        match (self.checker.connection)(&name) {
+            Known::Missing => {
+                self.problem("connection", format!("no connection named {name:?}"));
+                None
+            }
+            Known::Kind(kind) if !kinds.contains(&kind.as_str()) => {
+                let wanted = kinds.join("\" or \"");
+                let message = format!(
+                    "connection {name:?} is a {kind} connection; this stage needs a \"{wanted}\" one"
+                );
+                self.problem("connection", message);
+                None
+            }
+            _ => Some(name),
+        }
+    }
+
+    /// `table` of a database stage: `name` or `schema.name`, each part an identifier.
+    fn table_name(&mut self, field: &str) -> Option<String> {
+        let name = self.string(field)?;
+        let parts: Vec<&str> = name.split('.').collect();
+        if parts.len() > 2 || !parts.iter().all(|p| is_identifier(p)) {
+            self.problem(
+                field,
+                "a table name: `name` or `schema.name`, letters, digits and '_'",
+            );
             return None;
         }
         Some(name)
@@ -187,13 +216,47 @@ impl StageChecker<'_, '_> {
     }
 
     fn read_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        if self.fields.contains_key("table") || self.fields.contains_key("query") {
+            return self.read_table_stage();
+        }
         self.only_fields(&["connection", "path", "format"]);
-        let (connection, path, format) = (self.connection(), self.path(), self.format());
+        let (connection, path, format) = (self.connection(FILE_KINDS), self.path(), self.format());
         Some((
             StageSpec::Read {
                 connection: connection?,
                 path: path?,
                 format: format?,
+            },
+            Produces::Rows,
+        ))
+    }
+
+    /// A database read: exactly one of `table` and `query` (a single SELECT).
+    fn read_table_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["connection", "table", "query"]);
+        let connection = self.connection(DATABASE_KINDS);
+        let source = match (
+            self.fields.contains_key("table"),
+            self.fields.contains_key("query"),
+        ) {
+            (true, true) => {
+                self.problem("query", "give `table` or `query`, not both");
+                None
+            }
+            (true, false) => self.table_name("table").map(TableSource::Table),
+            _ => {
+                let query = self.string("query");
+                if let Some(Err(problem)) = query.as_deref().map(crate::sql::check) {
+                    self.problem("query", problem.to_string());
+                    return None;
+                }
+                query.map(TableSource::Query)
+            }
+        };
+        Some((
+            StageSpec::ReadTable {
+                connection: connection?,
+                source: source?,
             },
             Produces::Rows,
         ))
@@ -216,12 +279,15 @@ impl StageChecker<'_, '_> {
     }
 
     fn write_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        if self.fields.contains_key("table") {
+            return self.write_table_stage();
+        }
         self.only_fields(&["input", "connection", "path", "format"]);
         let input = self.string("input");
         let input_ok = input
             .as_deref()
             .is_some_and(|name| self.input("input", name));
-        let (connection, path, format) = (self.connection(), self.path(), self.format());
+        let (connection, path, format) = (self.connection(FILE_KINDS), self.path(), self.format());
         if !input_ok {
             return None;
         }
@@ -234,6 +300,76 @@ impl StageChecker<'_, '_> {
             },
             Produces::Nothing,
         ))
+    }
+
+    /// A database write: `table`, `mode` (append by default) and, for an
+    /// upsert, the `keys` rows match on.
+    fn write_table_stage(&mut self) -> Option<(StageSpec, Produces)> {
+        self.only_fields(&["input", "connection", "table", "mode", "keys"]);
+        let input = self.string("input");
+        let input_ok = input
+            .as_deref()
+            .is_some_and(|name| self.input("input", name));
+        let connection = self.connection(DATABASE_KINDS);
+        let table = self.table_name("table");
+        let mode = match self.fields.get("mode") {
+            None => Some(WriteMode::Append),
+            Some(value) => {
+                let mode = value.as_str().and_then(WriteMode::parse);
+                if mode.is_none() {
+                    self.problem("mode", "\"append\", \"replace\" or \"upsert\"");
+                }
+                mode
+            }
+        };
+        let keys = self.keys(mode);
+        if !input_ok {
+            return None;
+        }
+        Some((
+            StageSpec::WriteTable {
+                input: input?,
+                connection: connection?,
+                table: table?,
+                mode: mode?,
+                keys: keys?,
+            },
+            Produces::Nothing,
+        ))
+    }
+
+    /// An upsert's key columns: one or more identifiers, each once; no other mode
+    /// takes keys.
+    fn keys(&mut self, mode: Option<WriteMode>) -> Option<Vec<String>> {
+        let given = self.fields.get("keys");
+        if mode != Some(WriteMode::Upsert) {
+            if given.is_some() {
+                self.problem("keys", "only an upsert takes keys");
+                return None;
+            }
+            return Some(Vec::new());
+        }
+        let keys: Option<Vec<String>> = given.and_then(Value::as_array).and_then(|list| {
+            list.iter()
+                .map(|k| k.as_str().filter(|k| is_identifier(k)).map(str::to_string))
+                .collect()
+        });
+        match keys {
+            Some(keys)
+                if !keys.is_empty()
+                    && keys.len() <= 32
+                    && keys.iter().collect::<HashSet<_>>().len() == keys.len() =>
+            {
+                Some(keys)
+            }
+            _ => {
+                self.problem(
+                    "keys",
+                    "required for an upsert: 1 to 32 distinct column names",
+                );
+                None
+            }
+        }
     }
 
     fn delay_stage(&mut self) -> Option<(StageSpec, Produces)> {

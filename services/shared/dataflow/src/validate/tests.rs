@@ -1,7 +1,13 @@
 use super::*;
 
 fn parse(text: &str) -> Result<Dataflow, Vec<Problem>> {
-    parse_document(text, Syntax::Json, &|name| name == "files").map(|(d, _)| d)
+    parse_document(text, Syntax::Json, &|name| match name {
+        "files" => Known::Kind("local".into()),
+        "warehouse" => Known::Kind("postgres".into()),
+        "lake" => Known::Kind("s3".into()),
+        _ => Known::Missing,
+    })
+    .map(|(d, _)| d)
 }
 
 #[test]
@@ -46,7 +52,61 @@ fn reports_each_problem_by_stage_and_field() {
 #[test]
 fn yaml_is_accepted() {
     let yaml = "kind: job\nstages:\n  - {id: a, type: read, connection: files, path: a.csv, format: csv}\n";
-    let (dataflow, json) = parse_document(yaml, Syntax::Yaml, &|_| true).unwrap();
+    let (dataflow, json) = parse_document(yaml, Syntax::Yaml, &|_| Known::Unchecked).unwrap();
     assert_eq!(dataflow.stages[0].id, "a");
     assert_eq!(json["kind"], "job");
+}
+
+#[test]
+fn database_stages_read_tables_and_queries_and_write_with_a_mode() {
+    let dataflow = parse(
+        r#"{"kind":"job","parameters":{"since":"2020-01-01"},"stages":[
+        {"id":"t","type":"read","connection":"warehouse","table":"public.people"},
+        {"id":"q","type":"read","connection":"warehouse","query":"SELECT id FROM people WHERE born > ${since}"},
+        {"id":"f","type":"read","connection":"lake","path":"in/x.csv","format":"csv"},
+        {"id":"w","type":"write","input":"t","connection":"warehouse","table":"copy","mode":"upsert","keys":["id"]},
+        {"id":"o","type":"write","input":"q","connection":"lake","path":"out/q.parquet","format":"parquet"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        dataflow.stages[0].spec,
+        crate::model::StageSpec::ReadTable {
+            connection: "warehouse".into(),
+            source: crate::model::TableSource::Table("public.people".into())
+        }
+    );
+    assert!(matches!(
+        &dataflow.stages[3].spec,
+        crate::model::StageSpec::WriteTable { mode: crate::model::WriteMode::Upsert, keys, .. } if keys == &["id"]
+    ));
+}
+
+#[test]
+fn database_stages_are_refused_field_by_field() {
+    let problems = parse(
+        r#"{"kind":"job","stages":[
+        {"id":"a","type":"read","connection":"files","table":"people"},
+        {"id":"b","type":"read","connection":"warehouse","query":"DELETE FROM people"},
+        {"id":"c","type":"read","connection":"warehouse","path":"x.csv","format":"csv"},
+        {"id":"d","type":"read","connection":"warehouse","table":"a;drop"},
+        {"id":"e","type":"read","connection":"warehouse","table":"people"},
+        {"id":"w","type":"write","input":"e","connection":"warehouse","table":"t","mode":"upsert"},
+        {"id":"x","type":"write","input":"e","connection":"warehouse","table":"t","mode":"merge"},
+        {"id":"y","type":"write","input":"e","connection":"warehouse","table":"t","keys":["id"]}]}"#,
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "stages[0].connection",
+            "stages[1].query",
+            "stages[2].connection",
+            "stages[3].table",
+            "stages[5].keys",
+            "stages[6].mode",
+            "stages[7].keys",
+        ],
+        "{problems:#?}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod roles;
 pub mod schedules;
+pub mod secrets;
 pub mod services;
 pub mod tokens;
 pub mod users;

@@ -15,6 +15,11 @@ use prism_schemas::v1::{Connection, StageStats};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+mod remote;
+
+use crate::engine::postgres::{PostgresTable, TableTarget};
+use crate::engine::remote::Remotes;
+use crate::engine::{in_stage, objects};
 use crate::jobs::log::{JobLog, Level};
 use crate::jobs::meter::{MeteredTable, StageMeter};
 use crate::jobs::sink;
@@ -32,6 +37,8 @@ pub struct RunSpec<'a> {
     pub job_id: &'a str,
     pub attempt: u32,
     pub confinement: &'a Confinement,
+    /// The connections that reach other systems, opened for this run.
+    pub remotes: &'a Remotes,
     /// Where each stage's start and end are told (the job's own log).
     pub log: Option<&'a JobLog>,
 }
@@ -140,6 +147,7 @@ impl<'a> Stages<'a> {
         let roots = spec
             .connections
             .iter()
+            .filter(|c| c.kind.is_empty() || c.kind == prism_connections::LOCAL)
             .map(|c| Ok((c.name.as_str(), confine(c, &spec.confinement.file_roots)?)))
             .collect::<Result<_, EngineError>>()?;
         Ok(Stages {
@@ -242,6 +250,11 @@ impl<'a> Stages<'a> {
                     let rows_in = inputs.iter().filter_map(|i| by_id.get(i.as_str())).sum();
                     (rows_in, meter.rows_out(), meter.elapsed_ms())
                 }
+                // The database applied the filters and limit: what it sent is what
+                // was read.
+                (Measure::Metered(meter), StageSpec::ReadTable { .. }) => {
+                    (meter.rows_out(), meter.rows_out(), meter.elapsed_ms())
+                }
                 (Measure::Metered(meter), _) => {
                     let rows_in = meter.inputs().iter().map(rows_scanned).sum();
                     (rows_in, meter.rows_out(), meter.elapsed_ms())
@@ -272,6 +285,13 @@ impl<'a> Stages<'a> {
                 path,
                 format,
             } => self.read(id, connection, path, *format).await?,
+            StageSpec::ReadTable { connection, source } => {
+                let source_of = self.postgres(connection)?;
+                let table = PostgresTable::open(source_of, source, self.spec.parameters)
+                    .await
+                    .map_err(|e| in_stage(id, e))?;
+                Arc::new(table)
+            }
             StageSpec::Sql { query, .. } => self.sql(id, query).await?,
             StageSpec::Delay { milliseconds } => {
                 tokio::select! {
@@ -294,6 +314,26 @@ impl<'a> Stages<'a> {
                     format: *format,
                 };
                 self.write(target, cancel).await?;
+                return Ok(None);
+            }
+            StageSpec::WriteTable {
+                input,
+                connection,
+                table,
+                mode,
+                keys,
+            } => {
+                let target = TableTarget {
+                    table,
+                    mode: *mode,
+                    keys,
+                    job_id: self.spec.job_id,
+                    stage: id,
+                    attempt: self.spec.attempt,
+                };
+                self.write_table(input, connection, target, cancel)
+                    .await
+                    .map_err(|e| in_stage(id, e))?;
                 return Ok(None);
             }
             StageSpec::Input { .. } | StageSpec::Output { .. } => {
@@ -345,6 +385,16 @@ impl<'a> Stages<'a> {
         path: &str,
         format: Format,
     ) -> Result<Arc<dyn TableProvider>, EngineError> {
+        if let Some(source) = self.spec.remotes.s3(connection).cloned() {
+            let path = parameters::substitute(path, self.spec.parameters);
+            let key = objects::object_key(&source, &path).map_err(|e| in_stage(id, e))?;
+            let ctx = self.ctx()?;
+            let location = objects::location(ctx, &source, &key)?;
+            let frame = read_location(ctx, &location, &extension_of(Path::new(&path)), format)
+                .await
+                .map_err(|e| dataflow_error(format!("stage {id}: cannot read {location}: {e}")))?;
+            return Ok(frame.into_view());
+        }
         let named = self.resolve(connection, path)?;
         let file = paths::beneath(self.root(connection), &named)
             .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
@@ -384,6 +434,34 @@ impl<'a> Stages<'a> {
         target: Target<'_>,
         cancel: &CancellationToken,
     ) -> Result<(), EngineError> {
+        if let Some(source) = self.spec.remotes.s3(target.connection).cloned() {
+            return self.write_object(target, source, cancel).await;
+        }
+        let file = self.resolve(target.connection, target.path)?;
+        let staged = staging_path(&file, self.spec.job_id, self.spec.attempt);
+        self.outcome
+            .outputs
+            .files
+            .push((staged.clone(), file.clone()));
+        let file = StagedFile {
+            root: self.root(target.connection).to_path_buf(),
+            target: file,
+            staged,
+            job_id: self.spec.job_id.to_string(),
+            attempt: self.spec.attempt,
+            limit: self.spec.confinement.output_bytes,
+        };
+        self.stream_to_file(&target, file, cancel).await
+    }
+
+    /// Runs the input's plan into `file`'s staging name, batch by batch, on a
+    /// blocking thread that encodes and writes while the plan computes.
+    async fn stream_to_file(
+        &mut self,
+        target: &Target<'_>,
+        file: StagedFile,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
         let id = target.id;
         let confinement = self.spec.confinement;
         let failed = |e: datafusion::error::DataFusionError| {
@@ -398,23 +476,8 @@ impl<'a> Stages<'a> {
             .await
             .map_err(failed)?;
         let mut stream = execute_stream(plan.clone(), ctx.task_ctx()).map_err(failed)?;
-        let file = self.resolve(target.connection, target.path)?;
-        let staged = staging_path(&file, self.spec.job_id, self.spec.attempt);
-        self.outcome
-            .outputs
-            .files
-            .push((staged.clone(), file.clone()));
         let (sender, receiver) = tokio::sync::mpsc::channel(sink::QUEUED_BATCHES);
         let writer = {
-            let root = self.root(target.connection).to_path_buf();
-            let file = StagedFile {
-                root,
-                target: file,
-                staged,
-                job_id: self.spec.job_id.to_string(),
-                attempt: self.spec.attempt,
-                limit: self.spec.confinement.output_bytes,
-            };
             let (schema, format, id) = (plan.schema(), target.format, id.to_string());
             tokio::task::spawn_blocking(move || file.write(&id, schema, format, receiver))
         };
@@ -435,9 +498,9 @@ impl<'a> Stages<'a> {
 /// writes have drained it, so a trace shows when each stage really ran.
 pub(crate) fn stage_span(stage: &Stage) -> tracing::Span {
     let kind = match stage.spec {
-        StageSpec::Read { .. } => "read",
+        StageSpec::Read { .. } | StageSpec::ReadTable { .. } => "read",
         StageSpec::Sql { .. } => "sql",
-        StageSpec::Write { .. } => "write",
+        StageSpec::Write { .. } | StageSpec::WriteTable { .. } => "write",
         StageSpec::Delay { .. } => "delay",
         StageSpec::Input { .. } => "input",
         StageSpec::Output { .. } => "output",
@@ -467,6 +530,7 @@ pub(crate) async fn run_message(
     message: &prism_schemas::v1::JobRun,
     attempt: u32,
     confinement: &Confinement,
+    remotes: &Remotes,
     log: &JobLog,
     stop: &CancellationToken,
 ) -> Ran {
@@ -491,6 +555,7 @@ pub(crate) async fn run_message(
             job_id: &message.job_id,
             attempt,
             confinement,
+            remotes,
             log: Some(log),
         },
         stop,
