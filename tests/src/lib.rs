@@ -7,6 +7,7 @@
 //! are found.
 pub mod bench;
 pub mod cluster;
+pub mod data_servers;
 mod http;
 pub mod jobs;
 mod nats;
