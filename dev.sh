@@ -55,6 +55,25 @@ ensure_observability_tools() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# The data servers the connection tests run against: PostgreSQL (Debian's
+# packages; the tests make their own clusters with initdb, so none is created
+# here) and an S3-compatible server (PyPI's moto[server]).
+ensure_data_servers() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing postgresql (Debian package)"
+    mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  fi
+  local scripts
+  scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  if ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1 || [ ! -x "$scripts/moto_server" ]; then
+    say "installing moto_server (PyPI package moto[server])"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+  fi
+  export PRISM_MOTO_SERVER="$scripts/moto_server"
+}
+
 build() {
   say "building prism (first build takes a few minutes)"
   cargo build --quiet -p prism
@@ -142,6 +161,7 @@ run_tests() {
   ensure_nats_server
   ensure_nginx
   ensure_observability_tools
+  ensure_data_servers
   build
   say "running tests"
   # nextest runs each test in its own process and keeps the cluster tests apart

@@ -16,6 +16,10 @@ SERVICE_KEYS = {
 TOP_KEYS = {"name", "services", "volumes", "networks", "configs", "x-prism"}
 
 
+# Prism commands that write a file once and exit: no bus, no health check.
+ONE_SHOT = (["bus-credentials"], ["master-key"])
+
+
 def fail(file, message):
     print(f"{file.name}: {message}")
     return 1
@@ -90,10 +94,12 @@ def check_bus(file, services):
         command = service.get("command") or []
         if image.startswith("nats:") and "/etc/prism-bus/nats.conf" not in command:
             errors += fail(file, f"{name}: nats-server must run with -c /etc/prism-bus/nats.conf")
-        if image.startswith("prism") and command[:1] != ["bus-credentials"]:
+        if image.startswith("prism") and command[:1] not in ONE_SHOT:
             env = service.get("environment") or {}
             if "PRISM_NATS_CREDENTIALS_DIR" not in env:
                 errors += fail(file, f"{name}: needs PRISM_NATS_CREDENTIALS_DIR")
+            if "PRISM_MASTER_KEY_FILE" not in env:
+                errors += fail(file, f"{name}: needs PRISM_MASTER_KEY_FILE (the one master key of the deployment)")
             errors += check_health(file, name, service, env)
     return errors
 
@@ -134,7 +140,7 @@ def check_cluster(file, services):
     for name, service in services.items():
         if not service.get("image", "").startswith("prism"):
             continue
-        if (service.get("command") or [])[:1] == ["bus-credentials"]:
+        if (service.get("command") or [])[:1] in ONE_SHOT:
             continue
         env = service.get("environment") or {}
         if env.get("PRISM_NATS_REPLICAS") != "3":

@@ -209,7 +209,10 @@ impl S3Server {
         use futures::TryStreamExt;
         use object_store::ObjectStore;
         let objects: Vec<_> = self.store(bucket).list(None).try_collect().await.unwrap();
-        let mut keys: Vec<String> = objects.into_iter().map(|o| o.location.to_string()).collect();
+        let mut keys: Vec<String> = objects
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .collect();
         keys.sort();
         keys
     }

@@ -180,7 +180,10 @@ async fn a_postgres_read_runs_the_later_filter_and_limit_in_postgresql() {
     assert_eq!(probe["error"], "auth_failed", "{probe}");
     prism_tests::wait_until("both tests audited", WAIT, || async {
         let audit = platform.api.audit().await;
-        let tested = audit.iter().filter(|e| e["action"] == "connection.test").count();
+        let tested = audit
+            .iter()
+            .filter(|e| e["action"] == "connection.test")
+            .count();
         (tested == 2).then_some(())
     })
     .await;

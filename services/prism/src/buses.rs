@@ -19,7 +19,7 @@ fn users_of(role: Role) -> Vec<BusUser> {
         Role::Scheduler => vec![BusUser::Scheduler],
         Role::Executor => vec![BusUser::Executor],
         Role::Audit => vec![BusUser::Audit],
-        Role::BusCredentials => Vec::new(),
+        Role::BusCredentials | Role::MasterKey => Vec::new(),
         Role::Standalone | Role::Node => vec![
             BusUser::Gateway,
             BusUser::Scheduler,

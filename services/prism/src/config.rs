@@ -37,6 +37,10 @@ pub enum Role {
     /// `authorization` block for nats-server's `-c`) and `nats-credentials/` (for
     /// `PRISM_NATS_CREDENTIALS_DIR`). Passwords already there are kept.
     BusCredentials,
+    /// Writes a master key file, `master.key` in the data dir (mode 0600), unless
+    /// one is there, then exits: every node of a deployment mounts the same one as
+    /// PRISM_MASTER_KEY_FILE.
+    MasterKey,
 }
 
 impl Role {
@@ -51,6 +55,7 @@ impl Role {
             Role::Standalone => "standalone",
             Role::Node => "node",
             Role::BusCredentials => "bus-credentials",
+            Role::MasterKey => "master-key",
         }
     }
 }

@@ -44,6 +44,9 @@ fn main() -> ExitCode {
     if cli.role == Role::BusCredentials {
         return write_bus_credentials(&cli.settings.data_dir);
     }
+    if cli.role == Role::MasterKey {
+        return write_master_key(&cli.settings.data_dir);
+    }
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(message) => {
@@ -227,6 +230,24 @@ fn write_bus_credentials(data_dir: &std::path::Path) -> ExitCode {
                 "prism: cannot write bus credentials into {}: {error}",
                 data_dir.display()
             );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_master_key(data_dir: &std::path::Path) -> ExitCode {
+    let path = data_dir.join("master.key");
+    let written = std::fs::create_dir_all(data_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| prism_secrets::generate_key_file(&path).map_err(|e| e.to_string()));
+    match written {
+        Ok(made) => {
+            let what = if made { "made" } else { "kept" };
+            println!("{} ({what})", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("prism: cannot write the master key: {error}");
             ExitCode::FAILURE
         }
     }
