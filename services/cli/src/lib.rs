@@ -37,6 +37,8 @@ const COMMANDS: &[&str] = &[
     "audit-log",
     "nodes",
     "services",
+    "secrets",
+    "test-connection",
 ];
 
 pub fn is_client_command(arg: &str) -> bool {
@@ -144,6 +146,29 @@ enum Command {
         after_help = "Example:\n  prism services call lookup --row '{\"id\": 7}'"
     )]
     Services(ServicesCommand),
+    /// Sets and lists secrets (values are write-only), rotates the master key.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  prism secrets set pg-password < password.txt\n  prism secrets rotate-key"
+    )]
+    Secrets(SecretsCommand),
+    /// Tries a connection: a session for PostgreSQL, a listing for S3.
+    #[command(after_help = "Example:\n  prism test-connection warehouse")]
+    TestConnection { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Names, versions and the connections naming each; never values.
+    #[command(after_help = "Example:\n  prism secrets list")]
+    List,
+    /// Sets a secret's value (a new version), read without echo on a terminal or
+    /// from stdin: never an argument, which `ps` and shell history would keep.
+    #[command(after_help = "Example:\n  prism secrets set pg-password < password.txt")]
+    Set { name: String },
+    /// Re-wraps every secret's data key under the key file's first key.
+    #[command(after_help = "Example:\n  prism secrets rotate-key")]
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +332,12 @@ async fn signed_in(client: &Client, format: Format, command: Command) -> Outcome
                 output::table(rows(a, "rows"), &columns_of(rows(a, "rows")))
             });
         }
+        Command::Secrets(command) => secrets_command(client, format, command).await?,
+        Command::TestConnection { name } => {
+            let path = format!("{}/test", Kind::Connection.path(&name));
+            let answer = client.post(&path, &json!({})).await?;
+            show(format, &answer, output::fields);
+        }
         Command::Login { .. } | Command::Logout => unreachable!("handled before signing in"),
     }
     Ok(())
@@ -388,6 +419,40 @@ async fn jobs_command(client: &Client, format: Format, command: JobsCommand) -> 
         }
         JobsCommand::Logs { id, follow } => {
             jobs::logs(client, &id, follow, format == Format::Json).await?
+        }
+    }
+    Ok(())
+}
+
+async fn secrets_command(client: &Client, format: Format, command: SecretsCommand) -> Outcome<()> {
+    match command {
+        SecretsCommand::List => {
+            let answer = client.get("/v1/secrets").await?;
+            show(format, &answer, |a| {
+                output::table(
+                    rows(a, "secrets"),
+                    &["name", "version", "key_id", "updated_at", "connections"],
+                )
+            });
+        }
+        SecretsCommand::Set { name } => {
+            let value = session::read_hidden(&format!("value of {name}"), 16 * 1024 + 1)?;
+            let path = format!("/v1/secrets/{}", encode(&name));
+            let (_, answer) = client.put(&path, &json!({ "value": value })).await?;
+            show(format, &answer, |a| {
+                format!("secret/{name} version {}", output::cell(&a["version"]))
+            });
+        }
+        SecretsCommand::RotateKey => {
+            let answer = client.post("/v1/master-key/rotate", &json!({})).await?;
+            show(format, &answer, |a| {
+                format!(
+                    "{} of {} secrets re-wrapped under key {}",
+                    output::cell(&a["rewrapped"]),
+                    output::cell(&a["secrets"]),
+                    output::cell(&a["key_id"])
+                )
+            });
         }
     }
     Ok(())

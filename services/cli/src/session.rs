@@ -70,21 +70,28 @@ pub fn token_for(url: &str) -> Outcome<Option<String>> {
 
 /// The password: asked without echo on a terminal, else the first line of stdin.
 fn read_password(user: &str) -> Outcome<String> {
-    let password = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("password for {user}: "))
-            .map_err(|e| Failure::local(format!("reading the password: {e}")))?
+    read_hidden(&format!("password for {user}"), MAX_PASSWORD_BYTES)
+}
+
+/// A value never given as an argument (arguments show in `ps` and shell
+/// history): asked without echo on a terminal, else the first line of stdin, at
+/// most `limit` bytes read.
+pub fn read_hidden(what: &str, limit: u64) -> Outcome<String> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{what}: "))
+            .map_err(|e| Failure::local(format!("reading the {what}: {e}")))?
     } else {
         let mut text = String::new();
         std::io::stdin()
-            .take(MAX_PASSWORD_BYTES)
+            .take(limit)
             .read_to_string(&mut text)
-            .map_err(|e| Failure::local(format!("reading the password from stdin: {e}")))?;
+            .map_err(|e| Failure::local(format!("reading the {what} from stdin: {e}")))?;
         text.lines().next().unwrap_or("").to_string()
     };
-    if password.is_empty() {
-        return Err(Failure::local("no password given"));
+    if value.is_empty() {
+        return Err(Failure::local(format!("no {what} given")));
     }
-    Ok(password)
+    Ok(value)
 }
 
 pub async fn login(url: &str, user: &str) -> Outcome<String> {

@@ -180,62 +180,82 @@ impl PartitionStream for CopyOut {
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         // Two batches in flight: the decoder fills one while the plan takes the other.
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
-        let sender = builder.tx();
-        let (source, statement) = (self.source.clone(), self.statement.clone());
-        let (fetched, schema) = (self.fetched.clone(), self.schema.clone());
-        let batch_size = ctx.session_config().batch_size();
-        builder.spawn(async move {
-            let failed = |e: EngineError| DataFusionError::External(Box::new(e));
-            let session = source.session().await.map_err(failed)?;
-            let pg = |e: tokio_postgres::Error| {
-                failed(source.failed(prism_connections::postgres::classify(&e)))
-            };
-            // Read-only: a query that hides a write (a data-modifying WITH) fails.
-            session
-                .client
-                .batch_execute("BEGIN READ ONLY")
-                .await
-                .map_err(pg)?;
-            let copy = session.client.copy_out(&statement).await.map_err(pg)?;
-            let mut copy = std::pin::pin!(copy);
-            let mut decoder = ReaderBuilder::new(fetched)
-                .with_header(false)
-                .with_batch_size(batch_size)
-                .build_decoder();
-            let project = |batch: RecordBatch| -> Result<RecordBatch> {
-                if schema.fields().is_empty() {
-                    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-                    return Ok(RecordBatch::try_new_with_options(
-                        schema.clone(),
-                        vec![],
-                        &options,
-                    )?);
+        let copy = CopyOut {
+            source: self.source.clone(),
+            statement: self.statement.clone(),
+            fetched: self.fetched.clone(),
+            schema: self.schema.clone(),
+        };
+        let (sender, batch_size) = (builder.tx(), ctx.session_config().batch_size());
+        builder.spawn(async move { copy.stream(sender, batch_size).await });
+        builder.build()
+    }
+}
+
+impl CopyOut {
+    /// Runs the statement and sends its rows as batches until the end, or until
+    /// the plan stops asking (the receiver gone).
+    async fn stream(
+        self,
+        sender: tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+        batch_size: usize,
+    ) -> Result<()> {
+        let failed = |e: EngineError| DataFusionError::External(Box::new(e));
+        let source = &self.source;
+        let session = source.session().await.map_err(failed)?;
+        let pg = |e: tokio_postgres::Error| {
+            failed(source.failed(prism_connections::postgres::classify(&e)))
+        };
+        // Read-only: a query that hides a write (a data-modifying WITH) fails.
+        session
+            .client
+            .batch_execute("BEGIN READ ONLY")
+            .await
+            .map_err(pg)?;
+        let copy = session.client.copy_out(&self.statement).await.map_err(pg)?;
+        let mut copy = std::pin::pin!(copy);
+        let mut decoder = ReaderBuilder::new(self.fetched.clone())
+            .with_header(false)
+            .with_batch_size(batch_size)
+            .build_decoder();
+        let mut ended = false;
+        while !ended {
+            let mut chunk = match copy.next().await {
+                Some(chunk) => chunk.map_err(pg)?,
+                None => {
+                    ended = true;
+                    bytes::Bytes::new()
                 }
-                Ok(batch.with_schema(schema.clone())?)
             };
             loop {
-                let Some(chunk) = copy.next().await else {
+                let used = decoder.decode(chunk.chunk())?;
+                chunk.advance(used);
+                // A full batch, or the end of the rows: hand it on.
+                let full = decoder.capacity() == 0 || (ended && chunk.is_empty());
+                if full
+                    && let Some(batch) = decoder.flush()?
+                    && sender.send(Ok(self.project(batch)?)).await.is_err()
+                {
+                    return Ok(());
+                }
+                if !chunk.has_remaining() {
                     break;
-                };
-                let mut chunk = chunk.map_err(pg)?;
-                while chunk.has_remaining() {
-                    let used = decoder.decode(chunk.chunk())?;
-                    chunk.advance(used);
-                    if decoder.capacity() == 0 || used == 0 {
-                        if let Some(batch) = decoder.flush()? {
-                            if sender.send(Ok(project(batch)?)).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                    }
                 }
             }
-            decoder.decode(&[])?;
-            if let Some(batch) = decoder.flush()? {
-                let _ = sender.send(Ok(project(batch)?)).await;
-            }
-            Ok(())
-        });
-        builder.build()
+        }
+        Ok(())
+    }
+
+    /// A decoded batch as the scan answers it (no columns for a count).
+    fn project(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.schema.fields().is_empty() {
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            return Ok(RecordBatch::try_new_with_options(
+                self.schema.clone(),
+                vec![],
+                &options,
+            )?);
+        }
+        Ok(batch.with_schema(self.schema.clone())?)
     }
 }
