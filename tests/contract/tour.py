@@ -22,14 +22,16 @@ from prism_client.api.default import (  # noqa: E402
     list_connections, list_dataflows, list_jobs, list_nodes, list_roles, list_schedules,
     list_tokens, list_users, login, put_connection, put_dataflow, put_role, put_schedule,
     put_user, revoke_token, submit_job, disable_schedule, enable_schedule, check_permission,
-    get_logging_settings, get_retention,
+    get_logging_settings, get_retention, put_secret, get_secret, list_secrets,
+    rotate_master_key, test_connection,
 )
 from prism_client.models import (  # noqa: E402
     AuditPage, AuthzAnswer, AuthzQuestion, Connection, ConnectionSpec, DataflowDocument,
     DataflowDocumentStagesItem, DataflowSaved, DataflowVersion, Dataflows, Connections,
     ErrorBody, Grant, Job, JobAccepted, JobReport, JobRequest, Jobs, Login, LoggingSettings,
     Me, NewToken, Nodes, Retention, Role, RoleChange, Roles, Schedule, ScheduleSpec,
-    Schedules, Session, Status, Token, Tokens, User, UserChange, Users,
+    Schedules, Session, Status, Token, Tokens, User, UserChange, Users, SecretValue, Secret,
+    Secrets, KeyRotation, ConnectionTest, SecretRef,
 )
 
 calls = []
@@ -76,6 +78,18 @@ call("change a connection", put_connection, 200, Connection, client=api, name="t
 call("a connection", get_connection, 200, Connection, client=api, name="tour")
 call("connections", list_connections, 200, Connections, client=api)
 call("a missing connection", get_connection, 404, ErrorBody, client=api, name="nowhere")
+call("try a connection", test_connection, 200, ConnectionTest, client=api, name="tour")
+call("set a secret", put_secret, 201, Secret, client=api, name="tour-secret",
+     body=SecretValue(value="tour-secret-value"))
+call("set it again", put_secret, 200, Secret, client=api, name="tour-secret",
+     body=SecretValue(value="tour-secret-value-2"))
+call("a secret", get_secret, 200, Secret, client=api, name="tour-secret")
+call("secrets", list_secrets, 200, Secrets, client=api)
+refused = ConnectionSpec(kind="postgres", host="db.nowhere", database="d", user="u",
+                         password=SecretRef(secret="tour-secret"))
+call("a connection outside the allowed hosts", put_connection, 400, ErrorBody, client=api,
+     name="refused", body=refused)
+call("rotate the master key", rotate_master_key, 200, KeyRotation, client=api)
 
 stages = [
     {"id": "people", "type": "read", "connection": "tour", "path": "people.csv", "format": "csv"},

@@ -165,7 +165,7 @@ async fn bad_input_gets_a_structured_error_and_changes_nothing() {
     expect(
         api.put(
             "/v1/connections/files2",
-            &json!({"kind":"s3","root":"/tmp"}),
+            &json!({"kind":"ftp","root":"/tmp"}),
         )
         .await,
         400,
