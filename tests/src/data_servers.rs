@@ -14,6 +14,32 @@ use tempfile::TempDir;
 
 use crate::free_port;
 
+/// What a platform needs to reach both servers: the three secrets and the
+/// connections `warehouse` (the PostgreSQL server) and `lake` (bucket `bucket`),
+/// as (path, body) to PUT in order.
+pub fn connection_setup(
+    pg: &PostgresServer,
+    s3: &S3Server,
+    bucket: &str,
+) -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            "/v1/secrets/pg-password",
+            serde_json::json!({"value": PG_PASSWORD}),
+        ),
+        (
+            "/v1/secrets/s3-key-id",
+            serde_json::json!({"value": S3_KEY_ID}),
+        ),
+        (
+            "/v1/secrets/s3-secret",
+            serde_json::json!({"value": S3_SECRET_KEY}),
+        ),
+        ("/v1/connections/warehouse", pg.connection("pg-password")),
+        ("/v1/connections/lake", s3.connection(bucket)),
+    ]
+}
+
 /// The superuser the tests connect as, and its password (a test secret: the
 /// no-plaintext test looks for it everywhere Prism writes).
 pub const PG_USER: &str = "prism";
@@ -132,6 +158,27 @@ impl PostgresServer {
         Ok(client)
     }
 
+    /// The body of a `postgres` connection to this server, its password the secret
+    /// `password_secret`.
+    pub fn connection(&self, password_secret: &str) -> serde_json::Value {
+        serde_json::json!({"kind":"postgres","host":"127.0.0.1","port":self.port,
+            "database":"postgres","user":PG_USER,"password":{"secret":password_secret},
+            "sslmode":"disable","pool":{"max":4}})
+    }
+
+    /// Staging tables sessions still hold (they end with their sessions).
+    pub async fn staging_tables(&self) -> i64 {
+        let client = self.client().await.unwrap();
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_class WHERE relname = 'prism_staging'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// Every statement the server ran so far (`log_statement = all`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
@@ -188,6 +235,14 @@ impl S3Server {
             "bucket {bucket}: {}",
             response.status()
         );
+    }
+
+    /// The body of an `s3` connection to `bucket` of this server, its keys the
+    /// secrets `s3-key-id` and `s3-secret`.
+    pub fn connection(&self, bucket: &str) -> serde_json::Value {
+        serde_json::json!({"kind":"s3","endpoint":self.endpoint(),"region":"us-east-1",
+            "bucket":bucket,"access_key_id":{"secret":"s3-key-id"},
+            "secret_access_key":{"secret":"s3-secret"},"path_style":true,"allow_http":true})
     }
 
     /// The bucket as a signed client sees it (moto keeps objects private).

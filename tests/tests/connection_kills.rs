@@ -5,9 +5,7 @@
 //! staging table or staging key may outlive the jobs.
 use std::time::Duration;
 
-use prism_tests::data_servers::{
-    PG_PASSWORD, PG_USER, PostgresServer, S3_KEY_ID, S3_SECRET_KEY, S3Server,
-};
+use prism_tests::data_servers::{PostgresServer, S3Server, connection_setup};
 use prism_tests::jobs::random_below;
 use prism_tests::{NatsServer, Services, ServicesSpec, wait_until, write_people_csv};
 use serde_json::json;
@@ -48,25 +46,9 @@ async fn killed_executors_neither_lose_nor_duplicate_rows_or_objects() {
         .batch_execute("CREATE TABLE landed (n bigint, name text)")
         .await
         .unwrap();
-    let setup = [
-        ("/v1/secrets/pg-password", json!({"value": PG_PASSWORD})),
-        ("/v1/secrets/s3-key-id", json!({"value": S3_KEY_ID})),
-        ("/v1/secrets/s3-secret", json!({"value": S3_SECRET_KEY})),
-        (
-            "/v1/connections/files",
-            json!({"kind":"local","root": services.files}),
-        ),
-        (
-            "/v1/connections/warehouse",
-            json!({"kind":"postgres","host":"127.0.0.1","port":pg.port,"database":"postgres",
-                "user":PG_USER,"password":{"secret":"pg-password"},"sslmode":"disable"}),
-        ),
-        (
-            "/v1/connections/lake",
-            json!({"kind":"s3","endpoint":s3.endpoint(),"region":"us-east-1","bucket":"lake",
-                "access_key_id":{"secret":"s3-key-id"},"secret_access_key":{"secret":"s3-secret"},
-                "path_style":true,"allow_http":true}),
-        ),
+    let mut setup = connection_setup(&pg, &s3, "lake");
+    setup.extend([
+        ("/v1/connections/files", json!({"kind":"local","root": services.files})),
         (
             "/v1/dataflows/land",
             json!({"kind":"job","parameters":{"n":null},"stages":[
@@ -77,7 +59,7 @@ async fn killed_executors_neither_lose_nor_duplicate_rows_or_objects() {
                 {"id":"rows","type":"write","input":"adults","connection":"warehouse","table":"landed"},
                 {"id":"object","type":"write","input":"adults","connection":"lake","path":"out/${n}.csv","format":"csv"}]}),
         ),
-    ];
+    ]);
     for (path, body) in setup {
         let (status, answer) = api.put(path, &body).await;
         assert_eq!(status, 201, "{path}: {answer}");

@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use prism_tests::Standalone;
-use prism_tests::data_servers::{
-    PG_PASSWORD, PG_USER, PostgresServer, S3_KEY_ID, S3_SECRET_KEY, S3Server,
-};
+use prism_tests::data_servers::{PG_PASSWORD, PostgresServer, S3_KEY_ID, S3_SECRET_KEY, S3Server};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -31,11 +29,9 @@ async fn secret(platform: &Standalone, name: &str, value: &str) -> Value {
 /// Secret `pg-password` and connection `warehouse` on the test's server.
 async fn warehouse(platform: &Standalone, pg: &PostgresServer) {
     secret(platform, "pg-password", PG_PASSWORD).await;
-    let connection = json!({"kind":"postgres","host":"127.0.0.1","port":pg.port,"database":"postgres",
-        "user":PG_USER,"password":{"secret":"pg-password"},"sslmode":"disable","pool":{"max":2}});
     let (status, body) = platform
         .api
-        .put("/v1/connections/warehouse", &connection)
+        .put("/v1/connections/warehouse", &pg.connection("pg-password"))
         .await;
     assert_eq!(status, 201, "{body}");
 }
@@ -45,9 +41,8 @@ async fn lake(platform: &Standalone, s3: &S3Server) {
     s3.create_bucket("lake").await;
     secret(platform, "s3-key-id", S3_KEY_ID).await;
     secret(platform, "s3-secret", S3_SECRET_KEY).await;
-    let connection = json!({"kind":"s3","endpoint":s3.endpoint(),"region":"us-east-1","bucket":"lake",
-        "prefix":"data","access_key_id":{"secret":"s3-key-id"},
-        "secret_access_key":{"secret":"s3-secret"},"path_style":true,"allow_http":true});
+    let mut connection = s3.connection("lake");
+    connection["prefix"] = json!("data");
     let (status, body) = platform.api.put("/v1/connections/lake", &connection).await;
     assert_eq!(status, 201, "{body}");
 }
@@ -265,15 +260,11 @@ async fn postgres_writes_append_replace_and_upsert_and_a_taken_ledger_key_moves_
         0,
         "the taken key moved nothing"
     );
-    let staging: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_class WHERE relname = 'prism_staging'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(staging, 0, "staging tables end with their sessions");
+    assert_eq!(
+        pg.staging_tables().await,
+        0,
+        "staging tables end with their sessions"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -384,13 +375,13 @@ async fn refused_connections_and_queries_name_the_field_and_change_nothing() {
             "",
         ),
         (
-            json!({"kind":"s3","endpoint":"http://127.0.0.1:9","region":"r","bucket":"b",
+            json!({"kind":"s3","endpoint":"http://127.0.0.1:9","region":"r","bucket":"bkt",
                 "access_key_id":{"secret":"pg-password"},"secret_access_key":{"secret":"pg-password"}}),
             "endpoint",
             "allow_http",
         ),
         (
-            json!({"kind":"s3","endpoint":"http://169.254.169.254","region":"r","bucket":"b","allow_http":true,
+            json!({"kind":"s3","endpoint":"http://169.254.169.254","region":"r","bucket":"bkt","allow_http":true,
                 "access_key_id":{"secret":"pg-password"},"secret_access_key":{"secret":"pg-password"}}),
             "endpoint",
             "metadata",
@@ -606,6 +597,136 @@ async fn secrets_stay_sealed_everywhere_and_a_master_key_rotates_under_load() {
         assert!(
             answers.iter().all(|a| !a.contains(value)),
             "{value} in an API answer"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_joins_reference_tables_read_once_from_postgresql_and_s3() {
+    let (pg, s3) = (PostgresServer::start().await, S3Server::start().await);
+    pg.client()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE cities (code text, city text); INSERT INTO cities VALUES ('B1','Berlin'),('P2','Paris')")
+        .await
+        .unwrap();
+    let platform = standalone().await;
+    warehouse(&platform, &pg).await;
+    lake(&platform, &s3).await;
+    s3.put(
+        "lake",
+        "data/ref/countries.csv",
+        "code,country\nB1,Germany\nP2,France\n",
+    )
+    .await;
+    let service = json!({"kind":"service","stages":[
+        {"id":"input","type":"input","fields":[{"name":"code","type":"string","required":true}]},
+        {"id":"cities","type":"read","connection":"warehouse","table":"cities"},
+        {"id":"countries","type":"read","connection":"lake","path":"ref/countries.csv","format":"csv"},
+        {"id":"found","type":"sql","inputs":["input","cities","countries"],
+         "query":"SELECT i.code, c.city, k.country FROM input i JOIN cities c ON c.code = i.code JOIN countries k ON k.code = i.code ORDER BY i.code"},
+        {"id":"out","type":"output","input":"found"}]});
+    assert_eq!(
+        platform.api.put("/v1/dataflows/lookup", &service).await.0,
+        201
+    );
+    let (status, body) = platform
+        .api
+        .put("/v1/services/lookup", &json!({"dataflow":"lookup"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let rows = json!({"rows":[{"code":"P2"},{"code":"B1"}]});
+    let answer = prism_tests::wait_until("the service answers", WAIT, || async {
+        let (status, body) = platform.api.post("/v1/services/lookup/invoke", &rows).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        answer["rows"],
+        json!([{"code":"B1","city":"Berlin","country":"Germany"},{"code":"P2","city":"Paris","country":"France"}])
+    );
+    // Loaded once per version: more calls read nothing more from PostgreSQL.
+    let reads = |log: &str| log.matches("COPY (SELECT").count();
+    let before = reads(&pg.log());
+    for _ in 0..5 {
+        let (status, _) = platform.api.post("/v1/services/lookup/invoke", &rows).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(reads(&pg.log()), before);
+}
+
+/// An executor keeps its own list of hosts: a job message that names a host
+/// outside it fails, whatever the message says, even with a secret that opens.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_refuses_a_forged_job_that_reaches_outside_its_hosts() {
+    use futures::StreamExt;
+    use prism_schemas::v1::{Connection, JobEvent, JobRun, PostgresSpec};
+    use prost::{Message, Name};
+
+    let platform = standalone().await;
+    // What only a compromised publisher holding the master key could send.
+    let keyring =
+        prism_secrets::Keyring::open(&platform.dir.path().join("data/master.key")).unwrap();
+    let client = platform.nats_as(prism_tests::BusUser::Admin).await;
+    for host in ["169.254.169.254", "db.elsewhere"] {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut events = client
+            .subscribe(format!("prism.events.job.{id}.>"))
+            .await
+            .unwrap();
+        let run = JobRun {
+            job_id: id.clone(),
+            dataflow: "forged".into(),
+            dataflow_version: 1,
+            dataflow_document: json!({"kind":"job","stages":[
+                {"id":"t","type":"read","connection":"warehouse","table":"t"},
+                {"id":"out","type":"write","input":"t","connection":"warehouse","table":"copy"}]})
+            .to_string(),
+            connections: vec![Connection {
+                name: "warehouse".into(),
+                kind: "postgres".into(),
+                postgres: Some(PostgresSpec {
+                    host: host.into(),
+                    port: 5432,
+                    database: "d".into(),
+                    user: "u".into(),
+                    password_secret: "pw".into(),
+                    sslmode: "disable".into(),
+                    pool_max: 1,
+                }),
+                secrets: vec![prism_secrets::seal(&keyring, "pw", 1, "opens").unwrap()],
+                ..Default::default()
+            }],
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Prism-Message-Type", JobRun::full_name().as_str());
+        headers.insert("Nats-Msg-Id", id.as_str());
+        async_nats::jetstream::new(client.clone())
+            .publish_with_headers(
+                "prism.jobs.run.default",
+                headers,
+                run.encode_to_vec().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let failed = tokio::time::timeout(WAIT, async {
+            while let Some(message) = events.next().await {
+                if message.subject.ends_with(".failed") {
+                    return JobEvent::decode(message.payload).unwrap();
+                }
+            }
+            panic!("event stream ended");
+        })
+        .await
+        .expect("a failed event");
+        assert!(
+            failed.error.contains("PRISM_CONNECTION_HOSTS"),
+            "{host}: {}",
+            failed.error
         );
     }
 }

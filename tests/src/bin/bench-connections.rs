@@ -22,9 +22,7 @@ use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use prism_tests::Standalone;
 use prism_tests::bench::row;
-use prism_tests::data_servers::{
-    PG_PASSWORD, PG_USER, PostgresServer, S3_KEY_ID, S3_SECRET_KEY, S3Server,
-};
+use prism_tests::data_servers::{PostgresServer, S3Server, connection_setup};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -190,26 +188,12 @@ async fn main() {
     ])
     .await;
     let api = &platform.api;
-    for (path, body) in [
-        ("/v1/secrets/pg-password", json!({"value": PG_PASSWORD})),
-        ("/v1/secrets/s3-key-id", json!({"value": S3_KEY_ID})),
-        ("/v1/secrets/s3-secret", json!({"value": S3_SECRET_KEY})),
-        (
-            "/v1/connections/files",
-            json!({"kind":"local","root": platform.files}),
-        ),
-        (
-            "/v1/connections/warehouse",
-            json!({"kind":"postgres","host":"127.0.0.1","port":pg.port,"database":"postgres",
-                "user":PG_USER,"password":{"secret":"pg-password"},"sslmode":"disable"}),
-        ),
-        (
-            "/v1/connections/lake",
-            json!({"kind":"s3","endpoint":s3.endpoint(),"region":"us-east-1","bucket":"bench",
-                "access_key_id":{"secret":"s3-key-id"},"secret_access_key":{"secret":"s3-secret"},
-                "path_style":true,"allow_http":true}),
-        ),
-    ] {
+    let mut setup = connection_setup(&pg, &s3, "bench");
+    setup.push((
+        "/v1/connections/files",
+        json!({"kind":"local","root": platform.files}),
+    ));
+    for (path, body) in setup {
         let (status, answer) = api.put(path, &body).await;
         assert!(status == 201 || status == 200, "{path}: {answer}");
     }

@@ -77,121 +77,122 @@ pub async fn put(
 /// The record a valid spec makes (without name and times), or a 400 naming the
 /// first field at fault.
 fn check(state: &AppState, spec: &ConnectionSpec) -> ApiResult<ConnectionRecord> {
-    let only = |allowed: &[&str]| only_fields(spec, allowed);
     match spec.kind.as_str() {
-        LOCAL => {
-            only(&["root"])?;
-            let root = required("root", &spec.root)?;
-            prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(root))
-                .map_err(|e| ApiError::invalid("root", e.to_string()))?;
-            Ok(ConnectionRecord {
-                kind: LOCAL.into(),
-                root: root.to_string(),
-                ..Default::default()
-            })
-        }
-        POSTGRES => {
-            only(&[
-                "host", "port", "database", "user", "password", "sslmode", "pool",
-            ])?;
-            let host = required("host", &spec.host)?;
-            reachable(state, "host", host)?;
-            let port = spec.port.unwrap_or(5432);
-            if !(1..=65535).contains(&port) {
-                return Err(ApiError::invalid("port", "1 to 65535"));
-            }
-            let sslmode = spec.sslmode.clone().unwrap_or_else(|| "prefer".into());
-            if !postgres::SSL_MODES.contains(&sslmode.as_str()) {
-                return Err(ApiError::invalid(
-                    "sslmode",
-                    "\"disable\", \"prefer\" or \"require\"",
-                ));
-            }
-            let pool_max = spec.pool.as_ref().map_or(4, |p| p.max);
-            if !(1..=MAX_POOL).contains(&pool_max) {
-                return Err(ApiError::invalid("pool.max", format!("1 to {MAX_POOL}")));
-            }
-            Ok(ConnectionRecord {
-                kind: POSTGRES.into(),
-                postgres: Some(PostgresSpec {
-                    host: host.to_string(),
-                    port,
-                    database: required("database", &spec.database)?.to_string(),
-                    user: required("user", &spec.user)?.to_string(),
-                    password_secret: secret_ref("password", &spec.password)?,
-                    sslmode,
-                    pool_max,
-                }),
-                ..Default::default()
-            })
-        }
-        S3 => {
-            only(&[
-                "endpoint",
-                "region",
-                "bucket",
-                "prefix",
-                "access_key_id",
-                "secret_access_key",
-                "path_style",
-                "allow_http",
-            ])?;
-            let allow_http = spec.allow_http.unwrap_or(false);
-            let endpoint = spec.endpoint.clone().unwrap_or_default();
-            if !endpoint.is_empty() {
-                check_endpoint(&endpoint, allow_http)?;
-            }
-            let bucket = required("bucket", &spec.bucket)?;
-            let valid_bucket = bucket.len() <= 63
-                && bucket.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                });
-            if !valid_bucket {
-                return Err(ApiError::invalid(
-                    "bucket",
-                    "an S3 bucket name: lowercase letters, digits, '-' and '.'",
-                ));
-            }
-            let prefix = spec.prefix.clone().unwrap_or_default();
-            if prefix.split('/').any(|part| part == ".." || part == ".") || prefix.starts_with('/')
-            {
-                return Err(ApiError::invalid(
-                    "prefix",
-                    "a relative key prefix without '.' or '..' parts",
-                ));
-            }
-            let record = S3Spec {
-                endpoint,
-                region: required("region", &spec.region)?.to_string(),
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_end_matches('/').to_string(),
-                access_key_id_secret: secret_ref("access_key_id", &spec.access_key_id)?,
-                secret_access_key_secret: secret_ref("secret_access_key", &spec.secret_access_key)?,
-                path_style: spec.path_style.unwrap_or(false),
-                allow_http,
-            };
-            let (host, _) = prism_connections::s3::endpoint_host(&record)
-                .map_err(|e| ApiError::invalid("endpoint", e.detail))?;
-            reachable(
-                state,
-                if record.endpoint.is_empty() {
-                    "region"
-                } else {
-                    "endpoint"
-                },
-                &host,
-            )?;
-            Ok(ConnectionRecord {
-                kind: S3.into(),
-                s3: Some(record),
-                ..Default::default()
-            })
-        }
+        LOCAL => check_local(state, spec),
+        POSTGRES => check_postgres(state, spec),
+        S3 => check_s3(state, spec),
         _ => Err(ApiError::invalid(
             "kind",
             "supported kinds: \"local\", \"postgres\", \"s3\"",
         )),
     }
+}
+
+fn check_local(state: &AppState, spec: &ConnectionSpec) -> ApiResult<ConnectionRecord> {
+    only_fields(spec, &["root"])?;
+    let root = required("root", &spec.root)?;
+    prism_dataflow::paths::within_roots(&state.file_roots, FsPath::new(root))
+        .map_err(|e| ApiError::invalid("root", e.to_string()))?;
+    Ok(ConnectionRecord {
+        kind: LOCAL.into(),
+        root: root.to_string(),
+        ..Default::default()
+    })
+}
+
+fn check_postgres(state: &AppState, spec: &ConnectionSpec) -> ApiResult<ConnectionRecord> {
+    only_fields(
+        spec,
+        &[
+            "host", "port", "database", "user", "password", "sslmode", "pool",
+        ],
+    )?;
+    let host = required("host", &spec.host)?;
+    reachable(state, "host", host)?;
+    let port = spec.port.unwrap_or(5432);
+    if !(1..=65535).contains(&port) {
+        return Err(ApiError::invalid("port", "1 to 65535"));
+    }
+    let sslmode = spec.sslmode.clone().unwrap_or_else(|| "prefer".into());
+    if !postgres::SSL_MODES.contains(&sslmode.as_str()) {
+        let message = "\"disable\", \"prefer\" or \"require\"";
+        return Err(ApiError::invalid("sslmode", message));
+    }
+    let pool_max = spec.pool.as_ref().map_or(4, |p| p.max);
+    if !(1..=MAX_POOL).contains(&pool_max) {
+        return Err(ApiError::invalid("pool.max", format!("1 to {MAX_POOL}")));
+    }
+    Ok(ConnectionRecord {
+        kind: POSTGRES.into(),
+        postgres: Some(PostgresSpec {
+            host: host.to_string(),
+            port,
+            database: required("database", &spec.database)?.to_string(),
+            user: required("user", &spec.user)?.to_string(),
+            password_secret: secret_ref("password", &spec.password)?,
+            sslmode,
+            pool_max,
+        }),
+        ..Default::default()
+    })
+}
+
+fn check_s3(state: &AppState, spec: &ConnectionSpec) -> ApiResult<ConnectionRecord> {
+    only_fields(
+        spec,
+        &[
+            "endpoint",
+            "region",
+            "bucket",
+            "prefix",
+            "access_key_id",
+            "secret_access_key",
+            "path_style",
+            "allow_http",
+        ],
+    )?;
+    let allow_http = spec.allow_http.unwrap_or(false);
+    let endpoint = spec.endpoint.clone().unwrap_or_default();
+    if !endpoint.is_empty() {
+        check_endpoint(&endpoint, allow_http)?;
+    }
+    let bucket = required("bucket", &spec.bucket)?;
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid_bucket {
+        let message = "an S3 bucket name: 3 to 63 lowercase letters, digits, '-' and '.'";
+        return Err(ApiError::invalid("bucket", message));
+    }
+    let prefix = spec.prefix.clone().unwrap_or_default();
+    if prefix.starts_with('/') || prefix.split('/').any(|part| part == ".." || part == ".") {
+        let message = "a relative key prefix without '.' or '..' parts";
+        return Err(ApiError::invalid("prefix", message));
+    }
+    let record = S3Spec {
+        endpoint,
+        region: required("region", &spec.region)?.to_string(),
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_end_matches('/').to_string(),
+        access_key_id_secret: secret_ref("access_key_id", &spec.access_key_id)?,
+        secret_access_key_secret: secret_ref("secret_access_key", &spec.secret_access_key)?,
+        path_style: spec.path_style.unwrap_or(false),
+        allow_http,
+    };
+    let (host, _) = prism_connections::s3::endpoint_host(&record)
+        .map_err(|e| ApiError::invalid("endpoint", e.detail))?;
+    let field = if record.endpoint.is_empty() {
+        "region"
+    } else {
+        "endpoint"
+    };
+    reachable(state, field, &host)?;
+    Ok(ConnectionRecord {
+        kind: S3.into(),
+        s3: Some(record),
+        ..Default::default()
+    })
 }
 
 fn required<'a>(field: &str, value: &'a Option<String>) -> ApiResult<&'a str> {

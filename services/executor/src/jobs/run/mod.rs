@@ -8,7 +8,7 @@ use std::time::Duration;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::SQLOptions;
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::SessionContext;
 use prism_dataflow::{Dataflow, Format, Stage, StageSpec, parameters, paths};
 use prism_schemas::v1::{Connection, StageStats};
@@ -454,6 +454,19 @@ impl<'a> Stages<'a> {
         self.stream_to_file(&target, file, cancel).await
     }
 
+    /// The plan of stage `input`'s rows, started: what every write drains.
+    async fn execute_input(
+        &mut self,
+        input: &str,
+        failed: impl Fn(datafusion::error::DataFusionError) -> EngineError,
+    ) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream), EngineError> {
+        let ctx = self.ctx()?;
+        let frame = ctx.table(input).await.map_err(&failed)?;
+        let plan = frame.create_physical_plan().await.map_err(&failed)?;
+        let stream = execute_stream(plan.clone(), ctx.task_ctx()).map_err(&failed)?;
+        Ok((plan, stream))
+    }
+
     /// Runs the input's plan into `file`'s staging name, batch by batch, on a
     /// blocking thread that encodes and writes while the plan computes.
     async fn stream_to_file(
@@ -467,15 +480,7 @@ impl<'a> Stages<'a> {
         let failed = |e: datafusion::error::DataFusionError| {
             dataflow_error(format!("stage {id}: {}", confinement.explain(e)))
         };
-        let ctx = self.ctx()?;
-        let plan = ctx
-            .table(target.input)
-            .await
-            .map_err(failed)?
-            .create_physical_plan()
-            .await
-            .map_err(failed)?;
-        let mut stream = execute_stream(plan.clone(), ctx.task_ctx()).map_err(failed)?;
+        let (plan, mut stream) = self.execute_input(target.input, failed).await?;
         let (sender, receiver) = tokio::sync::mpsc::channel(sink::QUEUED_BATCHES);
         let writer = {
             let (schema, format, id) = (plan.schema(), target.format, id.to_string());

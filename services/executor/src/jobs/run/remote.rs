@@ -2,7 +2,6 @@
 //! objects, each staged until the attempt commits.
 use std::sync::Arc;
 
-use datafusion::physical_plan::execute_stream;
 use futures::StreamExt;
 use prism_dataflow::parameters;
 use tokio_util::sync::CancellationToken;
@@ -35,15 +34,7 @@ impl Stages<'_> {
         let source = self.postgres(connection)?;
         let confinement = self.spec.confinement;
         let failed = |e: datafusion::error::DataFusionError| dataflow_error(confinement.explain(e));
-        let ctx = self.ctx()?;
-        let plan = ctx
-            .table(input)
-            .await
-            .map_err(failed)?
-            .create_physical_plan()
-            .await
-            .map_err(failed)?;
-        let mut stream = execute_stream(plan.clone(), ctx.task_ctx()).map_err(failed)?;
+        let (plan, mut stream) = self.execute_input(input, failed).await?;
         let mut staged = StagedTable::begin(source, target, plan.schema().as_ref()).await?;
         loop {
             let next = tokio::select! {
