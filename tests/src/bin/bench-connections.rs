@@ -10,11 +10,14 @@
 //! - S3 write and read of a CSV object of `mb` MiB, vs raw `object_store` upload
 //!   and download of the same bytes.
 //! - The executor's peak memory while a CSV object of `big_mb` MiB is loaded into
-//!   a PostgreSQL table (standalone: the whole process's VmHWM).
+//!   a PostgreSQL table (standalone: the whole process's VmHWM); `rounds` 0
+//!   measures it alone, from a fresh process.
 //!
-//!   cargo build --release -p prism -p prism-tests
-//!   PRISM_BIN=$CARGO_TARGET_DIR/release/prism \
-//!     $CARGO_TARGET_DIR/release/bench-connections [rows] [mb] [big_mb] [rounds]
+//! ```text
+//! cargo build --release -p prism -p prism-tests
+//! PRISM_BIN=$CARGO_TARGET_DIR/release/prism \
+//!   $CARGO_TARGET_DIR/release/bench-connections [rows] [mb] [big_mb] [rounds]
+//! ```
 use std::path::Path;
 use std::time::{Duration, Instant};
 
