@@ -105,3 +105,43 @@ pub async fn terminal_entries(api: &Api) -> (HashMap<String, usize>, HashMap<Str
 pub fn random_below(n: usize) -> usize {
     uuid::Uuid::new_v4().as_u128() as usize % n
 }
+
+/// Publishes `run` straight onto the work queue, as only a compromised publisher
+/// could (the client must be the bus admin), and answers its `failed` event.
+pub async fn run_forged(
+    client: &async_nats::Client,
+    run: &prism_schemas::v1::JobRun,
+    timeout: Duration,
+) -> prism_schemas::v1::JobEvent {
+    use futures::StreamExt;
+    use prism_schemas::v1::{JobEvent, JobRun};
+    use prost::{Message, Name};
+    let id = run.job_id.as_str();
+    let mut events = client
+        .subscribe(format!("prism.events.job.{id}.>"))
+        .await
+        .unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Prism-Message-Type", JobRun::full_name().as_str());
+    headers.insert("Nats-Msg-Id", id);
+    async_nats::jetstream::new(client.clone())
+        .publish_with_headers(
+            "prism.jobs.run.default",
+            headers,
+            run.encode_to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    tokio::time::timeout(timeout, async {
+        while let Some(message) = events.next().await {
+            if message.subject.ends_with(".failed") {
+                return JobEvent::decode(message.payload).unwrap();
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .expect("a failed event")
+}

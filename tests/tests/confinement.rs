@@ -120,18 +120,12 @@ async fn connections_stay_within_the_file_roots_and_jobs_within_their_connection
 /// connection elsewhere fails, whatever the message says.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_refuses_a_job_whose_connection_lies_outside_its_roots() {
-    use futures::StreamExt;
-    use prism_schemas::v1::{Connection, JobEvent, JobRun};
-    use prost::{Message, Name};
+    use prism_schemas::v1::{Connection, JobRun};
 
     let platform = Standalone::start().await;
     // The bus admin: what only a compromised publisher could send.
     let client = platform.nats_as(prism_tests::BusUser::Admin).await;
     let id = uuid::Uuid::now_v7().to_string();
-    let mut events = client
-        .subscribe(format!("prism.events.job.{id}.>"))
-        .await
-        .unwrap();
     let document = read_then_write("etc/passwd", "tmp/passwd.csv").to_string();
     let run = JobRun {
         job_id: id.clone(),
@@ -148,30 +142,7 @@ async fn an_executor_refuses_a_job_whose_connection_lies_outside_its_roots() {
         max_attempts: 1,
         ..Default::default()
     };
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Prism-Message-Type", JobRun::full_name().as_str());
-    headers.insert("Nats-Msg-Id", id.as_str());
-    async_nats::jetstream::new(client.clone())
-        .publish_with_headers(
-            "prism.jobs.run.default",
-            headers,
-            run.encode_to_vec().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    let failed = tokio::time::timeout(JOB_TIMEOUT, async {
-        while let Some(message) = events.next().await {
-            let event = JobEvent::decode(message.payload).unwrap();
-            if message.subject.ends_with(".failed") {
-                return event;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await
-    .expect("a failed event");
+    let failed = prism_tests::jobs::run_forged(&client, &run, JOB_TIMEOUT).await;
     assert!(
         failed
             .error

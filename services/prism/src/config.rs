@@ -249,6 +249,7 @@ pub struct Config {
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
         let s = cli.settings;
+        check_bounds(&s)?;
         let http_addr: SocketAddr = s
             .http_addr
             .parse()
@@ -257,24 +258,7 @@ impl Config {
         if nats_url.is_none() && cli.role != Role::Standalone {
             return Err("PRISM_NATS_URL (--nats-url) is required for this role".into());
         }
-        if !(s.nats_replicas == 1 || s.nats_replicas == 3 || s.nats_replicas == 5) {
-            return Err("PRISM_NATS_REPLICAS must be 1, 3 or 5".into());
-        }
-        if s.executor_concurrency == 0 || s.executor_concurrency > 1024 {
-            return Err("PRISM_EXECUTOR_CONCURRENCY must be from 1 to 1024".into());
-        }
-        if s.ack_wait_secs == 0 {
-            return Err("PRISM_ACK_WAIT_SECS must be at least 1".into());
-        }
-        if s.max_attempts == 0 {
-            return Err("PRISM_MAX_ATTEMPTS must be at least 1".into());
-        }
-        std::fs::create_dir_all(&s.data_dir)
-            .map_err(|e| format!("PRISM_DATA_DIR {}: {e}", s.data_dir.display()))?;
-        let data_dir = s
-            .data_dir
-            .canonicalize()
-            .map_err(|e| format!("PRISM_DATA_DIR {}: {e}", s.data_dir.display()))?;
+        let data_dir = data_dir(&s.data_dir)?;
         let store_url = s
             .store
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("config.db").display()));
@@ -289,15 +273,6 @@ impl Config {
             format!("{}-{}", host.trim(), std::process::id())
         });
         let file_roots = file_roots(s.file_roots.as_deref(), &data_dir)?;
-        if !(16..=1 << 20).contains(&s.job_memory_mb) {
-            return Err("PRISM_JOB_MEMORY_MB must be from 16 to 1048576".into());
-        }
-        if s.job_timeout_secs == 0 || s.job_timeout_max_secs < s.job_timeout_secs {
-            return Err(
-                "PRISM_JOB_TIMEOUT_SECS must be at least 1 and at most PRISM_JOB_TIMEOUT_MAX_SECS"
-                    .into(),
-            );
-        }
         let metrics = metrics_listener(s.metrics_addr.as_deref(), s.metrics_token)?;
         let keyring = keyring(s.master_key_file, cli.role, &data_dir)?;
         let connection_hosts =
@@ -331,6 +306,39 @@ impl Config {
             metrics,
         })
     }
+}
+
+/// The counts and times every role checks before anything starts.
+fn check_bounds(s: &Settings) -> Result<(), String> {
+    if !(s.nats_replicas == 1 || s.nats_replicas == 3 || s.nats_replicas == 5) {
+        return Err("PRISM_NATS_REPLICAS must be 1, 3 or 5".into());
+    }
+    if s.executor_concurrency == 0 || s.executor_concurrency > 1024 {
+        return Err("PRISM_EXECUTOR_CONCURRENCY must be from 1 to 1024".into());
+    }
+    if s.ack_wait_secs == 0 {
+        return Err("PRISM_ACK_WAIT_SECS must be at least 1".into());
+    }
+    if s.max_attempts == 0 {
+        return Err("PRISM_MAX_ATTEMPTS must be at least 1".into());
+    }
+    if !(16..=1 << 20).contains(&s.job_memory_mb) {
+        return Err("PRISM_JOB_MEMORY_MB must be from 16 to 1048576".into());
+    }
+    if s.job_timeout_secs == 0 || s.job_timeout_max_secs < s.job_timeout_secs {
+        return Err(
+            "PRISM_JOB_TIMEOUT_SECS must be at least 1 and at most PRISM_JOB_TIMEOUT_MAX_SECS"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// `PRISM_DATA_DIR`, made if missing, as its real path.
+fn data_dir(dir: &std::path::Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("PRISM_DATA_DIR {}: {e}", dir.display()))?;
+    dir.canonicalize()
+        .map_err(|e| format!("PRISM_DATA_DIR {}: {e}", dir.display()))
 }
 
 /// `PRISM_FILE_ROOTS`, each absolute and existing, resolved to its real path; by
