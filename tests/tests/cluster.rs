@@ -201,17 +201,15 @@ async fn a_paused_executor_cannot_commit_a_stale_attempt() {
         "{job}"
     );
     cluster.executors[runner].signal(libc::SIGCONT);
-    wait_until(
-        "stale attempt to give up",
-        Duration::from_secs(30),
-        || async {
-            cluster.executors[runner]
-                .log_text()
-                .contains("superseded")
-                .then_some(())
-        },
-    )
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cluster.executors[runner].log_text().contains("superseded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed executor did not give up its stale attempt within 30 s: {}",
+            cluster.executors[runner].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, job_after) = cluster.api.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!(

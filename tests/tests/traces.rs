@@ -40,7 +40,9 @@ async fn a_job_is_one_trace_from_the_request_through_its_stages_to_the_audit_rec
         .unwrap_or_else(|| panic!("the job names its trace: {job}"));
     assert_eq!(trace_id.len(), 32, "{job}");
 
-    // The terminal audit record is the trace's last span to be exported.
+    // Each process exports on its own timer, so spans arrive in no particular
+    // order across processes: wait for the last span of each (the audit's record of
+    // the end, the executor's job), then check the whole trace.
     let spans = wait_until("the job's trace", Duration::from_secs(20), || async {
         let spans = receiver.trace(trace_id);
         let recorded_end = spans.iter().any(|s| {
@@ -48,7 +50,10 @@ async fn a_job_is_one_trace_from_the_request_through_its_stages_to_the_audit_rec
                 && s.attribute("subject")
                     .is_some_and(|subject| subject.ends_with(".succeeded"))
         });
-        recorded_end.then_some(spans)
+        let job_ended = spans
+            .iter()
+            .any(|s| s.service == "prism-executor" && s.name == "job");
+        (recorded_end && job_ended).then_some(spans)
     })
     .await;
     let names = |service: &str| -> Vec<&str> {

@@ -8,6 +8,11 @@ pub enum Error {
     /// Another transaction committed a conflicting write; the transaction may be retried.
     #[error("transaction conflict")]
     Conflict,
+    /// The commit may or may not have happened (FoundationDB's
+    /// `commit_unknown_result`: a proxy failed while the commit was in flight).
+    /// [`crate::Store::transact`] learns which from the transaction's receipt.
+    #[error("commit result unknown")]
+    CommitUnknown,
     /// The transaction ran longer than FoundationDB's 5 second limit.
     #[error("transaction too old: longer than {limit_ms} ms")]
     TooOld { limit_ms: u128 },
@@ -34,7 +39,7 @@ impl Retryable for Error {
     fn retryable(&self) -> bool {
         matches!(
             self,
-            Error::Conflict | Error::TooOld { .. } | Error::Backend(_)
+            Error::Conflict | Error::CommitUnknown | Error::TooOld { .. } | Error::Backend(_)
         )
     }
 }
@@ -44,7 +49,10 @@ impl Error {
     /// FoundationDB's retry loop does. Outages are retryable too, but later: that is
     /// the caller's decision.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Conflict | Error::TooOld { .. })
+        matches!(
+            self,
+            Error::Conflict | Error::CommitUnknown | Error::TooOld { .. }
+        )
     }
 
     /// The answer's code: unavailable while it may pass, internal otherwise.

@@ -2,22 +2,24 @@
 //! own servers. Built with the `foundationdb` cargo feature (bindgen needs
 //! libclang; linking needs `libfdb_c`, which FoundationDB's client package installs).
 //!
-//! The shared retry loop in [`crate::kv::Store::transact`] plays the role of
-//! `fdb_transaction_on_error`: every error FoundationDB marks retryable (conflict,
-//! transaction too old, commit result unknown) becomes [`Error::Conflict`] or
-//! [`Error::TooOld`], and the transaction runs again from the start. Prism's
-//! transactions read before they write, so repeating one whose commit result was
-//! unknown is safe.
-use std::sync::{Arc, Once};
+//! FoundationDB's retry rules are followed through `fdb_transaction_on_error`: a
+//! failed attempt hands its error to `on_error`, which waits FoundationDB's backoff
+//! and refuses what may not be retried; the shared loop in
+//! [`crate::kv::Store::transact`] then runs the transaction again from the start. A
+//! commit that may have happened (`commit_unknown_result`) becomes
+//! [`Error::CommitUnknown`], which that loop settles with the transaction's
+//! receipt: running it again blindly could apply it twice.
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use foundationdb::options::{MutationType, TransactionOption};
-use foundationdb::{Database, FdbError, RangeOption, Transaction};
+use foundationdb::{Database, FdbError, RangeOption, Transaction, TransactionCommitError};
 use futures::TryStreamExt;
 use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
-use crate::kv::{Backend, BackendTransaction, KeyValue};
+use crate::kv::{Backend, BackendTransaction, KeyValue, retry_after};
 
 /// FoundationDB's `transaction_too_old`.
 const TRANSACTION_TOO_OLD: i32 = 1007;
@@ -36,6 +38,9 @@ fn boot_network() {
 }
 
 fn map_err(error: FdbError) -> Error {
+    if error.is_maybe_committed() {
+        return Error::CommitUnknown;
+    }
     if error.code() == TRANSACTION_TOO_OLD {
         return Error::TooOld { limit_ms: 5_000 };
     }
@@ -71,6 +76,7 @@ impl Backend for FdbBackend {
         let trx = self.db.create_trx().map_err(map_err)?;
         Ok(Box::new(FdbTransaction {
             trx: RwLock::new(Some(trx)),
+            failed: Mutex::new(None),
         }))
     }
 
@@ -87,6 +93,22 @@ impl Backend for FdbBackend {
 struct FdbTransaction {
     /// `None` once committed. Reads and writes take `&Transaction`; commit takes it.
     trx: RwLock<Option<Transaction>>,
+    /// The error FoundationDB raised, for `on_error`: a read's, or the commit's with
+    /// the transaction it consumed.
+    failed: Mutex<Option<Failure>>,
+}
+
+enum Failure {
+    Read(FdbError),
+    Commit(TransactionCommitError),
+}
+
+impl FdbTransaction {
+    /// Maps `error`, keeping FoundationDB's own for `on_error`.
+    fn failed(&self, error: FdbError) -> Error {
+        *self.failed.lock().expect("failure lock") = Some(Failure::Read(error));
+        map_err(error)
+    }
 }
 
 #[async_trait]
@@ -94,7 +116,7 @@ impl BackendTransaction for FdbTransaction {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let guard = self.trx.read().await;
         let trx = guard.as_ref().ok_or(Error::Finished)?;
-        let value = trx.get(key, false).await.map_err(map_err)?;
+        let value = trx.get(key, false).await.map_err(|e| self.failed(e))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -114,7 +136,7 @@ impl BackendTransaction for FdbTransaction {
             .get_ranges_keyvalues(option, false)
             .try_collect()
             .await
-            .map_err(map_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(values
             .iter()
             .map(|kv| KeyValue {
@@ -168,7 +190,26 @@ impl BackendTransaction for FdbTransaction {
 
     async fn commit(&self) -> Result<()> {
         let trx = self.trx.write().await.take().ok_or(Error::Finished)?;
-        trx.commit().await.map_err(|e| map_err(FdbError::from(e)))?;
+        if let Err(failure) = trx.commit().await {
+            let error = map_err(*failure);
+            *self.failed.lock().expect("failure lock") = Some(Failure::Commit(failure));
+            return Err(error);
+        }
         Ok(())
+    }
+
+    /// FoundationDB's `on_error` for the error it raised (its backoff, its verdict);
+    /// the loop's own for an error of Prism's limits.
+    async fn on_error(self: Box<Self>, error: Error, backoff: Duration) -> Result<()> {
+        let failure = self.failed.lock().expect("failure lock").take();
+        let trx = self.trx.write().await.take();
+        let verdict = match (failure, trx) {
+            (Some(Failure::Commit(failure)), _) => failure.on_error().await.map(drop),
+            (Some(Failure::Read(fdb_error)), Some(trx)) => trx.on_error(fdb_error).await.map(drop),
+            _ => return retry_after(error, backoff).await,
+        };
+        verdict.map_err(|e| {
+            Error::Backend(format!("foundationdb error {}: {}", e.code(), e.message()))
+        })
     }
 }

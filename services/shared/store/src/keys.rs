@@ -101,6 +101,12 @@ pub fn audit_seen() -> Family {
     Family(root().subspace(&"audit_seen"))
 }
 
+/// `("receipt", created ms, transaction id)` → the number of the attempt that
+/// committed: how a retry learns whether a commit whose result was unknown happened.
+pub fn commit_receipts() -> Family {
+    Family(root().subspace(&"receipt"))
+}
+
 /// `("user", name)` → `UserRecord`
 pub fn users() -> Family {
     Family(root().subspace(&"user"))

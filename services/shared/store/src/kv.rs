@@ -1,13 +1,13 @@
 //! The key-value interface every backend implements, and the retry loop around it.
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::limits;
+use crate::{keys, limits};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
@@ -43,6 +43,24 @@ pub trait BackendTransaction: Send + Sync {
         value: &[u8],
     ) -> Result<()>;
     async fn commit(&self) -> Result<()>;
+    /// After an attempt failed with `error`: ends the transaction, waits before the
+    /// next attempt and answers whether there is one, as FoundationDB's `on_error`
+    /// does. By default, the errors [`Error::is_conflict`] names are retried after
+    /// `backoff`.
+    async fn on_error(self: Box<Self>, error: Error, backoff: Duration) -> Result<()> {
+        drop(self);
+        retry_after(error, backoff).await
+    }
+}
+
+/// The default of [`BackendTransaction::on_error`], once the transaction is gone (a
+/// lock it holds is not held while it waits).
+pub async fn retry_after(error: Error, backoff: Duration) -> Result<()> {
+    if !error.is_conflict() {
+        return Err(error);
+    }
+    tokio::time::sleep(backoff).await;
+    Ok(())
 }
 
 #[async_trait]
@@ -173,6 +191,10 @@ impl Tx {
         self.check_age()?;
         self.inner.backend.commit().await
     }
+
+    fn wrote(&self) -> bool {
+        self.inner.written_bytes.load(Ordering::Relaxed) > 0
+    }
 }
 
 /// The configuration database: a backend plus FoundationDB's retry loop.
@@ -181,17 +203,31 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     /// Transactions committed with writes, by this handle and its clones.
     write_commits: Arc<std::sync::atomic::AtomicU64>,
+    /// When this process last cleared expired commit receipts (ms since the epoch).
+    receipts_swept_ms: Arc<AtomicI64>,
 }
 
 /// Retries before a conflicting transaction gives up. FoundationDB's bindings retry
 /// without bound by default; a bound turns a livelock into a visible error.
 const MAX_ATTEMPTS: u32 = 50;
 
+/// Commit receipts older than this are cleared. A commit's outcome is settled
+/// within FoundationDB's five-second transaction lifetime, and the retry that
+/// reads the receipt follows at once.
+const RECEIPT_TTL_MS: i64 = 10 * 60 * 1000;
+/// How often one process clears expired receipts, within a write it commits anyway.
+const RECEIPT_SWEEP_MS: i64 = 60 * 1000;
+
 impl Store {
     pub fn new(backend: impl Backend) -> Self {
+        Store::from_arc(Arc::new(backend))
+    }
+
+    pub(crate) fn from_arc(backend: Arc<dyn Backend>) -> Self {
         Store {
-            backend: Arc::new(backend),
+            backend,
             write_commits: Arc::default(),
+            receipts_swept_ms: Arc::new(AtomicI64::new(now_ms())),
         }
     }
 
@@ -208,6 +244,11 @@ impl Store {
     /// Runs `body` in a serializable transaction and commits it, running it again
     /// (with backoff) when it conflicts, like FoundationDB's `run`. `body` may run
     /// several times, so it must not have side effects outside the transaction.
+    ///
+    /// A retried write is applied once even when a commit's result was unknown
+    /// (see [`Store::attempt`]): reading before writing does not make a retry safe
+    /// by itself, since the earlier attempt's own writes may be what the retry reads
+    /// (a dataflow's next version, an appended audit entry).
     pub async fn transact<T, F, Fut>(&self, body: F) -> Result<T>
     where
         F: Fn(Tx) -> Fut,
@@ -232,13 +273,21 @@ impl Store {
         F: Fn(Tx) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        let receipt = keys::commit_receipts().key(&(now_ms(), uuid::Uuid::new_v4().to_string()));
+        let mut unsettled = Vec::new();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let backend = if writes {
-                self.backend.begin_write().await?
+            let begun = if writes {
+                self.backend.begin_write().await
             } else {
-                self.backend.begin().await?
+                self.backend.begin().await
+            };
+            let backend = match begun {
+                Ok(backend) => backend,
+                // Whether an earlier attempt committed stays unknown.
+                Err(_) if !unsettled.is_empty() => return Err(Error::CommitUnknown),
+                Err(error) => return Err(error),
             };
             let tx = Tx {
                 inner: Arc::new(TxInner {
@@ -247,26 +296,99 @@ impl Store {
                     written_bytes: AtomicUsize::new(0),
                 }),
             };
-            let outcome = match body(tx.clone()).await {
-                Ok(value) => {
-                    let wrote = tx.inner.written_bytes.load(Ordering::Relaxed) > 0;
-                    let committed = tx.commit().await.map(|()| value);
-                    if wrote && committed.is_ok() {
-                        self.write_commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    committed
-                }
-                Err(error) => Err(error),
+            let error = match self
+                .attempt(&tx, &body, &receipt, attempt, &mut unsettled)
+                .await
+            {
+                Ok(value) => return Ok(value),
+                Err(error) if attempt >= MAX_ATTEMPTS => return Err(error),
+                Err(error) => error,
             };
-            match outcome {
-                Err(error) if error.is_conflict() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, %error, "store transaction retried");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                other => return other,
+            tracing::debug!(attempt, %error, "store transaction retried");
+            // A body that kept a clone of its transaction leaves it to be dropped later.
+            match Arc::try_unwrap(tx.inner) {
+                Ok(inner) => inner.backend.on_error(error, backoff(attempt)).await?,
+                Err(_) => retry_after(error, backoff(attempt)).await?,
             }
         }
     }
+
+    /// One run of `body` and its commit. A transaction that writes also writes its
+    /// receipt (`receipt`, valued with the attempt's number), after reading it: two
+    /// attempts of one transaction then conflict, so at most one of them commits.
+    /// An attempt whose commit result is unknown leaves its answer in `unsettled`;
+    /// the next attempt reads the receipt first and, when an earlier attempt did
+    /// commit, answers what that one answered without running `body` again.
+    async fn attempt<T, F, Fut>(
+        &self,
+        tx: &Tx,
+        body: &F,
+        receipt: &[u8],
+        attempt: u32,
+        unsettled: &mut Vec<(u32, T)>,
+    ) -> Result<T>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if !unsettled.is_empty()
+            && let Some(stamp) = tx.get(receipt).await?
+        {
+            let committed = stamp.try_into().map(u32::from_be_bytes).ok();
+            let position = unsettled.iter().position(|(n, _)| Some(*n) == committed);
+            let Some(position) = position else {
+                return Err(Error::Corrupt {
+                    key: String::from_utf8_lossy(receipt).into_owned(),
+                    reason: "a commit receipt names no attempt of its transaction".into(),
+                });
+            };
+            self.write_commits.fetch_add(1, Ordering::Relaxed);
+            return Ok(unsettled.swap_remove(position).1);
+        }
+        let value = body(tx.clone()).await?;
+        let wrote = tx.wrote();
+        if wrote {
+            tx.get(receipt).await?;
+            tx.set(receipt, &attempt.to_be_bytes()).await?;
+            self.sweep_receipts(tx).await?;
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                if wrote {
+                    self.write_commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(value)
+            }
+            Err(Error::CommitUnknown) if wrote => {
+                unsettled.push((attempt, value));
+                Err(Error::CommitUnknown)
+            }
+            // Nothing to commit: nothing is unknown.
+            Err(Error::CommitUnknown) => Ok(value),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Clears expired receipts within `tx`, at most once a minute per process.
+    async fn sweep_receipts(&self, tx: &Tx) -> Result<()> {
+        let now = now_ms();
+        let last = self.receipts_swept_ms.load(Ordering::Relaxed);
+        if now - last < RECEIPT_SWEEP_MS
+            || self
+                .receipts_swept_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let family = keys::commit_receipts();
+        let expired = family.key(&(now - RECEIPT_TTL_MS,));
+        tx.clear_range(&family.range().0, &expired).await
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::records::now_ms()
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -5,10 +5,12 @@
 //!   and FoundationDB's size and time limits, enforced on every backend.
 //! - [`sqlite`]: the embedded backend (default, single machine).
 //! - `fdb`: the FoundationDB backend, behind the `foundationdb` cargo feature.
+//! - [`faults`]: FoundationDB's faults injected into another backend, for tests.
 //! - [`keys`]: the tuple-encoded key layout under one versioned prefix.
 //! - [`records`]: typed access to connections, dataflows, schedules, jobs and the audit log.
 
 pub mod error;
+pub mod faults;
 #[cfg(feature = "foundationdb")]
 pub mod fdb;
 pub mod keys;
@@ -55,16 +57,28 @@ pub fn parse_url(url: &str) -> Result<Location> {
 
 /// Opens the backend named by `url` (see [`parse_url`]).
 pub async fn open(url: &str) -> Result<Store> {
+    Ok(Store::from_arc(open_backend(url).await?))
+}
+
+/// [`open`], with `faults` injected into every transaction: for tests only.
+pub async fn open_with_faults(url: &str, faults: faults::Faults) -> Result<Store> {
+    let backend = faults::FaultyBackend::new(open_backend(url).await?, faults);
+    Ok(Store::new(backend))
+}
+
+async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn kv::Backend>> {
     match parse_url(url)? {
         Location::Sqlite(path) => {
             // Opening may wait on another process's schema lock: off the async workers.
             let backend = tokio::task::spawn_blocking(move || sqlite::SqliteBackend::open(path))
                 .await
                 .map_err(|e| Error::Backend(format!("store open interrupted: {e}")))??;
-            Ok(Store::new(backend))
+            Ok(std::sync::Arc::new(backend))
         }
         #[cfg(feature = "foundationdb")]
-        Location::Fdb(cluster_file) => Ok(Store::new(fdb::FdbBackend::open(&cluster_file)?)),
+        Location::Fdb(cluster_file) => {
+            Ok(std::sync::Arc::new(fdb::FdbBackend::open(&cluster_file)?))
+        }
         #[cfg(not(feature = "foundationdb"))]
         Location::Fdb(_) => unreachable!("refused by parse_url"),
     }

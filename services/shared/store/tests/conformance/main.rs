@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use prism_store::faults::{Faults, FaultyBackend};
 use prism_store::kv::VERSIONSTAMP_LEN;
 use prism_store::{Error, KeyValue, Store, limits};
 
@@ -17,6 +18,10 @@ use records::{identity_records, job_indexes, latest_dataflow_versions};
 struct Backend {
     store: Store,
     prefix: Vec<u8>,
+    /// Faults injected with this seed, if any.
+    seed: Option<u64>,
+    /// The embedded store's file, to read it back without faults.
+    path: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -71,6 +76,29 @@ fn sqlite() -> Backend {
     Backend {
         store,
         prefix: b"t/".to_vec(),
+        seed: None,
+        path: None,
+        _dir: Some(dir),
+    }
+}
+
+/// The embedded store with FoundationDB's faults injected (CI's profile).
+fn faulty(seed: u64) -> Backend {
+    faulty_with(Faults::profile(seed))
+}
+
+fn faulty_with(faults: Faults) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let inner = prism_store::sqlite::SqliteBackend::open(&path).unwrap();
+    let seed = faults.seed;
+    eprintln!("store faults injected: {faults}");
+    let store = Store::new(FaultyBackend::new(Arc::new(inner), faults));
+    Backend {
+        store,
+        prefix: b"t/".to_vec(),
+        seed: Some(seed),
+        path: Some(path),
         _dir: Some(dir),
     }
 }
@@ -83,6 +111,8 @@ fn foundationdb() -> Option<Backend> {
     Some(Backend {
         store,
         prefix: format!("conformance/{}/", uuid::Uuid::new_v4()).into_bytes(),
+        seed: None,
+        path: None,
         _dir: None,
     })
 }
@@ -284,11 +314,13 @@ async fn time_limit_holds(b: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        2,
-        "the too-old attempt was retried"
-    );
+    // Injected faults may add attempts of their own.
+    let runs = runs.load(Ordering::SeqCst);
+    if b.seed.is_none() {
+        assert_eq!(runs, 2, "the too-old attempt was retried");
+    } else {
+        assert!(runs >= 2, "the too-old attempt was retried");
+    }
 }
 
 async fn versionstamps_increase_in_commit_order(b: Backend) {
@@ -336,6 +368,32 @@ macro_rules! conformance {
                 }
             )*
         }
+        /// Every case again under injected faults, one module per seed CI uses:
+        /// a failure names its seed in the test's name.
+        mod faults_seed_11 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::$case(super::faulty(11)).await;
+                }
+            )*
+        }
+        mod faults_seed_23 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::$case(super::faulty(23)).await;
+                }
+            )*
+        }
+        mod faults_seed_42 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::$case(super::faulty(42)).await;
+                }
+            )*
+        }
         #[cfg(feature = "foundationdb")]
         mod foundationdb {
             $(
@@ -362,7 +420,123 @@ conformance!(
     identity_records,
     job_indexes,
     latest_dataflow_versions,
+    unknown_commits_apply_once,
+    unreachable_backends_commit_nothing,
 );
+
+/// Every commit has a one-in-four chance of an unknown result (half of those did
+/// commit) beside conflicts: each of 100 increments, each appending a stamped
+/// entry, is applied exactly once, and each transaction answers what its
+/// committed attempt saw.
+async fn unknown_commits_apply_once(b: Backend) {
+    let b = match b.seed {
+        Some(seed) => faulty_with(Faults {
+            unknown: 0.25,
+            conflict: 0.1,
+            ..Faults::profile(seed)
+        }),
+        None => b,
+    };
+    let (counter, log) = (b.key(b"counter"), b.key(b"log/"));
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let before = b
+            .store
+            .transact(|tx| {
+                let (counter, log) = (counter.clone(), log.clone());
+                async move {
+                    let n = tx
+                        .get(&counter)
+                        .await?
+                        .map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap()));
+                    tx.set(&counter, &(n + 1).to_be_bytes()).await?;
+                    tx.set_versionstamped_key(&log, 0, &n.to_be_bytes()).await?;
+                    Ok(n)
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("seed {:?}: {e}", b.seed));
+        seen.push(before);
+    }
+    let expected: Vec<u32> = (0..100).collect();
+    assert_eq!(
+        seen, expected,
+        "seed {:?}: answers of committed attempts",
+        b.seed
+    );
+    let value = get(&b, &counter).await;
+    assert_eq!(
+        value,
+        Some(100u32.to_be_bytes().to_vec()),
+        "seed {:?}",
+        b.seed
+    );
+    let mut end = log.clone();
+    end.push(0xff);
+    let entries = range(&b, &log, &end, 0, false).await;
+    assert_eq!(
+        entries.len(),
+        100,
+        "seed {:?}: one entry per transaction",
+        b.seed
+    );
+    assert_eq!(b.store.write_commits(), 100, "seed {:?}", b.seed);
+}
+
+/// A transaction that cannot begin fails as unavailable and leaves nothing behind:
+/// exactly the transactions that answered Ok wrote their keys.
+async fn unreachable_backends_commit_nothing(b: Backend) {
+    let b = match b.seed {
+        Some(seed) => faulty_with(Faults {
+            error: 0.3,
+            ..Faults::profile(seed)
+        }),
+        None => b,
+    };
+    let (mut written, mut maybe) = (Vec::new(), Vec::new());
+    for i in 0..100u32 {
+        let key = b.key(format!("k/{i:03}").as_bytes());
+        let outcome = b
+            .store
+            .transact(|tx| {
+                let key = key.clone();
+                async move { tx.set(&key, b"x").await }
+            })
+            .await;
+        match outcome {
+            Ok(()) => written.push(key),
+            Err(Error::Backend(_)) => {}
+            // Unreachable after a commit whose result was unknown: either way.
+            Err(Error::CommitUnknown) => maybe.push(key),
+            Err(other) => panic!("seed {:?}: {other}", b.seed),
+        }
+    }
+    if b.seed.is_some() {
+        assert!(
+            written.len() < 100,
+            "seed {:?}: faults were injected",
+            b.seed
+        );
+    }
+    // Read back without faults.
+    let plain = match &b.path {
+        Some(path) => Store::new(prism_store::sqlite::SqliteBackend::open(path).unwrap()),
+        None => b.store.clone(),
+    };
+    let (begin, end) = (b.key(b"k/"), b.key(b"k0"));
+    let keys: Vec<Vec<u8>> = plain
+        .transact(|tx| {
+            let (begin, end) = (begin.clone(), end.clone());
+            async move { tx.get_range(&begin, &end, 0, false).await }
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|kv| kv.key)
+        .filter(|key| !maybe.contains(key))
+        .collect();
+    assert_eq!(keys, written, "seed {:?}", b.seed);
+}
 
 /// Two stores on one file behave as two processes sharing it.
 #[tokio::test(flavor = "multi_thread")]
