@@ -25,6 +25,10 @@ def fail(file, message):
     return 1
 
 
+# Settings that inject faults: never in a deployment.
+TEST_ONLY = ("PRISM_STORE_FAULTS", "PRISM_BUS_FAULTS")
+
+
 def check(file):
     errors = 0
     doc = yaml.safe_load(file.read_text())
@@ -68,6 +72,8 @@ def check(file):
             for key in env:
                 if not key.startswith("PRISM_") and key not in ("FDB_CLUSTER_FILE",):
                     errors += fail(file, f"{name}: unexpected environment {key}")
+                if key in TEST_ONLY:
+                    errors += fail(file, f"{name}: {key} is for tests only")
     errors += check_bus(file, services)
     for name, config in (doc.get("configs") or {}).items():
         if "file" in config and not (HERE / config["file"]).exists():

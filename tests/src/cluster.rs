@@ -57,6 +57,12 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     pub fn start(size: usize) -> NatsCluster {
+        NatsCluster::start_some(size, size)
+    }
+
+    /// A cluster of `size` nodes of which only the first `running` start now; the
+    /// others start with [`NatsCluster::start_node`].
+    pub fn start_some(size: usize, running: usize) -> NatsCluster {
         let dir = tempfile::tempdir().unwrap();
         let client_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
@@ -92,7 +98,9 @@ impl NatsCluster {
                     args,
                     url: format!("nats://127.0.0.1:{}", client_ports[i]),
                 };
-                node.spawn();
+                if i < running {
+                    node.spawn();
+                }
                 node
             })
             .collect();
@@ -101,6 +109,10 @@ impl NatsCluster {
             credentials,
             _dir: dir,
         }
+    }
+
+    pub fn start_node(&mut self, index: usize) {
+        self.nodes[index].spawn();
     }
 
     /// Every node's URL, comma separated, as clients are configured.
@@ -200,6 +212,9 @@ pub struct ClusterSpec {
     pub executors: usize,
     pub ack_wait_secs: u64,
     pub concurrency: usize,
+    /// The third NATS node starts this long after every prism process: until it
+    /// runs, no stream of three replicas can be made.
+    pub late_nats_node: Option<Duration>,
 }
 
 impl Default for ClusterSpec {
@@ -208,6 +223,7 @@ impl Default for ClusterSpec {
             executors: 3,
             ack_wait_secs: 5,
             concurrency: 4,
+            late_nats_node: None,
         }
     }
 }
@@ -229,8 +245,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(spec: ClusterSpec) -> Cluster {
-        let nats = NatsCluster::start(3);
-        nats.wait_ready().await;
+        let running = if spec.late_nats_node.is_some() { 2 } else { 3 };
+        let mut nats = NatsCluster::start_some(3, running);
+        // With a node missing, a new NATS cluster elects no JetStream leader.
+        if spec.late_nats_node.is_none() {
+            nats.wait_ready().await;
+        }
         let dir = tempfile::tempdir().unwrap();
         let files = dir.path().join("files");
         std::fs::create_dir_all(&files).unwrap();
@@ -264,9 +284,9 @@ impl Cluster {
             env
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));
-        let audit = Prism::start("audit", &env("audit", None), &log("audit"));
+        let mut audit = Prism::start("audit", &env("audit", None), &log("audit"));
         let ports = [free_port(), free_port()];
-        let gateways: Vec<Prism> = (0..2)
+        let mut gateways: Vec<Prism> = (0..2)
             .map(|i| {
                 let node = format!("gateway-{i}");
                 Prism::start("gateway", &env(&node, Some(ports[i])), &log(&node))
@@ -276,14 +296,14 @@ impl Cluster {
             .iter()
             .map(|p| Api::new(format!("http://127.0.0.1:{p}")))
             .collect();
-        let schedulers = (0..2)
+        let mut schedulers: Vec<Prism> = (0..2)
             .map(|i| {
                 let node = format!("scheduler-{i}");
                 Prism::start("scheduler", &env(&node, None), &log(&node))
             })
             .collect();
         let executor_env = env("executor-x", None);
-        let executors = (0..spec.executors)
+        let mut executors: Vec<Prism> = (0..spec.executors)
             .map(|i| {
                 let node = format!("executor-{i}");
                 Prism::start("executor", &env(&node, None), &log(&node))
@@ -296,6 +316,19 @@ impl Cluster {
                 .collect::<Vec<_>>(),
         );
         let api = Api::new(lb.url.clone());
+        if let Some(late) = spec.late_nats_node {
+            tokio::time::sleep(late).await;
+            let processes = gateways.iter_mut().chain(executors.iter_mut());
+            for process in processes.chain(schedulers.iter_mut()).chain([&mut audit]) {
+                assert_eq!(
+                    process.exit_code(),
+                    None,
+                    "a process gave up while a NATS node was starting: {}",
+                    process.log_text()
+                );
+            }
+            nats.start_node(2);
+        }
         for gateway in &gateway_apis {
             gateway.wait_ready(Duration::from_secs(90)).await;
         }

@@ -180,6 +180,7 @@ async fn a_paused_executor_cannot_commit_a_stale_attempt() {
         executors: 2,
         ack_wait_secs: 2,
         concurrency: 1,
+        ..Default::default()
     })
     .await;
     prepare_numbered(&cluster.api, &cluster.files, 3_000).await;
@@ -372,4 +373,30 @@ async fn service_calls_spread_over_executors_and_survive_a_killed_one() {
         failed.len(),
         statuses.len()
     );
+}
+
+/// A cluster whose third NATS node is still starting when every prism process
+/// starts: streams of three replicas cannot be made until it runs. Each process
+/// waits for the bus (with backoff, logged) instead of exiting, for longer than
+/// the thirty seconds start-up used to allow, and every node reaches ready once
+/// the node runs and then runs jobs.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_waits_for_a_nats_node_still_starting_and_becomes_ready() {
+    let cluster = Cluster::start(ClusterSpec {
+        executors: 2,
+        late_nats_node: Some(Duration::from_secs(35)),
+        ..Default::default()
+    })
+    .await;
+    for executor in &cluster.executors {
+        assert!(
+            executor.log_text().contains("bus not ready; waiting"),
+            "the executor waited for the bus: {}",
+            executor.log_text()
+        );
+    }
+    prepare_numbered(&cluster.api, &cluster.files, 0).await;
+    let id = submit_until_accepted(&cluster.api, 0).await;
+    let job = cluster.api.wait_terminal(&id, JOB_TIMEOUT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
-use prism_bus::{Bus, Error, Result, headers, subjects, topology};
+use prism_bus::{Bus, Result, headers, subjects, topology};
 use prism_errors::Retryable;
 use prism_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -46,14 +46,14 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 pub async fn run(config: AuditConfig, deps: AuditDeps, shutdown: CancellationToken) -> Result<()> {
     let AuditDeps { store, bus } = deps;
     config.topology.ensure(&bus.jetstream).await?;
-    let consumer = bus
-        .jetstream
-        .get_stream(subjects::EVENTS_STREAM)
-        .await
-        .map_err(|e| Error::jetstream("open stream EVENTS", e))?
-        .get_or_create_consumer(subjects::AUDIT_CONSUMER, topology::audit_consumer_config())
-        .await
-        .map_err(|e| Error::jetstream("create audit consumer", e))?;
+    let consumer = config
+        .topology
+        .consumer(
+            &bus.jetstream,
+            subjects::EVENTS_STREAM,
+            topology::audit_consumer_config(),
+        )
+        .await?;
     tracing::info!("audit started");
     while !shutdown.is_cancelled() {
         let messages = match consumer.messages().await {

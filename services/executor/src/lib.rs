@@ -122,16 +122,11 @@ pub async fn run(
 }
 
 async fn open_consumer(bus: &Bus, config: &ExecutorConfig) -> Result<PullConsumer> {
-    bus.jetstream
-        .get_stream(subjects::JOBS_STREAM)
+    let consumer = topology::executor_consumer_config(&config.pool, config.ack_wait);
+    config
+        .topology
+        .consumer(&bus.jetstream, subjects::JOBS_STREAM, consumer)
         .await
-        .map_err(|e| Error::jetstream("open stream JOBS", e))?
-        .get_or_create_consumer(
-            &subjects::executor_consumer(&config.pool),
-            topology::executor_consumer_config(&config.pool, config.ack_wait),
-        )
-        .await
-        .map_err(|e| Error::jetstream("create executor consumer", e))
 }
 
 /// A token cancelled when someone asks this node to drain (`POST .../drain`).

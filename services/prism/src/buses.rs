@@ -61,6 +61,13 @@ impl Buses {
         Ok(Buses { by_user })
     }
 
+    /// Injects `loss` into every connection's publishes: for tests only.
+    pub fn lose_acks(&mut self, loss: &std::sync::Arc<prism_bus::AckLoss>) {
+        for bus in self.by_user.values_mut() {
+            *bus = bus.clone().losing_acks(loss.clone());
+        }
+    }
+
     /// The connection of `user`'s service (connected for every user of the role).
     pub fn of(&self, user: BusUser) -> Bus {
         self.by_user

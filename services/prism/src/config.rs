@@ -80,6 +80,14 @@ pub struct Settings {
     /// fdb://<cluster file> (builds with the `foundationdb` feature).
     #[arg(long, global = true, env = "PRISM_STORE")]
     pub store: Option<String>,
+    /// Tests only: FoundationDB's faults injected into the store, from a seed
+    /// (`seed=7,conflict=0.05,unknown=0.1,...`; see prism_store::faults).
+    #[arg(long, global = true, env = "PRISM_STORE_FAULTS", hide = true)]
+    pub store_faults: Option<String>,
+    /// Tests only: bus publish acknowledgements lost after the message was stored,
+    /// from a seed (`seed=7,ack_loss=0.2`).
+    #[arg(long, global = true, env = "PRISM_BUS_FAULTS", hide = true)]
+    pub bus_faults: Option<String>,
     /// Standalone mode: client port of the local nats-server (0: any free port).
     #[arg(long, global = true, env = "PRISM_NATS_PORT", default_value_t = 4222)]
     pub nats_port: u16,
@@ -221,6 +229,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub nats_url: Option<String>,
     pub store_url: String,
+    /// Injected store faults: set only by tests.
+    pub store_faults: Option<prism_store::faults::Faults>,
+    /// Injected bus faults: set only by tests.
+    pub bus_faults: Option<std::sync::Arc<prism_bus::AckLoss>>,
     pub nats_port: u16,
     pub nats_server: String,
     pub nats_replicas: usize,
@@ -263,6 +275,17 @@ impl Config {
             .store
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("config.db").display()));
         prism_store::parse_url(&store_url).map_err(|e| format!("PRISM_STORE: {e}"))?;
+        let store_faults = s
+            .store_faults
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| prism_store::faults::Faults::parse(&f))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let bus_faults = s
+            .bus_faults
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| prism_bus::AckLoss::parse(&f).map(std::sync::Arc::new))
+            .transpose()?;
         let admin_password = s.admin_password.filter(|p| !p.is_empty());
         if let Some(password) = &admin_password {
             prism_auth::password::check(password)
@@ -284,6 +307,8 @@ impl Config {
             http_addr,
             nats_url,
             store_url,
+            store_faults,
+            bus_faults,
             nats_port: s.nats_port,
             nats_server: s.nats_server,
             nats_replicas: s.nats_replicas,

@@ -9,6 +9,8 @@ mod nats_child;
 mod roles;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Parser;
@@ -98,10 +100,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let topology = Topology {
         replicas: config.nats_replicas,
     };
+    let heartbeat_stop = CancellationToken::new();
+    // Served while the bus is awaited: `/readyz` says "starting" until it is ready.
+    let ready = Arc::new(AtomicBool::new(false));
+    if let (Some(listener), Some((_, token))) = (metrics_listener, &config.metrics) {
+        tokio::spawn(metrics_listener::serve(
+            listener,
+            token.clone(),
+            ready.clone(),
+            heartbeat_stop.clone(),
+        ));
+    }
     // Streams first: the node's own events go to EVENTS.
     topology.ensure(&bus.jetstream).await?;
+    ready.store(true, Ordering::Relaxed);
     let status = NodeStatus::default();
-    let heartbeat_stop = CancellationToken::new();
     let heartbeat = tokio::spawn(nodes::heartbeat(
         bus.clone(),
         topology,
@@ -109,13 +122,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         status.clone(),
         heartbeat_stop.clone(),
     ));
-    if let (Some(listener), Some((_, token))) = (metrics_listener, &config.metrics) {
-        tokio::spawn(metrics_listener::serve(
-            listener,
-            token.clone(),
-            heartbeat_stop.clone(),
-        ));
-    }
     // Log levels changed through any gateway apply here too, while it runs.
     let settings = tokio::spawn(prism_bus::settings::follow_logging(
         bus.clone(),
@@ -149,9 +155,14 @@ async fn open_store(config: &Config) -> anyhow::Result<Option<Store>> {
     if config.role == Role::Executor {
         return Ok(None);
     }
-    let store = prism_store::open(&config.store_url)
-        .await
-        .with_context(|| format!("opening the store {}", config.store_url))?;
+    let opened = match &config.store_faults {
+        None => prism_store::open(&config.store_url).await,
+        Some(faults) => {
+            tracing::warn!(%faults, "PRISM_STORE_FAULTS: faults are injected into the store (tests only)");
+            prism_store::open_with_faults(&config.store_url, faults.clone()).await
+        }
+    };
+    let store = opened.with_context(|| format!("opening the store {}", config.store_url))?;
     Ok(Some(store))
 }
 
@@ -191,7 +202,16 @@ async fn connect_bus(config: &Config) -> anyhow::Result<(Buses, Option<NatsChild
     };
     // Outside consumers (and the README's example) find the bus here.
     std::fs::write(config.data_dir.join("nats.url"), &url)?;
-    let buses = Buses::connect(&url, &config.node_id, config.role, credentials.as_ref()).await?;
+    let mut buses =
+        Buses::connect(&url, &config.node_id, config.role, credentials.as_ref()).await?;
+    if let Some(loss) = &config.bus_faults {
+        tracing::warn!(
+            seed = loss.seed,
+            ack_loss = loss.chance,
+            "PRISM_BUS_FAULTS: publish acknowledgements are lost on purpose (tests only)"
+        );
+        buses.lose_acks(loss);
+    }
     tracing::info!(role = ?config.role, nats = %url, store = %config.store_url, node = %config.node_id, "prism starting");
     Ok((buses, child))
 }

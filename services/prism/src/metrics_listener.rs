@@ -1,9 +1,11 @@
 //! `/metrics` and `/healthz` for processes without an API port (executor,
 //! scheduler, audit): on `PRISM_METRICS_ADDR`, `/metrics` for callers with the
 //! bearer token `PRISM_METRICS_TOKEN` (the operator's Prometheus), `/healthz` for
-//! anyone (it says only that the process answers).
+//! anyone (it says only that the process answers), `/readyz` for anyone (whether
+//! the process has what it needs from the bus, or is still waiting for it).
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use axum::Router;
@@ -21,9 +23,21 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding PRISM_METRICS_ADDR {addr}"))
 }
 
-pub async fn serve(listener: TcpListener, token: String, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    token: String,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
     let token = Arc::new(token);
     let app = Router::new()
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.load(Ordering::Relaxed);
+                async move { readiness(ready) }
+            }),
+        )
         .route(
             "/healthz",
             get(|| async {
@@ -46,6 +60,19 @@ pub async fn serve(listener: TcpListener, token: String, shutdown: CancellationT
     if let Err(error) = served {
         tracing::warn!(%error, "metrics listener stopped");
     }
+}
+
+/// Ready once the streams and buckets exist; "starting" while the bus is awaited.
+fn readiness(ready: bool) -> Response {
+    let (status, body) = if ready {
+        (StatusCode::OK, r#"{"status":"ready"}"#)
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":{"code":"unavailable","message":"starting: waiting for the bus"}}"#,
+        )
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn metrics(headers: &HeaderMap, token: &str) -> Response {

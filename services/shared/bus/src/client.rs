@@ -1,6 +1,8 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, publish::PublishAck};
+use prism_errors::injected::{self, Dice};
 use prism_schemas::v1::OutboxMessage;
 use prost::{Message, Name};
 
@@ -12,6 +14,43 @@ use crate::headers;
 pub struct Bus {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
+    /// Tests only: acknowledgements reported lost after the message was stored.
+    ack_loss: Option<Arc<AckLoss>>,
+}
+
+/// Publish acknowledgements lost after JetStream stored the message, as when the
+/// node that held it dies before answering: the publisher sees a failure and
+/// retries, and the message's id must make the retry change nothing.
+pub struct AckLoss {
+    pub seed: u64,
+    pub chance: f64,
+    dice: Dice,
+}
+
+impl std::fmt::Debug for AckLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seed={},ack_loss={}", self.seed, self.chance)
+    }
+}
+
+impl AckLoss {
+    /// `seed=7,ack_loss=0.2`, as `PRISM_BUS_FAULTS` spells it.
+    pub fn parse(spec: &str) -> Result<AckLoss, String> {
+        let bad = |why: String| format!("PRISM_BUS_FAULTS {spec:?}: {why}");
+        let (seed, pairs) = injected::parse_spec(spec).map_err(bad)?;
+        let mut chance = 0.0;
+        for (name, value) in pairs {
+            match name.as_str() {
+                "ack_loss" => chance = injected::parse_chance(&name, &value).map_err(bad)?,
+                other => return Err(bad(format!("unknown fault {other:?}"))),
+            }
+        }
+        Ok(AckLoss {
+            seed,
+            chance,
+            dice: Dice::new(seed),
+        })
+    }
 }
 
 impl Bus {
@@ -53,7 +92,30 @@ impl Bus {
                 reason: e.to_string(),
             })?;
         let jetstream = jetstream::new(client.clone());
-        Ok(Bus { client, jetstream })
+        Ok(Bus {
+            client,
+            jetstream,
+            ack_loss: None,
+        })
+    }
+
+    /// This connection with `loss` injected into its publishes: for tests only.
+    pub fn losing_acks(self, loss: Arc<AckLoss>) -> Bus {
+        Bus {
+            ack_loss: Some(loss),
+            ..self
+        }
+    }
+
+    /// An injected fault: the message was stored, its acknowledgement is lost.
+    fn lose_ack(&self) -> Result<()> {
+        match &self.ack_loss {
+            Some(loss) if loss.dice.chance(loss.chance) => Err(Error::jetstream(
+                "publish acknowledgement",
+                "timed out (injected fault: acknowledgement lost)",
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -75,10 +137,13 @@ impl Bus {
     /// Publishes a message kept in the outbox, with the trace context it was
     /// written under, and waits until JetStream has stored it.
     pub async fn publish_envelope(&self, message: &OutboxMessage) -> Result<PublishAck> {
-        self.send(message)
+        let ack = self
+            .send(message)
             .await?
             .await
-            .map_err(|e| Error::jetstream("publish acknowledgement", e))
+            .map_err(|e| Error::jetstream("publish acknowledgement", e))?;
+        self.lose_ack()?;
+        Ok(ack)
     }
 
     /// Publishes `messages` in order (one connection keeps their order) and then
@@ -92,7 +157,7 @@ impl Bus {
             ack.await
                 .map_err(|e| Error::jetstream("publish acknowledgement", e))?;
         }
-        Ok(())
+        self.lose_ack()
     }
 
     async fn send(

@@ -16,5 +16,5 @@ pub mod topology;
 
 mod client;
 
-pub use client::{Bus, decode, envelope};
+pub use client::{AckLoss, Bus, decode, envelope};
 pub use error::{Error, Result};

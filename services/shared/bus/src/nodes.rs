@@ -52,20 +52,14 @@ pub struct NodeStatus {
 }
 
 pub async fn bucket(bus: &Bus, topology: &Topology) -> Result<kv::Store> {
-    if let Ok(store) = bus.jetstream.get_key_value(subjects::NODES_BUCKET).await {
-        return Ok(store);
-    }
-    bus.jetstream
-        .create_key_value(kv::Config {
-            bucket: subjects::NODES_BUCKET.into(),
-            history: 1,
-            max_age: NODE_TTL,
-            storage: stream::StorageType::File,
-            num_replicas: topology.replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::jetstream("create nodes bucket", e))
+    let config = kv::Config {
+        bucket: subjects::NODES_BUCKET.into(),
+        history: 1,
+        max_age: NODE_TTL,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    topology.key_value(&bus.jetstream, config).await
 }
 
 fn now_ms() -> i64 {

@@ -8,7 +8,7 @@ use async_nats::jetstream::{kv, stream};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::topology::Topology;
 use crate::{Bus, subjects};
 
@@ -59,19 +59,13 @@ impl Logging {
 }
 
 pub async fn bucket(bus: &Bus, topology: &Topology) -> Result<kv::Store> {
-    if let Ok(store) = bus.jetstream.get_key_value(subjects::SETTINGS_BUCKET).await {
-        return Ok(store);
-    }
-    bus.jetstream
-        .create_key_value(kv::Config {
-            bucket: subjects::SETTINGS_BUCKET.into(),
-            history: 1,
-            storage: stream::StorageType::File,
-            num_replicas: topology.replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::jetstream("create settings bucket", e))
+    let config = kv::Config {
+        bucket: subjects::SETTINGS_BUCKET.into(),
+        history: 1,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    topology.key_value(&bus.jetstream, config).await
 }
 
 /// Applies the log levels now and at every change, until `shutdown`. A deleted

@@ -9,7 +9,10 @@
 //!   status and the bus reply code derive.
 //! - [`bounded`]: error text cut to [`MAX_ERROR_TEXT_BYTES`], so that no input can
 //!   make a record or an event exceed the store's value limit.
+//! - [`injected`]: seeded chances for the faults tests inject.
 #![forbid(unsafe_code)]
+
+pub mod injected;
 
 /// Whether an operation that failed with this error may succeed when repeated.
 pub trait Retryable {

@@ -7,10 +7,11 @@
 //! Never on by accident: only the `PRISM_STORE_FAULTS` setting turns it on, every
 //! process that has it says so at start, and the compose check refuses it.
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prism_errors::injected::{self, Dice};
 
 use crate::error::{Error, Result};
 use crate::kv::{Backend, BackendTransaction, KeyValue};
@@ -48,31 +49,18 @@ impl Faults {
 
     pub fn parse(spec: &str) -> Result<Faults> {
         let bad = |why: String| Error::Config(format!("PRISM_STORE_FAULTS {spec:?}: {why}"));
+        let (seed, pairs) = injected::parse_spec(spec).map_err(bad)?;
         let mut faults = Faults {
-            seed: 0,
+            seed,
             conflict: 0.0,
             too_old: 0.0,
             unknown: 0.0,
             error: 0.0,
             latency_ms: 0,
         };
-        let mut seeded = false;
-        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            let (name, value) = part
-                .split_once('=')
-                .ok_or_else(|| bad(format!("{part:?} is not name=value")))?;
-            let (name, value) = (name.trim(), value.trim());
-            let chance = || match value.parse::<f64>() {
-                Ok(p) if (0.0..=0.5).contains(&p) => Ok(p),
-                _ => Err(bad(format!("{name} must be a chance from 0 to 0.5"))),
-            };
-            match name {
-                "seed" => {
-                    faults.seed = value
-                        .parse()
-                        .map_err(|_| bad("seed must be a whole number".into()))?;
-                    seeded = true;
-                }
+        for (name, value) in pairs {
+            let chance = || injected::parse_chance(&name, &value).map_err(bad);
+            match name.as_str() {
                 "conflict" => faults.conflict = chance()?,
                 "too_old" => faults.too_old = chance()?,
                 "unknown" => faults.unknown = chance()?,
@@ -87,11 +75,6 @@ impl Faults {
                 other => return Err(bad(format!("unknown fault {other:?}"))),
             }
         }
-        if !seeded {
-            return Err(bad(
-                "a seed is required, so that a failure can be replayed".into()
-            ));
-        }
         Ok(faults)
     }
 }
@@ -103,26 +86,6 @@ impl fmt::Display for Faults {
             "seed={},conflict={},too_old={},unknown={},error={},latency_ms={}",
             self.seed, self.conflict, self.too_old, self.unknown, self.error, self.latency_ms
         )
-    }
-}
-
-/// SplitMix64: a seeded sequence that needs no dependency. The order in which
-/// concurrent transactions draw from it varies, so a seed replays a single-task
-/// run exactly and a concurrent one closely.
-struct Dice(Mutex<u64>);
-
-impl Dice {
-    fn next(&self) -> u64 {
-        let mut state = self.0.lock().expect("dice lock");
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn chance(&self, p: f64) -> bool {
-        p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 }
 
@@ -156,7 +119,7 @@ pub struct FaultyBackend {
 
 impl FaultyBackend {
     pub fn new(inner: Arc<dyn Backend>, faults: Faults) -> FaultyBackend {
-        let dice = Dice(Mutex::new(faults.seed));
+        let dice = Dice::new(faults.seed);
         FaultyBackend {
             inner,
             shared: Arc::new(Shared { faults, dice }),
