@@ -45,8 +45,28 @@ stop_docker() {
 }
 trap stop_docker EXIT
 
+# Images are built on this machine: refuse to start (rather than fail half-way
+# through a build) when the disk holding Docker's store lacks room, after
+# dropping the build cache and dangling images, which are only ever caches here.
+NEEDED_GB=${PRISM_DOCKER_FREE_GB:-8}
+free_gb() {
+  df --output=avail -BG "$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib)" \
+    | tail -1 | tr -dc '0-9'
+}
+ensure_disk() {
+  [ "$(free_gb)" -ge "$NEEDED_GB" ] && return
+  say "less than ${NEEDED_GB} GB free for Docker: pruning its build cache and dangling images"
+  docker builder prune -af >/dev/null 2>&1 || true
+  docker image prune -f >/dev/null 2>&1 || true
+  if [ "$(free_gb)" -lt "$NEEDED_GB" ]; then
+    echo "only $(free_gb) GB free where Docker keeps images; ${NEEDED_GB} GB are needed" >&2
+    return 1
+  fi
+}
+
 ensure_docker
 start_docker
+ensure_disk
 ensure_nats_server
 if [ -z "${PRISM_BIN:-}" ]; then
   build

@@ -2,7 +2,10 @@
 //! of every kind (executors, gateways, schedulers, the audit service, NATS nodes) are
 //! killed with SIGKILL at random and restarted. Prints what became of every job.
 //!
-//!   cargo build -p prism && cargo run -p prism-tests --bin chaos [jobs] [kill every ms]
+//!   cargo build -p prism && cargo run -p prism-tests --bin chaos [jobs] [kill every ms] [job ms]
+//!
+//! Authenticated throughout, as in production: every process logs in to NATS as
+//! its own bus user, and the harness calls the API with a token.
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -86,8 +89,9 @@ async fn main() {
         .collect();
     let jobs = args.first().copied().unwrap_or(1000) as usize;
     let every = Duration::from_millis(args.get(1).copied().unwrap_or(3000));
+    let job_ms = args.get(2).copied().unwrap_or(300);
     let mut cluster = Cluster::start(ClusterSpec::default()).await;
-    prepare_numbered(&cluster.api, &cluster.files, 300).await;
+    prepare_numbered(&cluster.api, &cluster.files, job_ms).await;
 
     let started = Instant::now();
     let submissions = submit_all(&cluster.api, 0..jobs, 8);
