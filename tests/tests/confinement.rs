@@ -400,3 +400,76 @@ async fn a_yaml_alias_bomb_is_refused() {
     let (status, _) = platform.api.get("/v1/dataflows/bomb").await;
     assert_eq!(status, 404, "nothing was saved");
 }
+
+/// A directory of the connection swapped for a symlink to a place outside it,
+/// again and again while jobs read a file beneath it: a check of the path followed
+/// by an open by name can be raced (the check sees the directory, the open follows
+/// the symlink). Reads open the file by descriptor beneath the connection's root,
+/// so every job reads the file inside or fails, and none reads the one outside.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_swapped_for_a_symlink_during_reads_never_leads_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let platform = Standalone::start().await;
+    let api = &platform.api;
+    let files = platform.files.clone();
+    let inside = files.join("sub");
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::write(inside.join("people.csv"), "name,age\ninside,1\n").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("people.csv"), "name,age\nSECRET,99\n").unwrap();
+    let connection = json!({"kind":"local","root": files});
+    assert_eq!(api.put("/v1/connections/files", &connection).await.0, 201);
+    let dataflow = json!({"kind":"job","parameters":{"n":null},"stages":[
+        {"id":"input","type":"read","connection":"files","path":"sub/people.csv","format":"csv"},
+        {"id":"out","type":"write","input":"input","connection":"files","path":"out/${n}.csv","format":"csv"}]});
+    assert_eq!(api.put("/v1/dataflows/swap", &dataflow).await.0, 201);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, files, target) = (stop.clone(), files.clone(), outside.path().to_path_buf());
+        std::thread::spawn(move || {
+            let (real, parked) = (files.join("sub"), files.join("sub.parked"));
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(&real, &parked).unwrap();
+                std::os::unix::fs::symlink(&target, &real).unwrap();
+                std::thread::yield_now();
+                std::fs::remove_file(&real).unwrap();
+                std::fs::rename(&parked, &real).unwrap();
+                std::thread::yield_now();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut outcomes = Vec::new();
+    for n in 0..40 {
+        let body = json!({"dataflow":"swap","parameters":{"n": n}});
+        let (status, job) = api.post("/v1/jobs", &body).await;
+        assert_eq!(status, 202, "{job}");
+        outcomes.push(job["id"].as_str().unwrap().to_string());
+    }
+    let mut succeeded = 0;
+    for id in &outcomes {
+        let job = api.wait_terminal(id, JOB_TIMEOUT).await;
+        if job["status"] == "succeeded" {
+            succeeded += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100,
+        "the directory was swapped while jobs read ({swaps} times)"
+    );
+    for n in 0..40 {
+        let written =
+            std::fs::read_to_string(files.join(format!("out/{n}.csv"))).unwrap_or_default();
+        assert!(
+            !written.contains("SECRET"),
+            "job {n} read the file outside the connection: {written}"
+        );
+    }
+    assert!(succeeded > 0, "some jobs read the file inside");
+}

@@ -2,6 +2,7 @@
 //! take ([`Confinement`], memory pools), tables read and held within budgets,
 //! the connections that reach other systems ([`remote`]: PostgreSQL in
 //! [`postgres`], S3 objects in [`objects`]), and the error type of a run.
+mod confined;
 mod confinement;
 mod errors;
 pub mod memory;
@@ -10,6 +11,7 @@ pub mod postgres;
 pub mod remote;
 mod tables;
 
+pub(crate) use confined::read_beneath;
 pub use confinement::*;
 pub use errors::*;
 pub(crate) use tables::*;

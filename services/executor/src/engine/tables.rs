@@ -27,14 +27,6 @@ pub(crate) fn extension_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) async fn read(
-    ctx: &SessionContext,
-    file: &Path,
-    format: Format,
-) -> datafusion::error::Result<DataFrame> {
-    read_location(ctx, &file.to_string_lossy(), &extension_of(file), format).await
-}
-
 /// A file or object (`s3://bucket/key`) as a frame. DataFusion filters files by
 /// extension; `extension` is the name's own, so whatever it is named is read.
 pub(crate) async fn read_location(

@@ -140,25 +140,28 @@ async fn load_references(
                 format,
             } => {
                 let path = parameters::substitute(path, &defaults);
-                let read = match remotes.s3(connection) {
+                match remotes.s3(connection) {
                     Some(source) => {
                         let key = engine::objects::object_key(source, &path)
                             .map_err(|e| e.to_string())?;
                         let location = engine::objects::location(&ctx, source, &key)
                             .map_err(|e| e.to_string())?;
                         let extension = engine::extension_of(std::path::Path::new(&path));
-                        engine::read_location(&ctx, &location, &extension, *format).await
+                        engine::read_location(&ctx, &location, &extension, *format)
+                            .await
+                            .map_err(|e| format!("stage {}: {e}", stage.id))?
                     }
                     None => {
                         let root = roots
                             .get(connection)
                             .ok_or_else(|| format!("connection {connection:?} missing"))?;
                         let named = paths::resolve(root, &path).map_err(|e| e.to_string())?;
-                        let file = paths::beneath(root, &named).map_err(|e| e.to_string())?;
-                        engine::read(&ctx, &file, *format).await
+                        let roots = &confinement.file_roots;
+                        engine::read_beneath(&ctx, roots, root, &named, *format)
+                            .await
+                            .map_err(|e| format!("stage {}: {e}", stage.id))?
                     }
-                };
-                read.map_err(|e| format!("stage {}: {e}", stage.id))?
+                }
             }
             _ => continue,
         };

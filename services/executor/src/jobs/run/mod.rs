@@ -396,13 +396,12 @@ impl<'a> Stages<'a> {
             return Ok(frame.into_view());
         }
         let named = self.resolve(connection, path)?;
-        let file = paths::beneath(self.root(connection), &named)
-            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
-        let failed = |e: datafusion::error::DataFusionError| {
-            dataflow_error(format!("stage {id}: cannot read {}: {e}", file.display()))
-        };
+        let root = self.root(connection).to_path_buf();
+        let file_roots = self.spec.confinement.file_roots.clone();
         let ctx = self.ctx()?;
-        let frame = read(ctx, &file, format).await.map_err(failed)?;
+        let frame = read_beneath(ctx, &file_roots, &root, &named, format)
+            .await
+            .map_err(|e| in_stage(id, e))?;
         Ok(frame.into_view())
     }
 
