@@ -112,7 +112,7 @@ async fn pipeline_holds_under_faults(seed: u64) {
 async fn events_per_subject(platform: &Standalone) -> HashMap<String, usize> {
     let client = platform.nats_as(BusUser::Admin).await;
     let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream("EVENTS").await.unwrap();
+    let stream = js.get_stream("EVENTS").await.unwrap();
     let mut subjects = stream
         .info_with_subjects("prism.events.job.>")
         .await
