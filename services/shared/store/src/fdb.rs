@@ -201,6 +201,10 @@ impl BackendTransaction for FdbTransaction {
     /// FoundationDB's `on_error` for the error it raised (its backoff, its verdict);
     /// the loop's own for an error of Prism's limits.
     async fn on_error(self: Box<Self>, error: Error, backoff: Duration) -> Result<()> {
+        // What Prism does not retry (a corrupt record, a broken limit) is not asked.
+        if !error.is_conflict() {
+            return Err(error);
+        }
         let failure = self.failed.lock().expect("failure lock").take();
         let trx = self.trx.write().await.take();
         let verdict = match (failure, trx) {

@@ -331,7 +331,9 @@ impl Store {
         F: Fn(Tx) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        if false && let Some(stamp) = tx.get(receipt).await? {
+        if !unsettled.is_empty()
+            && let Some(stamp) = tx.get(receipt).await?
+        {
             let committed = stamp.try_into().map(u32::from_be_bytes).ok();
             let position = unsettled.iter().position(|(n, _)| Some(*n) == committed);
             let Some(position) = position else {
