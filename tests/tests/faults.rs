@@ -11,6 +11,8 @@ use prism_tests::jobs::{numbered_dataflow, prepare_numbered, submit_all, termina
 use prism_tests::{BusUser, Standalone, visible_files, wait_until};
 
 const JOBS: usize = 30;
+/// Saves of a changed dataflow document, each one a new version.
+const SAVES: usize = 20;
 
 async fn pipeline_holds_under_faults(seed: u64) {
     let store_faults = format!("seed={seed},conflict=0.05,too_old=0.02,unknown=0.15,latency_ms=2");
@@ -30,17 +32,25 @@ async fn pipeline_holds_under_faults(seed: u64) {
 
     // Every save of a changed document is one version, answered 201; a commit
     // applied twice would make a version more, or answer the retry 200 unchanged.
+    // Enough saves that, at these rates, some commits of each seed's run are
+    // reported unknown after they happened.
     prepare_numbered(api, &platform.files, 0).await;
-    for delay in [1, 0] {
+    for delay in (1..SAVES).rev() {
         let (status, body) = api
-            .put("/v1/dataflows/numbered", &numbered_dataflow(delay))
+            .put(
+                "/v1/dataflows/numbered",
+                &numbered_dataflow(delay as u64 % 2),
+            )
             .await;
         assert_eq!(status, 201, "{seed_says}: {body}");
     }
-    let (status, body) = api.get("/v1/dataflows/numbered/versions/3").await;
+    let last = format!("/v1/dataflows/numbered/versions/{SAVES}");
+    let (status, body) = api.get(&last).await;
     assert_eq!(status, 200, "{seed_says}: {body}");
-    let (status, _) = api.get("/v1/dataflows/numbered/versions/4").await;
-    assert_eq!(status, 404, "{seed_says}: three saves, three versions");
+    let (status, _) = api
+        .get(&format!("/v1/dataflows/numbered/versions/{}", SAVES + 1))
+        .await;
+    assert_eq!(status, 404, "{seed_says}: {SAVES} saves, {SAVES} versions");
 
     // Every job accepted once, run once, its events on the bus once.
     let ids = submit_all(api, 0..JOBS, 4).await.unwrap();
@@ -87,7 +97,7 @@ async fn pipeline_holds_under_faults(seed: u64) {
         .iter()
         .filter(|e| e["target"] == "dataflow/numbered" && e["action"] == "dataflow.put")
         .count();
-    assert_eq!(saves, 3, "{seed_says}: one audit entry per version");
+    assert_eq!(saves, SAVES, "{seed_says}: one audit entry per version");
     let mut seen = HashMap::new();
     // Each job event and each configuration change happens once.
     let once = |action: &str| action.starts_with("job.") || action.starts_with("dataflow.");
