@@ -285,6 +285,13 @@ impl Store {
             };
             let backend = match begun {
                 Ok(backend) => backend,
+                // A store too busy to begin (the embedded store's write lock held
+                // past its busy timeout) is a conflict like any other: wait, retry.
+                Err(error) if error.is_conflict() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, %error, "store transaction could not begin; retried");
+                    retry_after(error, backoff(attempt)).await?;
+                    continue;
+                }
                 // Whether an earlier attempt committed stays unknown.
                 Err(_) if !unsettled.is_empty() => return Err(Error::CommitUnknown),
                 Err(error) => return Err(error),
