@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/prism/v1/cluster.proto",
         "proto/prism/v1/services.proto",
         "proto/prism/v1/connections.proto",
+        "proto/prism/v1/previews.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -3,13 +3,15 @@
 //! carries its dataflow and connections. Every executor of a pool shares one durable
 //! consumer, so JetStream balances the work and redelivers what a dead one held.
 //!
-//! An executor does two jobs, each a folder, on one shared toolkit:
+//! An executor does these jobs, each a module, on one shared toolkit:
 //! - [`jobs`]: batch jobs, from a delivery of the work queue to its acknowledgement;
 //! - [`services`]: real-time services, answering calls in a queue group;
+//! - [`previews`]: the designer's previews, a dataflow run up to one stage, writing nothing;
 //! - [`engine`]: DataFusion as both use it (confinement, memory, tables, errors).
 #![forbid(unsafe_code)]
 mod engine;
 mod jobs;
+mod previews;
 mod services;
 
 pub use engine::Confinement;
@@ -95,6 +97,13 @@ pub async fn run(
         config.node_id.clone(),
         stop_taking.clone(),
     ));
+    let previews = tokio::spawn(previews::serve(
+        worker.bus.clone(),
+        config.pool.clone(),
+        worker.confinement.clone(),
+        config.node_id.clone(),
+        stop_taking.clone(),
+    ));
     let (either, shutdown_signal, drain_signal) =
         (stop_taking.clone(), shutdown.clone(), drain.clone());
     tokio::spawn(async move {
@@ -117,6 +126,9 @@ pub async fn run(
     finish_running(running, bound).await;
     if let Ok(Err(error)) = services.await {
         tracing::warn!(%error, "services stopped");
+    }
+    if let Ok(Err(error)) = previews.await {
+        tracing::warn!(%error, "previews stopped");
     }
     Ok(())
 }

@@ -152,3 +152,22 @@ pub fn time(ms: i64) -> Value {
         Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     })
 }
+
+/// The query parameter `field` as a time: RFC 3339, or a day (`YYYY-MM-DD`, its
+/// midnight in UTC).
+pub fn query_time(
+    query: &HashMap<String, String>,
+    field: &str,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(text) = query.get(field) else {
+        return Ok(None);
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| ApiError::invalid(field, "an RFC 3339 time or a day (YYYY-MM-DD)"))
+}

@@ -115,6 +115,7 @@ pub async fn app_state(
         store,
         bus,
         topology: config.topology,
+        pool: config.pool.clone(),
     }))
 }
 

@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 use axum::http::Method;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Paths,
@@ -79,6 +81,9 @@ pub struct Doc {
     pub csv: bool,
     /// The success answer is JSON lines (`application/x-ndjson`).
     pub lines: bool,
+    /// The success answer is a file of this media type (the console's page and
+    /// assets).
+    pub file: Option<&'static str>,
 }
 
 /// Starts a route's documentation:
@@ -121,6 +126,13 @@ impl Doc {
     pub fn text(mut self, status: u16) -> Self {
         self.statuses = vec![status];
         self.text = true;
+        self
+    }
+
+    /// A file of `media` type, e.g. `text/html`.
+    pub fn file(mut self, status: u16, media: &'static str) -> Self {
+        self.statuses = vec![status];
+        self.file = Some(media);
         self
     }
 
@@ -199,9 +211,8 @@ pub fn failures(route: &Route) -> BTreeSet<u16> {
     }
     match route.need {
         Need::Public => {}
-        Need::Signed => {
-            statuses.insert(401);
-        }
+        // 403 also for any signed route: a change made with the browser's session
+        // cookie from another origin is refused (`auth::session`).
         _ => {
             statuses.extend([401, 403]);
         }
@@ -215,7 +226,9 @@ fn failure_description(status: u16) -> &'static str {
     match status {
         400 => "invalid_argument: the request is malformed; `field` names what is wrong",
         401 => "unauthenticated: no valid token (or, signing in, a wrong password)",
-        403 => "permission_denied: the message names the permission missing",
+        403 => {
+            "permission_denied: the message names the permission missing (or a browser session's change came from another origin)"
+        }
         404 => "not_found: `field` names what does not exist",
         409 => "conflict: the request contradicts the current state",
         413 => "the body is larger than the server reads",
@@ -246,6 +259,9 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         None if doc.lines => ResponseBuilder::new()
             .description(doc.summary)
             .content("application/x-ndjson", text()),
+        None if doc.file.is_some() => ResponseBuilder::new()
+            .description(doc.summary)
+            .content(doc.file.unwrap_or("*/*"), text()),
         None if doc.text => ResponseBuilder::new()
             .description(doc.summary)
             .content("text/plain", text()),
@@ -303,17 +319,26 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
 
 /// The whole document, from the route table.
 pub fn document(routes: &[Route]) -> OpenApi {
-    let mut components = ComponentsBuilder::new().security_scheme(
-        "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .description(Some(
-                    "A session token from POST /v1/auth/login, or an API token",
-                ))
-                .build(),
-        ),
-    );
+    let mut components = ComponentsBuilder::new()
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from POST /v1/auth/login, or an API token",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::session::COOKIE,
+                "The console's session from POST /v1/auth/session; a request that changes \
+                 something must also carry the header x-prism-console",
+            ))),
+        );
     components = (body::<ErrorBody>().register)(components);
     let mut paths = Paths::new();
     for route in routes {
@@ -344,7 +369,10 @@ pub fn document(routes: &[Route]) -> OpenApi {
             .url("/")
             .description(Some("the gateway serving this document"))
             .build()]))
-        .security(Some([SecurityRequirement::new::<_, _, &str>("bearer", [])]))
+        .security(Some([
+            SecurityRequirement::new::<_, _, &str>("bearer", []),
+            SecurityRequirement::new::<_, _, &str>("session", []),
+        ]))
         .paths(paths)
         .components(Some(components.build()))
         .build()

@@ -44,6 +44,8 @@ pub struct AppState {
     /// The attempt fence: where cancel requests go (executors never read the store).
     pub attempts: Attempts,
     pub topology: prism_bus::topology::Topology,
+    /// The executor pool jobs and previews are sent to.
+    pub pool: String,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 //! on the body or on a stored record check the rest with [`Caller::require`].
 pub mod bootstrap;
 pub mod directory;
+pub mod session;
 pub mod throttle;
 pub mod tokens;
 
@@ -163,11 +164,17 @@ async fn admit(state: &AppState, need: Need, request: Request) -> ApiResult<Requ
     if need == Need::Public {
         return Ok(request);
     }
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
-    let caller = authenticate(state, authorization).await?;
+    let headers = request.headers();
+    let caller = match headers.get(header::AUTHORIZATION) {
+        Some(value) => authenticate(state, Some(value.to_str().unwrap_or(""))).await?,
+        None => match session::token(headers) {
+            Some(token) => {
+                session::check_same_origin(request.method(), headers)?;
+                authenticate(state, Some(&format!("Bearer {token}"))).await?
+            }
+            None => authenticate(state, None).await?,
+        },
+    };
     let (mut parts, body) = request.into_parts();
     let params: Vec<(String, String)> =
         match RawPathParams::from_request_parts(&mut parts, &()).await {

@@ -9,6 +9,13 @@ pub struct Login {
     pub password: String,
 }
 
+/// A browser session started: its token is in the `prism_session` cookie only.
+#[derive(Serialize, ToSchema)]
+pub struct BrowserSession {
+    pub user: String,
+    pub expires_at: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Session {
     /// The bearer token: `Authorization: Bearer <token>`.

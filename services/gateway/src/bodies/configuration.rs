@@ -161,6 +161,74 @@ pub struct DataflowDocument {
     pub stages: Value,
 }
 
+/// What a save of the document would meet: its problems, by stage and field.
+#[derive(Serialize, ToSchema)]
+pub struct DataflowCheck {
+    pub valid: bool,
+    pub problems: Vec<DataflowProblem>,
+    /// Saving it would make a new version (it differs from the latest).
+    pub changed: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataflowProblem {
+    /// The stage's id, when the problem is in a stage.
+    pub stage: Option<String>,
+    /// Where in the document: `stages[2].query`.
+    pub field: String,
+    pub message: String,
+}
+
+impl From<prism_dataflow::validate::Problem> for DataflowProblem {
+    fn from(p: prism_dataflow::validate::Problem) -> Self {
+        DataflowProblem {
+            stage: p.stage,
+            field: p.field,
+            message: p.message,
+        }
+    }
+}
+
+/// `POST /v1/dataflows/{name}/preview`: run the document up to `stage`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewAsk {
+    /// The dataflow document, as it would be saved (JSON).
+    #[schema(value_type = Object)]
+    pub document: Value,
+    /// The stage whose rows are shown (a write: the rows it would write).
+    pub stage: String,
+    /// Values of the dataflow's parameters.
+    #[serde(default)]
+    pub parameters: std::collections::HashMap<String, String>,
+    /// Rows answered at most: 1 to 1000 (100 when absent).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewColumn {
+    pub name: String,
+    /// The Arrow type, e.g. `Int64`, `Utf8`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The first rows of a stage, and what every stage run for them did.
+#[derive(Serialize, ToSchema)]
+pub struct Preview {
+    pub stage: String,
+    pub columns: Vec<PreviewColumn>,
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Value>,
+    /// More rows exist than were answered.
+    pub truncated: bool,
+    /// Rows through each stage before the preview stopped (not a whole run's).
+    pub stages: Vec<super::StageStats>,
+    /// The executor that ran it.
+    pub node: String,
+    pub elapsed_ms: u64,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct DataflowSaved {
     pub name: String,

@@ -89,6 +89,8 @@ pub struct Schedule {
     pub cron: String,
     pub parameters: BTreeMap<String, String>,
     pub enabled: bool,
+    /// The next times it fires (UTC), whether or not it is enabled.
+    pub next_occurrences: Vec<String>,
     pub owner: String,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,

@@ -148,6 +148,22 @@ impl Entry for SecretRecord {
     stored_in!(records::secrets);
 }
 
+/// Occurrences a schedule's body shows ahead.
+const SHOWN_OCCURRENCES: usize = 3;
+
+/// The next few times `cron` fires, in RFC 3339 (none for an expression that no
+/// longer parses, which a saved schedule cannot have).
+fn next_occurrences(cron: &str) -> Vec<String> {
+    prism_cron::parse(cron)
+        .map(|schedule| {
+            prism_cron::upcoming(&schedule, chrono::Utc::now(), SHOWN_OCCURRENCES)
+                .into_iter()
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Entry for ScheduleRecord {
     const ENTITY: Entity = Entity::Schedules;
     const KIND: ConfigEntity = ConfigEntity::Schedule;
@@ -169,6 +185,7 @@ impl Entry for ScheduleRecord {
             cron: self.cron.clone(),
             parameters: self.parameters.clone().into_iter().collect(),
             enabled: self.enabled,
+            next_occurrences: next_occurrences(&self.cron),
             owner: self.owner.clone(),
             created_at: time_text(self.created_at_ms),
             updated_at: time_text(self.updated_at_ms),

@@ -11,12 +11,18 @@ use crate::error::{ApiError, ApiResult};
 use crate::input;
 use crate::state::AppState;
 
-/// Entries oldest first; `cursor` is the `seq` of the last entry already seen.
+/// Entries oldest first, `cursor` the `seq` of the last entry already seen; or with
+/// `newest=true` newest first, `cursor` the `seq` of the oldest entry seen.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<bodies::AuditPage>> {
-    input::reject_unknown_query(&query, &["limit", "cursor"])?;
+    input::reject_unknown_query(&query, &["limit", "cursor", "newest"])?;
+    let newest = match query.get("newest").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("newest", "true or false")),
+    };
     let limit = input::limit(query.get("limit"))?;
     let cursor = query.get("cursor").cloned();
     if cursor.as_deref().is_some_and(|c| !audit::is_valid_seq(c)) {
@@ -29,7 +35,13 @@ pub async fn list(
         .store
         .transact(|tx| {
             let cursor = cursor.clone();
-            async move { audit::list(&tx, cursor.as_deref(), limit).await }
+            async move {
+                if newest {
+                    audit::list_newest(&tx, cursor.as_deref(), limit).await
+                } else {
+                    audit::list(&tx, cursor.as_deref(), limit).await
+                }
+            }
         })
         .await?;
     let next_cursor = (entries.len() == limit)

@@ -2,12 +2,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission, password, policy};
 use prism_store::records::{now_ms, users};
 
-use crate::auth::{Caller, tokens};
+use crate::auth::{Caller, session, tokens};
 use crate::bodies;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{self, Typed};
@@ -19,6 +20,32 @@ pub async fn login(
     State(state): State<Arc<AppState>>,
     Typed(login): Typed<bodies::Login>,
 ) -> ApiResult<Json<bodies::Session>> {
+    let (token, expires_at_ms) = sign_in(&state, login, "login").await?;
+    Ok(Json(bodies::Session {
+        token,
+        expires_at: input::time_text(expires_at_ms),
+    }))
+}
+
+/// The console's sign-in: the same check as [`login`], the token in a cookie
+/// that scripts cannot read (see `auth::session`), never in the body.
+pub async fn start_session(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Typed(login): Typed<bodies::Login>,
+) -> ApiResult<(HeaderMap, Json<bodies::BrowserSession>)> {
+    session::check_same_origin(&Method::POST, &headers)?;
+    let user = login.user.clone();
+    let (token, expires_at_ms) = sign_in(&state, login, "console").await?;
+    let mut answer = HeaderMap::new();
+    let max_age = (tokens::SESSION_MS / 1000).max(1);
+    answer.insert(SET_COOKIE, session::set_cookie(&headers, &token, max_age));
+    let expires_at = input::time_text(expires_at_ms).unwrap_or_default();
+    Ok((answer, Json(bodies::BrowserSession { user, expires_at })))
+}
+
+/// Checks a user's password and issues a session token labelled `label`.
+async fn sign_in(state: &AppState, login: bodies::Login, label: &str) -> ApiResult<(String, i64)> {
     let bodies::Login {
         user,
         password: given,
@@ -58,20 +85,21 @@ pub async fn login(
     }
     state.throttle.succeeded(&user);
     let expires_at_ms = now_ms() + tokens::SESSION_MS;
-    let (token, _) = tokens::issue(&state, &user, tokens::SESSION, "login", expires_at_ms).await?;
-    Ok(Json(bodies::Session {
-        token,
-        expires_at: input::time_text(expires_at_ms),
-    }))
+    let (token, _) = tokens::issue(state, &user, tokens::SESSION, label, expires_at_ms).await?;
+    Ok((token, expires_at_ms))
 }
 
 /// Revokes the token the request was made with.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, [(HeaderName, HeaderValue); 1])> {
     tokens::remove(&state, caller.name(), &caller.token.id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // A browser forgets its session cookie with it (a bearer caller ignores this).
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, session::clear_cookie())],
+    ))
 }
 
 pub async fn me(

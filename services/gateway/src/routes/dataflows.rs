@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use prism_auth::Entity;
+use prism_dataflow::Dataflow;
 use prism_dataflow::validate::{Known, Problem, Syntax, parse_document};
 use prism_schemas::v1::DataflowVersionRecord;
 use prism_store::Tx;
@@ -97,16 +98,7 @@ async fn save(
     text: &str,
     syntax: Syntax,
 ) -> prism_store::Result<Result<Saved, Vec<Problem>>> {
-    let kinds: HashMap<String, String> = connections::list(tx)
-        .await?
-        .into_iter()
-        .map(|c| (c.name, c.kind))
-        .collect();
-    let known = |name: &str| match kinds.get(name) {
-        Some(kind) => Known::Kind(kind.clone()),
-        None => Known::Missing,
-    };
-    let (dataflow, document) = match parse_document(text, syntax, &known) {
+    let (dataflow, document) = match check(tx, text, syntax).await? {
         Ok(parsed) => parsed,
         Err(problems) => return Ok(Err(problems)),
     };
@@ -136,8 +128,70 @@ async fn save(
     Ok(Ok((record, Some(staged))))
 }
 
+/// Within `tx`: `text` parsed and checked against the connections that exist.
+pub(crate) async fn check(
+    tx: &Tx,
+    text: &str,
+    syntax: Syntax,
+) -> prism_store::Result<Result<(Dataflow, Value), Vec<Problem>>> {
+    let kinds: HashMap<String, String> = connections::list(tx)
+        .await?
+        .into_iter()
+        .map(|c| (c.name, c.kind))
+        .collect();
+    let known = |name: &str| match kinds.get(name) {
+        Some(kind) => Known::Kind(kind.clone()),
+        None => Known::Missing,
+    };
+    Ok(parse_document(text, syntax, &known))
+}
+
+/// A dry run of a save: every problem of the document, by stage and field, and
+/// whether saving it would make a new version. Nothing is written.
+pub async fn validate(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<bodies::DataflowCheck>> {
+    input::check_name("name", &name)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("body", "not UTF-8 text"))?;
+    let syntax = syntax_of(&headers);
+    let checked = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move {
+                let checked = check(&tx, text, syntax).await?;
+                let latest = dataflows::latest(&tx, &name).await?;
+                Ok((checked, latest))
+            }
+        })
+        .await?;
+    let answer = match checked {
+        (Ok((_, document)), latest) => {
+            let document = document.to_string();
+            bodies::DataflowCheck {
+                valid: true,
+                problems: Vec::new(),
+                changed: latest.is_none_or(|l| l.document_json != document),
+            }
+        }
+        (Err(problems), _) => bodies::DataflowCheck {
+            valid: false,
+            problems: problems
+                .into_iter()
+                .map(bodies::DataflowProblem::from)
+                .collect(),
+            changed: true,
+        },
+    };
+    Ok(Json(answer))
+}
+
 /// 400 naming the first problem's field, with every problem in `details`.
-fn refused(problems: Vec<Problem>) -> ApiError {
+pub(crate) fn refused(problems: Vec<Problem>) -> ApiError {
     let first = problems.first();
     ApiError {
         code: Code::InvalidArgument,

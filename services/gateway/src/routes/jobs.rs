@@ -134,7 +134,10 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<bodies::Jobs>> {
-    input::reject_unknown_query(&query, &["status", "dataflow", "limit", "cursor"])?;
+    input::reject_unknown_query(
+        &query,
+        &["status", "dataflow", "created_before", "limit", "cursor"],
+    )?;
     let limit = input::limit(query.get("limit"))?;
     let state_filter = match query.get("status") {
         None => None,
@@ -149,7 +152,13 @@ pub async fn list(
         state: state_filter,
         dataflow: query.get("dataflow").cloned(),
     };
-    let cursor = query.get("cursor").cloned();
+    // Job ids are UUIDv7, ordered by creation: a time is a cursor too.
+    let before_time =
+        input::query_time(&query, "created_before")?.map(|t| first_id_at(t.timestamp_millis()));
+    let cursor = match (query.get("cursor").cloned(), before_time) {
+        (Some(cursor), Some(bound)) => Some(cursor.min(bound)),
+        (cursor, bound) => cursor.or(bound),
+    };
     let page = state
         .store
         .transact(|tx| {
@@ -165,6 +174,17 @@ pub async fn list(
         jobs: visible.iter().map(body).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+/// The smallest UUIDv7 of millisecond `ms`: every job created before it has a
+/// smaller id, every job created at or after it a larger one.
+fn first_id_at(ms: i64) -> String {
+    let ms = ms.max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        (ms >> 16) & 0xffff_ffff,
+        ms & 0xffff
+    )
 }
 
 /// Cancels a job through the attempt fence, its one mechanism: a job no executor
@@ -250,5 +270,26 @@ pub fn job_actor(job: &JobRecord) -> String {
         job.submitted_by.clone()
     } else {
         format!("schedule:{}", job.schedule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_time_orders_like_the_ids_made_at_it() {
+        let ms = 1_780_000_000_123_i64;
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (ms / 1000) as u64,
+            ((ms % 1000) * 1_000_000) as u32,
+        ))
+        .to_string();
+        assert!(
+            super::first_id_at(ms) <= id,
+            "{} > {id}",
+            super::first_id_at(ms)
+        );
+        assert!(super::first_id_at(ms + 1) > id);
+        assert!(super::first_id_at(ms - 1) < id);
     }
 }

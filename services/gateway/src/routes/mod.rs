@@ -7,12 +7,14 @@ mod auth;
 mod calls;
 mod cluster;
 mod connections;
+mod console;
 mod dataflows;
 mod health;
 mod history;
 mod jobs;
 mod logs;
 mod metrics;
+mod previews;
 mod reports;
 mod roles;
 mod schedules;
@@ -131,6 +133,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         routes: Vec::new(),
     };
     let t = [
+        console_files,
         sign_in,
         access,
         roles_and_overrides,
@@ -188,6 +191,26 @@ async fn trace_request(
     response
 }
 
+/// The web console: its page and built files, public (they hold no data).
+fn console_files(t: Table) -> Table {
+    t.get(
+        "/",
+        Public,
+        console::page,
+        doc("getConsole", "The web console's page").file(200, "text/html"),
+    )
+    .get(
+        "/assets/{name}",
+        Public,
+        console::asset,
+        doc(
+            "getConsoleAsset",
+            "A file of the web console (hashed names: cached as immutable)",
+        )
+        .file(200, "*/*"),
+    )
+}
+
 /// Health checks, signing in and out, and the caller's own tokens.
 fn sign_in(t: Table) -> Table {
     t.get(
@@ -214,6 +237,18 @@ fn sign_in(t: Table) -> Table {
             .takes::<b::Login>()
             .answers::<b::Session>(200)
             .fails(&[401, 429]),
+    )
+    .post(
+        "/v1/auth/session",
+        Public,
+        auth::start_session,
+        doc(
+            "startSession",
+            "Signs a browser in: the session token in an HttpOnly, SameSite=Strict cookie",
+        )
+        .takes::<b::Login>()
+        .answers::<b::BrowserSession>(200)
+        .fails(&[401, 403, 429]),
     )
     .post(
         "/v1/auth/logout",
@@ -418,6 +453,29 @@ fn configuration(t: Table) -> Table {
         .answers::<b::DataflowSaved>(201)
         .also(200),
     )
+    .post(
+        "/v1/dataflows/{name}/validate",
+        Named(View, Dataflows, "name"),
+        dataflows::validate,
+        doc(
+            "validateDataflow",
+            "Checks a document as a save would, saving nothing: its problems by stage and field",
+        )
+        .takes::<b::DataflowDocument>()
+        .answers::<b::DataflowCheck>(200),
+    )
+    .post(
+        "/v1/dataflows/{name}/preview",
+        Named(Execute, Dataflows, "name"),
+        previews::preview,
+        doc(
+            "previewDataflow",
+            "Runs a document up to one stage on its real inputs, every write left out: the first rows (at most 1,000) and each stage's rows",
+        )
+        .takes::<b::PreviewAsk>()
+        .answers::<b::Preview>(200)
+        .fails(&[422, 504]),
+    )
     .get(
         "/v1/dataflows/{name}/versions/{version}",
         Named(View, Dataflows, "name"),
@@ -483,6 +541,7 @@ fn job_routes(t: Table) -> Table {
                 .query(&[
                     ("status", Kind::Text),
                     ("dataflow", Kind::Text),
+                    ("created_before", Kind::Text),
                     ("limit", Kind::Integer),
                     ("cursor", Kind::Text),
                 ])
@@ -653,9 +712,16 @@ fn audit_routes(t: Table) -> Table {
         "/v1/audit",
         Type(View, Audit),
         audit::list,
-        doc("listAudit", "The audit log, oldest first, one page")
-            .query(&[("limit", Kind::Integer), ("cursor", Kind::Text)])
-            .answers::<b::AuditPage>(200),
+        doc(
+            "listAudit",
+            "The audit log, one page: oldest first, or newest first with newest=true",
+        )
+        .query(&[
+            ("limit", Kind::Integer),
+            ("cursor", Kind::Text),
+            ("newest", Kind::Boolean),
+        ])
+        .answers::<b::AuditPage>(200),
     )
     .get(
         "/v1/audit/dead-letters",

@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use prism_auth::Action;
 use prism_store::records::jobs::{self, JobFilter};
 
@@ -29,28 +29,15 @@ const MAX_DAYS: i64 = 366;
 const DEFAULT_DAYS: i64 = 7;
 
 /// RFC 3339, or a day (`2026-11-28`, midnight UTC).
-fn time(query: &HashMap<String, String>, field: &str) -> ApiResult<Option<DateTime<Utc>>> {
-    let Some(text) = query.get(field) else {
-        return Ok(None);
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Some(t.and_utc()))
-        .ok_or_else(|| ApiError::invalid(field, "an RFC 3339 time or a day (YYYY-MM-DD)"))
-}
-
 struct Window {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 }
 
 fn window(query: &HashMap<String, String>) -> ApiResult<Window> {
-    let to = time(query, "to")?.unwrap_or_else(Utc::now);
-    let from = time(query, "from")?.unwrap_or(to - chrono::Duration::days(DEFAULT_DAYS));
+    let to = input::query_time(query, "to")?.unwrap_or_else(Utc::now);
+    let from =
+        input::query_time(query, "from")?.unwrap_or(to - chrono::Duration::days(DEFAULT_DAYS));
     if from >= to {
         return Err(ApiError::invalid("from", "must be before `to`"));
     }

@@ -112,6 +112,7 @@ impl BusUser {
                     "$KV.prism_services.>",
                     "$KV.prism_settings.>",
                     "prism.svc.>",
+                    "prism.preview.>",
                     "prism.ctl.>",
                 ],
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
@@ -133,7 +134,7 @@ impl BusUser {
                     "$JS.ACK.JOBS.>",
                 ],
                 &[NOT_THE_AUDIT_CONSUMER],
-                &["prism.ctl.drain.>", "prism.svc.>"],
+                &["prism.ctl.drain.>", "prism.svc.>", "prism.preview.>"],
             ),
             // Consumes the event stream into the audit log.
             BusUser::Audit => service(&["$JS.ACK.EVENTS.audit.>"], &[NOT_THE_JOB_QUEUE], &[]),

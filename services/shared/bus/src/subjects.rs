@@ -189,6 +189,12 @@ pub fn service_request(name: &str) -> String {
 
 pub const SERVICE_QUEUE_GROUP: &str = "prism-executors";
 
+/// Previews of dataflows for pool `pool`, answered by one executor of the queue
+/// group [`SERVICE_QUEUE_GROUP`].
+pub fn preview(pool: &str) -> String {
+    format!("prism.preview.{pool}")
+}
+
 /// What the audit service consumes: every event family but service calls, which
 /// are history that gateways read back for statistics, never audit entries.
 pub const AUDITED_EVENTS: &[&str] = &[

@@ -27,6 +27,11 @@ pub fn parse(expression: &str) -> Result<Schedule, CronError> {
     Schedule::from_str(&full).map_err(|e| CronError::Invalid(e.to_string()))
 }
 
+/// The next `count` occurrences after `now`, soonest first.
+pub fn upcoming(schedule: &Schedule, now: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+    schedule.after(&now).take(count).collect()
+}
+
 /// What to do with one due occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -15,6 +15,7 @@ use prism_schemas::v1::{Connection, StageStats};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub mod preview;
 mod remote;
 
 use crate::engine::postgres::{PostgresTable, TableTarget};

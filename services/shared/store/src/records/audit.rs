@@ -50,6 +50,30 @@ pub async fn list(tx: &Tx, after: Option<&str>, limit: usize) -> Result<Vec<Audi
         .collect()
 }
 
+/// At most `limit` entries before the one numbered `before` (or the newest), newest
+/// first.
+pub async fn list_newest(tx: &Tx, before: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+    let family = keys::audit();
+    let (begin, family_end) = family.range();
+    let end = match before.and_then(parse_seq) {
+        Some(stamp) => {
+            let mut key = family.prefix().to_vec();
+            key.extend_from_slice(&stamp);
+            key
+        }
+        None => family_end,
+    };
+    let prefix_len = family.prefix().len();
+    let rows = tx.get_range(&begin, &end, limit, true).await?;
+    rows.into_iter()
+        .map(|kv| {
+            let record: AuditRecord = decode(&kv.key, &kv.value)?;
+            let seq = hex(&kv.key[prefix_len.min(kv.key.len())..]);
+            Ok(AuditEntry { seq, record })
+        })
+        .collect()
+}
+
 fn parse_seq(seq: &str) -> Option<[u8; VERSIONSTAMP_LEN]> {
     if seq.len() != VERSIONSTAMP_LEN * 2 {
         return None;

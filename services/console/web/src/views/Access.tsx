@@ -1,0 +1,136 @@
+// Users, roles and what they grant, for those who may see them; and the server's
+// own explanation of one decision (`POST /v1/authz/check`).
+import { useState, type FormEvent } from "react";
+import { api, need, type Schemas } from "../api/client";
+import { useCan } from "../app/session";
+import { Failure, Loading, Page, useLoad } from "../app/ui";
+
+const ACTIONS = ["view", "create", "modify", "delete", "execute"];
+const ENTITIES = ["dataflows", "jobs", "connections", "schedules", "services", "secrets", "users", "roles", "audit", "cluster"];
+
+function Check() {
+  const [question, setQuestion] = useState({ user: "", action: "view", entity: "dataflows", name: "" });
+  const [answer, setAnswer] = useState<Schemas["AuthzAnswer"]>();
+  const [error, setError] = useState<unknown>();
+  async function ask(event: FormEvent) {
+    event.preventDefault();
+    setError(undefined);
+    try {
+      setAnswer(
+        await need(
+          api.POST("/v1/authz/check", {
+            body: {
+              user: question.user || undefined,
+              action: question.action,
+              entity: question.entity,
+              name: question.name || undefined,
+            },
+          }),
+        ),
+      );
+    } catch (e) {
+      setAnswer(undefined);
+      setError(e);
+    }
+  }
+  return (
+    <form className="card" onSubmit={ask} aria-labelledby="check-title">
+      <h2 id="check-title">May this user do that?</h2>
+      <div className="toolbar">
+        <label className="inline">
+          User (empty: you)
+          <input name="check-user" value={question.user} onChange={(e) => setQuestion({ ...question, user: e.target.value })} />
+        </label>
+        <label className="inline">
+          Action
+          <select name="check-action" value={question.action} onChange={(e) => setQuestion({ ...question, action: e.target.value })}>
+            {ACTIONS.map((a) => (
+              <option key={a}>{a}</option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          Entity
+          <select name="check-entity" value={question.entity} onChange={(e) => setQuestion({ ...question, entity: e.target.value })}>
+            {ENTITIES.map((a) => (
+              <option key={a}>{a}</option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          Name
+          <input name="check-name" value={question.name} onChange={(e) => setQuestion({ ...question, name: e.target.value })} />
+        </label>
+        <button type="submit">Check</button>
+      </div>
+      <Failure error={error} />
+      {answer ? (
+        <p role="status" className={answer.allowed ? "ok" : "failure"}>
+          {answer.user}: {answer.permission} is {answer.allowed ? "allowed" : "refused"}, because {answer.because}
+        </p>
+      ) : null}
+    </form>
+  );
+}
+
+export function Access() {
+  const can = useCan();
+  const users = useLoad(() => (can("view", "users") ? need(api.GET("/v1/users")) : Promise.resolve(undefined)), []);
+  const roles = useLoad(() => (can("view", "roles") ? need(api.GET("/v1/roles")) : Promise.resolve(undefined)), []);
+  return (
+    <Page title="Users and roles">
+      <Check />
+      <Loading loaded={users} />
+      {users.data ? (
+        <table>
+          <caption>Users</caption>
+          <thead>
+            <tr>
+              <th scope="col">user</th>
+              <th scope="col">roles</th>
+              <th scope="col">disabled</th>
+            </tr>
+          </thead>
+          <tbody>
+            {users.data.users.map((u) => (
+              <tr key={u.name}>
+                <td>{u.name}</td>
+                <td>{u.roles.join(", ")}</td>
+                <td>{u.disabled ? "yes" : "no"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <Loading loaded={roles} />
+      {roles.data ? (
+        <table>
+          <caption>Roles</caption>
+          <thead>
+            <tr>
+              <th scope="col">role</th>
+              <th scope="col">grants</th>
+            </tr>
+          </thead>
+          <tbody>
+            {roles.data.roles.map((r) => (
+              <tr key={r.name}>
+                <td>
+                  {r.name}
+                  {r.builtin ? <span className="muted"> (built in)</span> : null}
+                </td>
+                <td>
+                  {r.grants.map((g, i) => (
+                    <div key={i}>
+                      {g.actions.join(", ")} on {g.entity}/{g.match}
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </Page>
+  );
+}
