@@ -74,7 +74,35 @@ ensure_data_servers() {
   export PRISM_MOTO_SERVER="$scripts/moto_server"
 }
 
+# Node 20.19 or newer (Vite's floor), which builds the web console.
+node_ok() {
+  command -v node >/dev/null || return 1
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'
+}
+
+prism_console_built() { [ -f services/console/web/dist/index.html ]; }
+
+# The web console (services/console/web), built from its lockfile; prism embeds
+# what it builds. Without Node, prism serves a page that says how to build it.
+build_console() {
+  local web=services/console/web
+  if ! node_ok; then
+    say "no Node 20.19+: the console at / will say how to build it (docs/console.md)"
+    return 0
+  fi
+  if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    say "installing the console's packages (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --silent)
+  fi
+  # Built again only when a source changed: new files would relink prism.
+  if ! prism_console_built || [ -n "$(find "$web/src" "$web/public" "$web/index.html" "$web/vite.config.ts" "$web/package-lock.json" -newer "$web/dist/index.html" -print -quit)" ]; then
+    say "building the web console"
+    (cd "$web" && npm run --silent build >/dev/null)
+  fi
+}
+
 build() {
+  build_console
   say "building prism (first build takes a few minutes)"
   cargo build --quiet -p prism
 }
@@ -145,7 +173,7 @@ up() {
   if [ "$status" != succeeded ]; then say "example job $status"; exit 1; fi
   say "example job succeeded; output $example/out/adults.csv:"
   cat "$example/out/adults.csv"
-  say "prism is running: API http://$HTTP_ADDR, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
+  say "prism is running: console and API http://$HTTP_ADDR/, bus $(cat "$DATA_DIR/nats.url"); stop with ./dev.sh down"
   say "sign in: curl http://$HTTP_ADDR/v1/auth/login --json '{\"user\":\"admin\",\"password\":\"…\"}'"
 }
 
@@ -171,6 +199,8 @@ run_tests() {
   else
     cargo test --workspace
   fi
+  say "the web console in Chromium"
+  bash tests/console/run.sh
 }
 
 # Sourced by another script: only the functions above.

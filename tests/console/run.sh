@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The web console in a real headless Chromium (Debian's `chromium`, driven by
+# Playwright), against a real standalone this script starts on a free port with
+# the examples applied. Screenshots of every view visited land in
+# tests/console/artifacts/ (CI keeps them).
+#   PRISM_BIN   the prism binary (default: $CARGO_TARGET_DIR/debug/prism)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source=/dev/null
+source "$root/dev.sh"
+
+if ! command -v chromium >/dev/null; then
+  say "installing Debian's chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+if ! prism_console_built; then
+  echo "the console is not built into prism (Node 20.19+ missing?): see docs/console.md" >&2
+  exit 1
+fi
+cd "$here"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
+fi
+
+ensure_nats_server
+PRISM_BIN="${PRISM_BIN:-$TARGET_DIR/debug/prism}"
+work="$(mktemp -d)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/data/files" "$work/home"
+export PRISM_CONSOLE_URL="http://127.0.0.1:$port"
+export PRISM_CONSOLE_ADMIN_PASSWORD="console-admin-password"
+export PRISM_CONSOLE_FILES="$work/data/files"
+export PRISM_CONSOLE_BIN="$PRISM_BIN"
+export PRISM_CONSOLE_HOME="$work/home"
+export PRISM_CONSOLE_EXAMPLES="$root/examples"
+PRISM_DATA_DIR="$work/data" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 \
+  PRISM_ADMIN_PASSWORD="$PRISM_CONSOLE_ADMIN_PASSWORD" "$PRISM_BIN" standalone >"$work/prism.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 300); do
+  curl -fsS "$PRISM_CONSOLE_URL/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+rm -rf "$here/artifacts"
+mkdir -p "$here/artifacts"
+say "console tests against $PRISM_CONSOLE_URL (screenshots: tests/console/artifacts)"
+if ! npx playwright test "$@"; then
+  echo "--- the standalone's log (last 60 lines)" >&2
+  tail -n 60 "$work/prism.log" >&2
+  exit 1
+fi
