@@ -39,10 +39,16 @@ PRISM_DATA_DIR="$work/data" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 
   PRISM_ADMIN_PASSWORD="$PRISM_CONSOLE_ADMIN_PASSWORD" "$PRISM_BIN" standalone >"$work/prism.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+ready=""
 for _ in $(seq 1 300); do
-  curl -fsS "$PRISM_CONSOLE_URL/readyz" >/dev/null 2>&1 && break
+  if curl -fsS "$PRISM_CONSOLE_URL/readyz" >/dev/null 2>&1; then ready=1; break; fi
   sleep 0.2
 done
+if [ -z "$ready" ]; then
+  echo "prism standalone did not become ready:" >&2
+  tail -n 40 "$work/prism.log" >&2
+  exit 1
+fi
 rm -rf "$here/artifacts"
 mkdir -p "$here/artifacts"
 say "console tests against $PRISM_CONSOLE_URL (screenshots: tests/console/artifacts)"

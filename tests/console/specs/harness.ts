@@ -105,3 +105,25 @@ export function recordRequests(page: Page) {
     },
   };
 }
+
+/** The connection `files` and the dataflow `adults` (as `./dev.sh up` makes them). */
+export async function example(admin: string) {
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const root = `${FILES}/example`;
+  mkdirSync(root, { recursive: true });
+  writeFileSync(`${root}/people.csv`, "name,age\nann,34\nbob,12\ncid,18\ndee,17\n");
+  expect([200, 201]).toContain((await call(admin, "PUT", "/v1/connections/files", { kind: "local", root })).status);
+  const saved = await call(admin, "PUT", "/v1/dataflows/adults", {
+    kind: "job",
+    parameters: { min_age: "18" },
+    stages: [
+      { id: "people", type: "read", connection: "files", path: "people.csv", format: "csv" },
+      { id: "adults", type: "sql", inputs: ["people"], query: "SELECT name, age FROM people WHERE age >= ${min_age}" },
+      { id: "out", type: "write", input: "adults", connection: "files", path: "out/adults-${min_age}.csv", format: "csv" },
+    ],
+  });
+  expect([200, 201]).toContain(saved.status);
+  return root;
+}
+
+export const CONSOLE_HEADER = { "x-prism-console": "1" };
