@@ -35,6 +35,11 @@ export PRISM_CONSOLE_FILES="$work/data/files"
 export PRISM_CONSOLE_BIN="$PRISM_BIN"
 export PRISM_CONSOLE_HOME="$work/home"
 export PRISM_CONSOLE_EXAMPLES="$root/examples"
+# A big history, written before the standalone opens the store (its jobs view
+# must show the first page in under a second).
+export PRISM_CONSOLE_JOBS="${PRISM_CONSOLE_JOBS:-100000}"
+cargo build --quiet -p prism-tests --bin seed-jobs
+"$TARGET_DIR/debug/seed-jobs" "sqlite://$work/data/config.db" "$PRISM_CONSOLE_JOBS"
 PRISM_DATA_DIR="$work/data" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 \
   PRISM_ADMIN_PASSWORD="$PRISM_CONSOLE_ADMIN_PASSWORD" "$PRISM_BIN" standalone >"$work/prism.log" 2>&1 &
 server=$!

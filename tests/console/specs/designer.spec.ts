@@ -7,7 +7,8 @@ import { expect, test } from "@playwright/test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { ADMIN_PASSWORD, call, FILES, login, recordRequests, screenshot, signIn } from "./harness";
 
-const ROOT = `${FILES}/example`;
+const ROOT = `${FILES}/designed`;
+const CONNECTION = "people_files";
 const NAME = "people_adults";
 
 test.describe.configure({ mode: "serial" });
@@ -24,12 +25,12 @@ test("design, preview, save, run and watch a dataflow", async ({ page }) => {
 
   // A connection, made and tested through its form.
   await page.getByRole("link", { name: "Connections" }).click();
-  await page.getByLabel("Name").fill("files");
+  await page.getByLabel("Name").fill(CONNECTION);
   await page.getByLabel("Kind").selectOption("local");
   await page.getByLabel("Root directory").fill(ROOT);
   await page.getByRole("button", { name: "Save connection" }).click();
-  await expect(page.getByRole("status").filter({ hasText: "Connection files created." })).toBeVisible();
-  await page.getByRole("button", { name: "Test files" }).click();
+  await expect(page.getByRole("status").filter({ hasText: `Connection ${CONNECTION} created.` })).toBeVisible();
+  await page.getByRole("button", { name: `Test ${CONNECTION}` }).click();
   await expect(page.getByText(/reachable \(\d+ ms\)/)).toBeVisible();
   await screenshot(page, "designer", "connections");
 
@@ -42,7 +43,7 @@ test("design, preview, save, run and watch a dataflow", async ({ page }) => {
     await page.getByRole("button", { name: "Add stage" }).click();
   };
   await addStage("read");
-  await page.getByLabel("connection", { exact: true }).fill("files");
+  await page.getByLabel("connection", { exact: true }).fill(CONNECTION);
   await page.getByLabel("path", { exact: true }).fill("people.csv");
   await addStage("sql");
   await page.getByLabel("query", { exact: true }).fill("SELECT name, age FROM read WHERE age >= ${min_age}");
@@ -62,7 +63,7 @@ test("design, preview, save, run and watch a dataflow", async ({ page }) => {
   await expect(sqlNode).not.toHaveClass(/invalid/);
 
   await addStage("write");
-  await page.getByLabel("connection", { exact: true }).fill("files");
+  await page.getByLabel("connection", { exact: true }).fill(CONNECTION);
   await page.getByLabel("path", { exact: true }).fill("out/adults.csv");
   await expect(page.locator('[data-stage="write"]')).toBeVisible();
   expect(JSON.parse(await text.inputValue()).stages.map((s: { id: string }) => s.id)).toEqual(["read", "sql", "write"]);
@@ -110,7 +111,11 @@ test("design, preview, save, run and watch a dataflow", async ({ page }) => {
   await page.getByRole("link", { name: "Jobs" }).first().click();
   await page.getByLabel("Dataflow").fill(NAME);
   await page.getByRole("button", { name: "Filter" }).click();
-  await expect(page.getByRole("table", { name: "jobs" }).getByRole("cell", { name: "succeeded" })).toBeVisible();
+  await expect(page).toHaveURL(new RegExp(`dataflow=${NAME}`));
+  const rows = page.getByRole("table", { name: "jobs" }).locator("tbody tr");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.getByRole("cell", { name: NAME })).toBeVisible();
+  await expect(rows.getByRole("cell", { name: "succeeded" })).toBeVisible();
   await screenshot(page, "designer", "jobs");
 
   const count = await requests.check();
