@@ -54,6 +54,16 @@ if [ -z "$ready" ]; then
   tail -n 40 "$work/prism.log" >&2
   exit 1
 fi
+# The console's API types are generated from this very document: they must not drift.
+if ! curl -fsS "$PRISM_CONSOLE_URL/openapi.json" | cmp -s - "$root/services/console/web/src/api/openapi.json"; then
+  echo "services/console/web/src/api/openapi.json is not the served /openapi.json:" >&2
+  echo "  curl $PRISM_CONSOLE_URL/openapi.json > services/console/web/src/api/openapi.json && (cd services/console/web && npm run api)" >&2
+  exit 1
+fi
+# The console stays under 1 MB gzipped.
+bytes=$(cat "$root"/services/console/web/dist/assets/* "$root"/services/console/web/dist/index.html | gzip -9 | wc -c)
+say "the console: $bytes bytes gzipped (bound 1 MB)"
+if [ "$bytes" -gt 1048576 ]; then echo "the console is over 1 MB gzipped" >&2; exit 1; fi
 rm -rf "$here/artifacts"
 mkdir -p "$here/artifacts"
 say "console tests against $PRISM_CONSOLE_URL (screenshots: tests/console/artifacts)"

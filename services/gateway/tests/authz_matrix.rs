@@ -31,7 +31,8 @@ const PUBLIC: &[&str] = &[];
 /// Who may call each route; `PUBLIC` routes need no token at all.
 fn allowed(route: &Route) -> Option<&'static [&'static str]> {
     Some(match (route.method.as_str(), route.path) {
-        ("GET", "/healthz" | "/readyz" | "/openapi.json") | ("POST", "/v1/auth/login") => PUBLIC,
+        ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/" | "/assets/{name}")
+        | ("POST", "/v1/auth/login" | "/v1/auth/session") => PUBLIC,
         ("POST", "/v1/auth/logout" | "/v1/authz/check" | "/v1/tokens") => ALL,
         ("GET", "/v1/me" | "/v1/tokens") | ("DELETE", "/v1/tokens/{id}") => ALL,
         (_, "/v1/users" | "/v1/users/{name}" | "/v1/roles" | "/v1/roles/{name}") => ADMIN,
@@ -46,6 +47,8 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
         ) => OBSERVE,
         ("PUT", "/v1/dataflows/{name}") => DESIGN,
+        ("POST", "/v1/dataflows/{name}/validate") => OBSERVE,
+        ("POST", "/v1/dataflows/{name}/preview") => RUN,
         ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/jobs/{id}/logs" | "/v1/reports/jobs") => {
             VIEW_JOBS
         }
@@ -81,9 +84,16 @@ impl World {
         let mut path = route.path.to_string();
         let mut body = json!({});
         match (route.method.as_str(), route.path) {
-            ("POST", "/v1/auth/login") => {
+            ("POST", "/v1/auth/login" | "/v1/auth/session") => {
                 let (user, password) = &self.users["viewer"];
                 body = json!({"user": user, "password": password});
+            }
+            ("GET", "/assets/{name}") => {
+                let asset = prism_console::FILES
+                    .iter()
+                    .find_map(|f| f.path.strip_prefix("assets/"))
+                    .unwrap_or("none");
+                path = format!("/assets/{asset}");
             }
             ("POST", "/v1/auth/logout") => {
                 // A session of its own, so the role's token survives.
@@ -137,12 +147,20 @@ impl World {
             ("PUT", "/v1/connections/{name}") => {
                 body = json!({"kind":"local","root": self.gateway.dir.path().join("files")});
             }
-            ("PUT", "/v1/dataflows/{name}") => {
+            ("PUT", "/v1/dataflows/{name}") | ("POST", "/v1/dataflows/{name}/validate") => {
                 let (_, latest) = self
                     .gateway
                     .send("GET", "/v1/dataflows/adults", Some(&self.admin), "")
                     .await;
                 body = latest["document"].clone();
+            }
+            ("POST", "/v1/dataflows/{name}/preview") => {
+                let (_, latest) = self
+                    .gateway
+                    .send("GET", "/v1/dataflows/adults", Some(&self.admin), "")
+                    .await;
+                let stage = latest["document"]["stages"][0]["id"].clone();
+                body = json!({"document": latest["document"], "stage": stage});
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
             ("PUT", "/v1/secrets/{name}") => body = json!({"value":"matrix-secret-value"}),
@@ -207,6 +225,11 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
         "the table lists every route"
     );
     for route in &world.gateway.routes {
+        // Without a built console there is no asset to ask for (the page itself is
+        // served either way).
+        if route.path == "/assets/{name}" && !prism_console::built() {
+            continue;
+        }
         let Some(allowed) = allowed(route) else {
             failures.push(format!(
                 "{} {}: not in the matrix",
@@ -234,7 +257,9 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
             };
             // No executor runs in process: an allowed call reaches the bus and
             // finds no one to answer it (503), which is past authorization.
-            let unanswered = (route.path.ends_with("/invoke") || route.path.starts_with("/rest/"))
+            let unanswered = (route.path.ends_with("/invoke")
+                || route.path.ends_with("/preview")
+                || route.path.starts_with("/rest/"))
                 && status == 503
                 && answer["error"]["code"] == "unavailable";
             let ok = match expected {

@@ -95,7 +95,10 @@ impl Gateway {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("content-type", "application/json");
+            .header("content-type", "application/json")
+            // As the console sends it: without effect on bearer calls, and what a
+            // browser session's changes need (see `auth::session`).
+            .header("x-prism-console", "1");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
