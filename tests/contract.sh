@@ -74,9 +74,10 @@ if REDOCLY_TELEMETRY=off "$redocly" lint --config "$here/contract/redocly.yaml" 
 fi
 
 say "a Python client generated from the contract, and a tour through it"
-# The generator reads no JSON lines (the job log's type): it is told to take them
-# as text, which is what they are to a client that does not split them.
-printf 'package_name_override: prism_client\ncontent_type_overrides:\n  application/x-ndjson: text/plain\n' \
+# The generator reads no JSON lines (the job log's type) and no images (the
+# console's icon): it is told to take them as text and bytes, which is what they
+# are to a client that does not split or draw them.
+printf 'package_name_override: prism_client\ncontent_type_overrides:\n  application/x-ndjson: text/plain\n  image/svg+xml: application/octet-stream\n' \
   >"$dir/generator.yaml"
 openapi-python-client generate --path "$dir/openapi.json" --meta none \
   --config "$dir/generator.yaml" --output-path "$dir/client/prism_client" >"$dir/generator.log" 2>&1 \

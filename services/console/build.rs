@@ -10,9 +10,7 @@ fn content_type(path: &Path) -> &'static str {
         "js" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
         "svg" => "image/svg+xml",
-        "json" => "application/json",
-        "woff2" => "font/woff2",
-        "png" => "image/png",
+        // Anything else Vite emits is served as bytes (lib.rs's MEDIA_TYPES).
         _ => "application/octet-stream",
     }
 }

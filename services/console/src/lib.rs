@@ -16,6 +16,15 @@ pub struct File {
 
 include!(concat!(env!("OUT_DIR"), "/files.rs"));
 
+/// Every media type a built file may have (`build.rs` names each file's), for the
+/// API's description of the files.
+pub const MEDIA_TYPES: &[&str] = &[
+    "text/javascript",
+    "text/css",
+    "image/svg+xml",
+    "application/octet-stream",
+];
+
 /// The page served when the console was not built (no Node on the build machine).
 const NOT_BUILT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Prism</title></head>
@@ -50,6 +59,18 @@ pub fn built() -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_file_has_a_declared_media_type() {
+        for file in super::FILES.iter().filter(|f| f.path != "index.html") {
+            let media = file.content_type.split(';').next().unwrap_or("");
+            assert!(
+                super::MEDIA_TYPES.contains(&media),
+                "{}: {media}",
+                file.path
+            );
+        }
+    }
+
     #[test]
     fn the_page_is_always_served_and_nothing_outside_the_console() {
         assert!(super::file("").is_some());

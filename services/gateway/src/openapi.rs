@@ -81,9 +81,9 @@ pub struct Doc {
     pub csv: bool,
     /// The success answer is JSON lines (`application/x-ndjson`).
     pub lines: bool,
-    /// The success answer is a file of this media type (the console's page and
-    /// assets).
-    pub file: Option<&'static str>,
+    /// The success answer is a file of one of these media types (the console's
+    /// page and assets).
+    pub files: &'static [&'static str],
 }
 
 /// Starts a route's documentation:
@@ -129,10 +129,10 @@ impl Doc {
         self
     }
 
-    /// A file of `media` type, e.g. `text/html`.
-    pub fn file(mut self, status: u16, media: &'static str) -> Self {
+    /// A file of one of the `media` types, e.g. `text/html`.
+    pub fn files(mut self, status: u16, media: &'static [&'static str]) -> Self {
         self.statuses = vec![status];
-        self.file = Some(media);
+        self.files = media;
         self
     }
 
@@ -259,9 +259,10 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         None if doc.lines => ResponseBuilder::new()
             .description(doc.summary)
             .content("application/x-ndjson", text()),
-        None if doc.file.is_some() => ResponseBuilder::new()
-            .description(doc.summary)
-            .content(doc.file.unwrap_or("*/*"), text()),
+        None if !doc.files.is_empty() => doc.files.iter().fold(
+            ResponseBuilder::new().description(doc.summary),
+            |r, media| r.content(*media, text()),
+        ),
         None if doc.text => ResponseBuilder::new()
             .description(doc.summary)
             .content("text/plain", text()),

@@ -197,7 +197,7 @@ fn console_files(t: Table) -> Table {
         "/",
         Public,
         console::page,
-        doc("getConsole", "The web console's page").file(200, "text/html"),
+        doc("getConsole", "The web console's page").files(200, &["text/html"]),
     )
     .get(
         "/assets/{name}",
@@ -207,7 +207,7 @@ fn console_files(t: Table) -> Table {
             "getConsoleAsset",
             "A file of the web console (hashed names: cached as immutable)",
         )
-        .file(200, "*/*"),
+        .files(200, prism_console::MEDIA_TYPES),
     )
 }
 

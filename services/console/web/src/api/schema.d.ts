@@ -1583,7 +1583,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "*/*": string;
+                    "application/octet-stream": string;
+                    "image/svg+xml": string;
+                    "text/css": string;
+                    "text/javascript": string;
                 };
             };
             /** @description invalid_argument: the request is malformed; `field` names what is wrong */
