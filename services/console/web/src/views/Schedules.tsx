@@ -1,5 +1,6 @@
-// Schedules: when each fires next, whether it is on, and its misfires (occurrences
-// past their grace, recorded by the scheduler in the audit log, not fired).
+// Schedules: when each fires next, whether it is on, and its recent misfires
+// (occurrences past their grace, recorded in the audit log as `schedule.misfired`,
+// not fired), counted among the newest 200 audit entries.
 import { useState } from "react";
 import { api, need } from "../api/client";
 import { href } from "../app/route";
@@ -12,7 +13,7 @@ export function Schedules() {
   const misfires = useLoad(async () => {
     if (!can("view", "audit")) return [];
     const page = await need(api.GET("/v1/audit", { params: { query: { newest: true, limit: 200 } } }));
-    return page.entries.filter((e) => e.action.includes("misfire"));
+    return page.entries.filter((e) => e.action === "schedule.misfired");
   }, []);
   const [error, setError] = useState<unknown>();
   async function toggle(name: string, enabled: boolean) {
@@ -38,7 +39,7 @@ export function Schedules() {
               <th scope="col">cron (UTC)</th>
               <th scope="col">next occurrences</th>
               <th scope="col">enabled</th>
-              <th scope="col">misfires</th>
+              <th scope="col">recent misfires</th>
               <th scope="col">owner</th>
             </tr>
           </thead>
@@ -67,7 +68,7 @@ export function Schedules() {
                     </button>
                   ) : null}
                 </td>
-                <td>{misfires.data?.filter((e) => e.target.endsWith(s.name)).length ?? "—"}</td>
+                <td>{misfires.data?.filter((e) => e.target === `schedule/${s.name}`).length ?? "—"}</td>
                 <td>{s.owner}</td>
               </tr>
             ))}
