@@ -4,7 +4,7 @@
 // run of a save, and are shown on the stage and field they name. A preview runs
 // the document as it stands up to the chosen stage; saving makes a version only
 // when the document changed.
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { api, ApiFailure, need, type Schemas } from "../../api/client";
 import { go, href } from "../../app/route";
 import { useCan } from "../../app/session";
@@ -70,7 +70,12 @@ export function Designer({ name: initialName, isNew }: { name: string; isNew: bo
   }, [initialName, isNew]);
 
   const parsed = useMemo(() => parse(text), [text]);
+  // While the text does not parse, the graph shows the last document that did,
+  // and offers no edit (it would overwrite what is being typed).
+  const lastGood = useRef<DataflowDocument>(undefined);
+  if (parsed.document) lastGood.current = parsed.document;
   const document = parsed.document;
+  const drawn = document ?? lastGood.current;
 
   // The server's check of the text as it stands, a moment after the last edit.
   useEffect(() => {
@@ -237,9 +242,9 @@ export function Designer({ name: initialName, isNew }: { name: string; isNew: bo
           ) : null}
         </div>
         <div className="designer-graph">
-          {document ? (
+          {drawn ? (
             <Graph
-              stages={document.stages}
+              stages={drawn.stages}
               selected={selected}
               problems={byStage}
               counts={preview ? new Map(preview.stages.map((s) => [s.id, s.rows_out])) : undefined}
