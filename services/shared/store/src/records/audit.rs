@@ -29,42 +29,37 @@ pub async fn append(tx: &Tx, record: &AuditRecord, position: u16) -> Result<bool
 
 /// Entries in commit order after position `after` (exclusive), at most `limit`.
 pub async fn list(tx: &Tx, after: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
-    let family = keys::audit();
-    let (family_begin, end) = family.range();
-    let begin = match after.and_then(parse_seq) {
-        Some(stamp) => {
-            let mut key = family.prefix().to_vec();
-            key.extend_from_slice(&stamp);
-            Family::after(&key)
-        }
-        None => family_begin,
-    };
-    let prefix_len = family.prefix().len();
-    let rows = tx.get_range(&begin, &end, limit, false).await?;
-    rows.into_iter()
-        .map(|kv| {
-            let record: AuditRecord = decode(&kv.key, &kv.value)?;
-            let seq = hex(&kv.key[prefix_len.min(kv.key.len())..]);
-            Ok(AuditEntry { seq, record })
-        })
-        .collect()
+    let (family_begin, end) = keys::audit().range();
+    let begin = after
+        .and_then(entry_key)
+        .map_or(family_begin, |key| Family::after(&key));
+    entries(tx, (begin, end), limit, false).await
 }
 
 /// At most `limit` entries before the one numbered `before` (or the newest), newest
 /// first.
 pub async fn list_newest(tx: &Tx, before: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
-    let family = keys::audit();
-    let (begin, family_end) = family.range();
-    let end = match before.and_then(parse_seq) {
-        Some(stamp) => {
-            let mut key = family.prefix().to_vec();
-            key.extend_from_slice(&stamp);
-            key
-        }
-        None => family_end,
-    };
-    let prefix_len = family.prefix().len();
-    let rows = tx.get_range(&begin, &end, limit, true).await?;
+    let (begin, family_end) = keys::audit().range();
+    let end = before.and_then(entry_key).unwrap_or(family_end);
+    entries(tx, (begin, end), limit, true).await
+}
+
+/// The key of the entry numbered `seq`, if it is a well-formed number.
+fn entry_key(seq: &str) -> Option<Vec<u8>> {
+    let mut key = keys::audit().prefix().to_vec();
+    key.extend_from_slice(&parse_seq(seq)?);
+    Some(key)
+}
+
+/// The entries in `range`, each with its number.
+async fn entries(
+    tx: &Tx,
+    (begin, end): (Vec<u8>, Vec<u8>),
+    limit: usize,
+    reverse: bool,
+) -> Result<Vec<AuditEntry>> {
+    let prefix_len = keys::audit().prefix().len();
+    let rows = tx.get_range(&begin, &end, limit, reverse).await?;
     rows.into_iter()
         .map(|kv| {
             let record: AuditRecord = decode(&kv.key, &kv.value)?;

@@ -11,7 +11,7 @@ use prism_store::{Error, KeyValue, Store, limits};
 
 mod records;
 
-use records::{identity_records, job_indexes, latest_dataflow_versions};
+use records::{audit_pages, identity_records, job_indexes, latest_dataflow_versions};
 
 /// A fresh, empty keyspace on one backend. For FoundationDB, a unique prefix stands
 /// in for "empty", since the cluster is shared.
@@ -420,6 +420,7 @@ conformance!(
     identity_records,
     job_indexes,
     latest_dataflow_versions,
+    audit_pages,
     unknown_commits_apply_once,
     unreachable_backends_commit_nothing,
 );

@@ -1,4 +1,5 @@
-//! The typed records on every backend: identities, job indexes, dataflow versions.
+//! The typed records on every backend: identities, job indexes, dataflow versions,
+//! audit pages.
 use super::*;
 
 /// Users, roles, overrides and tokens round-trip, and a token is found by its hash
@@ -232,4 +233,76 @@ pub async fn latest_dataflow_versions(b: Backend) {
         .collect();
     let want: Vec<(String, u32)> = names.iter().cloned().zip([1, 2, 3]).collect();
     assert_eq!(mine, want, "one record per dataflow, its newest version");
+}
+
+/// The audit log reads forward from a position and backward from one: the same
+/// entries, in opposite orders, each page starting just past its cursor.
+pub async fn audit_pages(b: Backend) {
+    use prism_schemas::v1::AuditRecord;
+    use prism_store::records::audit;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for n in 0..5 {
+        let record = AuditRecord {
+            event_id: format!("{run}-{n}"),
+            actor: run.clone(),
+            ..AuditRecord::default()
+        };
+        let appended = b
+            .store
+            .transact(|tx| {
+                let record = record.clone();
+                async move { audit::append(&tx, &record, 0).await }
+            })
+            .await
+            .unwrap();
+        assert!(appended);
+    }
+    let mine = |entries: Vec<audit::AuditEntry>| -> Vec<(String, String)> {
+        entries
+            .into_iter()
+            .filter(|e| e.record.actor == run)
+            .map(|e| (e.seq, e.record.event_id))
+            .collect()
+    };
+    let read = |newest: bool, cursor: Option<String>| {
+        let store = b.store.clone();
+        async move {
+            store
+                .transact(|tx| {
+                    let cursor = cursor.clone();
+                    async move {
+                        if newest {
+                            audit::list_newest(&tx, cursor.as_deref(), 10_000).await
+                        } else {
+                            audit::list(&tx, cursor.as_deref(), 10_000).await
+                        }
+                    }
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let oldest_first = mine(read(false, None).await);
+    let newest_first = mine(read(true, None).await);
+    let ids: Vec<&str> = oldest_first.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        (0..5).map(|n| format!("{run}-{n}")).collect::<Vec<_>>()
+    );
+    let mut reversed = newest_first.clone();
+    reversed.reverse();
+    assert_eq!(reversed, oldest_first, "the same entries, newest first");
+    let (third_seq, _) = &oldest_first[2];
+    let after = mine(read(false, Some(third_seq.clone())).await);
+    assert_eq!(
+        after.first(),
+        oldest_first.get(3),
+        "forward: just past the cursor"
+    );
+    let before = mine(read(true, Some(third_seq.clone())).await);
+    assert_eq!(
+        before.first(),
+        oldest_first.get(1),
+        "backward: just before the cursor"
+    );
 }
