@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { api, need, type Schemas } from "../api/client";
 import { useCan } from "../app/session";
+import { Table } from "../app/Table";
 import { Failure, Loading, Page, useLoad } from "../app/ui";
 
 const ACTIONS = ["view", "create", "modify", "delete", "execute"];
@@ -82,54 +83,44 @@ export function Access() {
       <Check />
       <Loading loaded={users} />
       {users.data ? (
-        <table>
-          <caption>Users</caption>
-          <thead>
-            <tr>
-              <th scope="col">user</th>
-              <th scope="col">roles</th>
-              <th scope="col">disabled</th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.data.users.map((u) => (
-              <tr key={u.name}>
-                <td>{u.name}</td>
-                <td>{u.roles.join(", ")}</td>
-                <td>{u.disabled ? "yes" : "no"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          caption="Users"
+          rows={users.data.users}
+          rowKey={(u) => u.name}
+          columns={[
+            { label: "user", cell: (u) => u.name },
+            { label: "roles", cell: (u) => u.roles.join(", ") },
+            { label: "disabled", cell: (u) => (u.disabled ? "yes" : "no") },
+          ]}
+        />
       ) : null}
       <Loading loaded={roles} />
       {roles.data ? (
-        <table>
-          <caption>Roles</caption>
-          <thead>
-            <tr>
-              <th scope="col">role</th>
-              <th scope="col">grants</th>
-            </tr>
-          </thead>
-          <tbody>
-            {roles.data.roles.map((r) => (
-              <tr key={r.name}>
-                <td>
+        <Table
+          caption="Roles"
+          rows={roles.data.roles}
+          rowKey={(r) => r.name}
+          columns={[
+            {
+              label: "role",
+              cell: (r) => (
+                <>
                   {r.name}
                   {r.builtin ? <span className="muted"> (built in)</span> : null}
-                </td>
-                <td>
-                  {r.grants.map((g, i) => (
-                    <div key={i}>
-                      {g.actions.join(", ")} on {g.entity}/{g.match}
-                    </div>
-                  ))}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            {
+              label: "grants",
+              cell: (r) =>
+                r.grants.map((g, i) => (
+                  <div key={i}>
+                    {g.actions.join(", ")} on {g.entity}/{g.match}
+                  </div>
+                )),
+            },
+          ]}
+        />
       ) : null}
     </Page>
   );

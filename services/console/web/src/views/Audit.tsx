@@ -2,6 +2,7 @@
 // and following: new entries are fetched every two seconds and put on top.
 import { useEffect, useState } from "react";
 import { api, need, type Schemas } from "../api/client";
+import { Table } from "../app/Table";
 import { Failure, Page, Time } from "../app/ui";
 
 type Entry = Schemas["AuditEntry"];
@@ -62,28 +63,17 @@ export function Audit() {
         </label>
       </div>
       <Failure error={error} />
-      <table aria-label="audit entries">
-        <thead>
-          <tr>
-            <th scope="col">time</th>
-            <th scope="col">actor</th>
-            <th scope="col">action</th>
-            <th scope="col">target</th>
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((e) => (
-            <tr key={e.seq}>
-              <td>
-                <Time at={e.time} />
-              </td>
-              <td>{e.actor}</td>
-              <td>{e.action}</td>
-              <td>{e.target}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        label="audit entries"
+        rows={shown}
+        rowKey={(e) => e.seq}
+        columns={[
+          { label: "time", cell: (e) => <Time at={e.time} /> },
+          { label: "actor", cell: (e) => e.actor },
+          { label: "action", cell: (e) => e.action },
+          { label: "target", cell: (e) => e.target },
+        ]}
+      />
       {older ? (
         <button type="button" onClick={() => page(older)}>
           Older entries

@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { api, need } from "../api/client";
 import { useCan } from "../app/session";
+import { Table } from "../app/Table";
 import { Failure, Loading, Page, Time, useLoad } from "../app/ui";
 
 export function Cluster() {
@@ -22,47 +23,30 @@ export function Cluster() {
       <Failure error={error} />
       <Loading loaded={loaded} />
       {loaded.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">node</th>
-              <th scope="col">role</th>
-              <th scope="col">host</th>
-              <th scope="col">health</th>
-              <th scope="col">jobs running</th>
-              <th scope="col">heartbeat</th>
-              <th scope="col">version</th>
-              <th scope="col">
-                <span className="visually-hidden">actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {loaded.data.nodes.map((n) => (
-              <tr key={n.id}>
-                <td>{n.id}</td>
-                <td>{n.role}</td>
-                <td>{n.host}</td>
-                <td>
-                  {n.health}
-                  {n.draining ? " (draining)" : ""}
-                </td>
-                <td>{n.in_flight}</td>
-                <td>
-                  <Time at={n.heartbeat_at} />
-                </td>
-                <td>{n.version}</td>
-                <td>
-                  {can("modify", "cluster", n.id) && n.role.includes("executor") && !n.draining ? (
-                    <button type="button" className="danger" onClick={() => drain(n.id)}>
-                      Drain {n.id}
-                    </button>
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          label="nodes"
+          rows={loaded.data.nodes}
+          rowKey={(n) => n.id}
+          columns={[
+            { label: "node", cell: (n) => n.id },
+            { label: "role", cell: (n) => n.role },
+            { label: "host", cell: (n) => n.host },
+            { label: "health", cell: (n) => `${n.health}${n.draining ? " (draining)" : ""}` },
+            { label: "jobs running", cell: (n) => n.in_flight },
+            { label: "heartbeat", cell: (n) => <Time at={n.heartbeat_at} /> },
+            { label: "version", cell: (n) => n.version },
+            {
+              label: "actions",
+              unlabelled: true,
+              cell: (n) =>
+                can("modify", "cluster", n.id) && n.role.includes("executor") && !n.draining ? (
+                  <button type="button" className="danger" onClick={() => drain(n.id)}>
+                    Drain {n.id}
+                  </button>
+                ) : null,
+            },
+          ]}
+        />
       ) : null}
     </Page>
   );

@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { api, need, type Schemas } from "../api/client";
 import { useCan } from "../app/session";
+import { Table } from "../app/Table";
 import { Failure, Loading, Notice, Page, useLoad } from "../app/ui";
 
 type Spec = Schemas["ConnectionSpec"];
@@ -144,30 +145,21 @@ export function Connections() {
     <Page title="Connections">
       <Loading loaded={loaded} />
       {loaded.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">name</th>
-              <th scope="col">kind</th>
-              <th scope="col">reaches</th>
-              <th scope="col">
-                <span className="visually-hidden">test</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {loaded.data.connections.map((c) => (
-              <tr key={c.name}>
-                <td>{c.name}</td>
-                <td>{c.kind}</td>
-                <td>
-                  <code>{describe(c)}</code>
-                </td>
-                <td>{can("modify", "connections", c.name) ? <TestButton name={c.name} /> : null}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          label="connections"
+          rows={loaded.data.connections}
+          rowKey={(c) => c.name}
+          columns={[
+            { label: "name", cell: (c) => c.name },
+            { label: "kind", cell: (c) => c.kind },
+            { label: "reaches", cell: (c) => <code>{describe(c)}</code> },
+            {
+              label: "test",
+              unlabelled: true,
+              cell: (c) => (can("modify", "connections", c.name) ? <TestButton name={c.name} /> : null),
+            },
+          ]}
+        />
       ) : null}
       {can("create", "connections") || can("modify", "connections") ? <ConnectionForm onSaved={loaded.reload} /> : null}
     </Page>

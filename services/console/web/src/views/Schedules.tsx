@@ -5,6 +5,7 @@ import { useState } from "react";
 import { api, need } from "../api/client";
 import { href } from "../app/route";
 import { useCan } from "../app/session";
+import { Table } from "../app/Table";
 import { Failure, Loading, Page, Time, useLoad } from "../app/ui";
 
 export function Schedules() {
@@ -31,49 +32,43 @@ export function Schedules() {
       <Failure error={error} />
       <Loading loaded={loaded} />
       {loaded.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">name</th>
-              <th scope="col">dataflow</th>
-              <th scope="col">cron (UTC)</th>
-              <th scope="col">next occurrences</th>
-              <th scope="col">enabled</th>
-              <th scope="col">recent misfires</th>
-              <th scope="col">owner</th>
-            </tr>
-          </thead>
-          <tbody>
-            {loaded.data.schedules.map((s) => (
-              <tr key={s.name}>
-                <td>{s.name}</td>
-                <td>
-                  <a href={href(["dataflows", s.dataflow])}>{s.dataflow}</a>
-                </td>
-                <td>
-                  <code>{s.cron}</code>
-                </td>
-                <td>
-                  {s.next_occurrences.map((at) => (
-                    <div key={at}>
-                      <Time at={at} />
-                    </div>
-                  ))}
-                </td>
-                <td>
+        <Table
+          label="schedules"
+          rows={loaded.data.schedules}
+          rowKey={(s) => s.name}
+          columns={[
+            { label: "name", cell: (s) => s.name },
+            { label: "dataflow", cell: (s) => <a href={href(["dataflows", s.dataflow])}>{s.dataflow}</a> },
+            { label: "cron (UTC)", cell: (s) => <code>{s.cron}</code> },
+            {
+              label: "next occurrences",
+              cell: (s) =>
+                s.next_occurrences.map((at) => (
+                  <div key={at}>
+                    <Time at={at} />
+                  </div>
+                )),
+            },
+            {
+              label: "enabled",
+              cell: (s) => (
+                <>
                   {s.enabled ? "yes" : "no"}{" "}
                   {can("execute", "schedules", s.name) ? (
                     <button type="button" onClick={() => toggle(s.name, s.enabled)}>
                       {s.enabled ? `Disable ${s.name}` : `Enable ${s.name}`}
                     </button>
                   ) : null}
-                </td>
-                <td>{misfires.data?.filter((e) => e.target === `schedule/${s.name}`).length ?? "—"}</td>
-                <td>{s.owner}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            {
+              label: "recent misfires",
+              cell: (s) => misfires.data?.filter((e) => e.target === `schedule/${s.name}`).length ?? "—",
+            },
+            { label: "owner", cell: (s) => s.owner },
+          ]}
+        />
       ) : null}
     </Page>
   );

@@ -1,6 +1,7 @@
 import { api, need } from "../../api/client";
 import { href } from "../../app/route";
 import { useCan } from "../../app/session";
+import { Table } from "../../app/Table";
 import { Loading, Page, Time, useLoad } from "../../app/ui";
 
 export function DataflowList() {
@@ -13,28 +14,16 @@ export function DataflowList() {
     >
       <Loading loaded={loaded} />
       {loaded.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">name</th>
-              <th scope="col">latest version</th>
-              <th scope="col">saved</th>
-            </tr>
-          </thead>
-          <tbody>
-            {loaded.data.dataflows.map((d) => (
-              <tr key={d.name}>
-                <td>
-                  <a href={href(["dataflows", d.name])}>{d.name}</a>
-                </td>
-                <td>{d.latest_version}</td>
-                <td>
-                  <Time at={d.updated_at} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          label="dataflows"
+          rows={loaded.data.dataflows}
+          rowKey={(d) => d.name}
+          columns={[
+            { label: "name", cell: (d) => <a href={href(["dataflows", d.name])}>{d.name}</a> },
+            { label: "latest version", cell: (d) => d.latest_version },
+            { label: "saved", cell: (d) => <Time at={d.updated_at} /> },
+          ]}
+        />
       ) : null}
     </Page>
   );

@@ -1,8 +1,12 @@
 // A preview's answer: the stage's first rows and what each stage passed.
 import type { Schemas } from "../../api/client";
+import { Table } from "../../app/Table";
+import { Stages } from "../jobs/Stages";
+
+type Row = Record<string, unknown>;
 
 export function PreviewTable({ preview }: { preview: Schemas["Preview"] }) {
-  const rows = preview.rows as Record<string, unknown>[];
+  const rows = preview.rows as Row[];
   return (
     <section className="preview" aria-label={`preview of ${preview.stage}`}>
       <h3>
@@ -13,47 +17,19 @@ export function PreviewTable({ preview }: { preview: Schemas["Preview"] }) {
         {preview.truncated ? " (more exist)" : ""} in {preview.elapsed_ms} ms on {preview.node}; nothing was
         written.
       </p>
-      <table className="stage-counts">
-        <caption>Rows through each stage</caption>
-        <thead>
-          <tr>
-            <th scope="col">stage</th>
-            <th scope="col">rows in</th>
-            <th scope="col">rows out</th>
-          </tr>
-        </thead>
-        <tbody>
-          {preview.stages.map((s) => (
-            <tr key={s.id}>
-              <td>{s.id}</td>
-              <td>{s.rows_in}</td>
-              <td>{s.rows_out}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Stages stages={preview.stages} caption="Rows through each stage" />
       <div className="scroll">
-        <table className="rows">
-          <caption>First rows</caption>
-          <thead>
-            <tr>
-              {preview.columns.map((c) => (
-                <th scope="col" key={c.name} title={c.type}>
-                  {c.name}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((row, i) => (
-              <tr key={i}>
-                {preview.columns.map((c) => (
-                  <td key={c.name}>{row[c.name] === undefined || row[c.name] === null ? "" : String(row[c.name])}</td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          caption="First rows"
+          className="rows"
+          rows={rows}
+          rowKey={(_, i) => String(i)}
+          columns={preview.columns.map((c) => ({
+            label: c.name,
+            title: c.type,
+            cell: (row: Row) => (row[c.name] === undefined || row[c.name] === null ? "" : String(row[c.name])),
+          }))}
+        />
       </div>
     </section>
   );

@@ -5,6 +5,7 @@ import { api, need, type Schemas } from "../../api/client";
 import { href } from "../../app/route";
 import { useCan } from "../../app/session";
 import { Failure, Page, Status, Time } from "../../app/ui";
+import { Stages } from "./Stages";
 
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -166,27 +167,7 @@ export function JobPage({ id }: { id: string }) {
           </>
         ) : null}
       </dl>
-      <table>
-        <caption>Stages</caption>
-        <thead>
-          <tr>
-            <th scope="col">stage</th>
-            <th scope="col">rows in</th>
-            <th scope="col">rows out</th>
-            <th scope="col">ms</th>
-          </tr>
-        </thead>
-        <tbody>
-          {job.stages.map((s) => (
-            <tr key={s.id}>
-              <td>{s.id}</td>
-              <td>{s.rows_in}</td>
-              <td>{s.rows_out}</td>
-              <td>{s.elapsed_ms}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Stages stages={job.stages} caption="Stages" />
       {showLog ? (
         <Log id={id} />
       ) : (

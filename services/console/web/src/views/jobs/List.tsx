@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { api, need } from "../../api/client";
 import { go, href } from "../../app/route";
+import { Table } from "../../app/Table";
 import { Loading, Page, Status, Time, useLoad } from "../../app/ui";
 
 const STATUSES = ["", "queued", "running", "succeeded", "failed", "cancelled"];
@@ -66,36 +67,19 @@ export function JobList({ query }: { query: URLSearchParams }) {
       <Loading loaded={loaded} />
       {loaded.data ? (
         <>
-          <table aria-label="jobs">
-            <thead>
-              <tr>
-                <th scope="col">job</th>
-                <th scope="col">dataflow</th>
-                <th scope="col">status</th>
-                <th scope="col">created</th>
-                <th scope="col">rows read</th>
-                <th scope="col">rows written</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.jobs.map((job) => (
-                <tr key={job.id}>
-                  <td>
-                    <a href={href(["jobs", job.id])}>{job.id.slice(-12)}</a>
-                  </td>
-                  <td>{job.dataflow}</td>
-                  <td>
-                    <Status status={job.status} />
-                  </td>
-                  <td>
-                    <Time at={job.created_at} />
-                  </td>
-                  <td>{job.rows_read}</td>
-                  <td>{job.rows_written}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            label="jobs"
+            rows={loaded.data.jobs}
+            rowKey={(job) => job.id}
+            columns={[
+              { label: "job", cell: (job) => <a href={href(["jobs", job.id])}>{job.id.slice(-12)}</a> },
+              { label: "dataflow", cell: (job) => job.dataflow },
+              { label: "status", cell: (job) => <Status status={job.status} /> },
+              { label: "created", cell: (job) => <Time at={job.created_at} /> },
+              { label: "rows read", cell: (job) => job.rows_read },
+              { label: "rows written", cell: (job) => job.rows_written },
+            ]}
+          />
           {loaded.data.jobs.length === 0 ? <p className="muted">No jobs.</p> : null}
           <div className="toolbar">
             {cursor ? <a href={href(["jobs"], { status, dataflow, before })}>Newest</a> : null}
