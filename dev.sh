@@ -116,6 +116,25 @@ wait_ready() {
   return 1
 }
 
+# Starts `$PRISM_BIN standalone` for a test script on a free port: data in $1, its
+# log in $2, the first admin's password $3. Sets STANDALONE_URL and STANDALONE_PID;
+# fails with the log's tail if it is not ready within a minute. The caller stops it.
+start_test_standalone() {
+  local data="$1" log="$2" password="$3" port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PRISM_DATA_DIR="$data" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 \
+    PRISM_ADMIN_PASSWORD="$password" "$PRISM_BIN" standalone >"$log" 2>&1 &
+  STANDALONE_PID=$!
+  STANDALONE_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 300); do
+    if curl -fsS "$STANDALONE_URL/readyz" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "prism standalone did not become ready:" >&2
+  tail -n 40 "$log" >&2
+  return 1
+}
+
 TOKEN=""
 api() { # method path [json body]; signed in once sign_in has run
   curl -sS -X "$1" "http://$HTTP_ADDR$2" -H 'content-type: application/json' \

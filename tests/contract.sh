@@ -36,17 +36,10 @@ if [ -z "${PRISM_BIN:-}" ]; then
 fi
 
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 password="contract-admin-password"
-PRISM_DATA_DIR="$dir" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 \
-  PRISM_ADMIN_PASSWORD="$password" "$PRISM_BIN" standalone >"$dir/prism.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 150); do
-  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+trap 'kill "${STANDALONE_PID:-}" 2>/dev/null; wait "${STANDALONE_PID:-}" 2>/dev/null; rm -rf "$dir"' EXIT
+start_test_standalone "$dir" "$dir/prism.log" "$password"
+base="$STANDALONE_URL"
 
 say "OpenAPI document: $base/openapi.json"
 curl -fsS "$base/openapi.json" >"$dir/openapi.json"

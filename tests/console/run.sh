@@ -27,9 +27,7 @@ fi
 ensure_nats_server
 PRISM_BIN="${PRISM_BIN:-$TARGET_DIR/debug/prism}"
 work="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/data/files" "$work/home"
-export PRISM_CONSOLE_URL="http://127.0.0.1:$port"
 export PRISM_CONSOLE_ADMIN_PASSWORD="console-admin-password"
 export PRISM_CONSOLE_FILES="$work/data/files"
 export PRISM_CONSOLE_BIN="$PRISM_BIN"
@@ -40,20 +38,9 @@ export PRISM_CONSOLE_EXAMPLES="$root/examples"
 export PRISM_CONSOLE_JOBS="${PRISM_CONSOLE_JOBS:-100000}"
 cargo build --quiet -p prism-tests --bin seed-jobs
 "$TARGET_DIR/debug/seed-jobs" "sqlite://$work/data/config.db" "$PRISM_CONSOLE_JOBS"
-PRISM_DATA_DIR="$work/data" PRISM_HTTP_ADDR="127.0.0.1:$port" PRISM_NATS_PORT=0 \
-  PRISM_ADMIN_PASSWORD="$PRISM_CONSOLE_ADMIN_PASSWORD" "$PRISM_BIN" standalone >"$work/prism.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
-ready=""
-for _ in $(seq 1 300); do
-  if curl -fsS "$PRISM_CONSOLE_URL/readyz" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.2
-done
-if [ -z "$ready" ]; then
-  echo "prism standalone did not become ready:" >&2
-  tail -n 40 "$work/prism.log" >&2
-  exit 1
-fi
+trap 'kill "${STANDALONE_PID:-}" 2>/dev/null; wait "${STANDALONE_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
+start_test_standalone "$work/data" "$work/prism.log" "$PRISM_CONSOLE_ADMIN_PASSWORD"
+export PRISM_CONSOLE_URL="$STANDALONE_URL"
 # The console's API types are generated from this very document: they must not drift.
 if ! curl -fsS "$PRISM_CONSOLE_URL/openapi.json" | cmp -s - "$root/services/console/web/src/api/openapi.json"; then
   echo "services/console/web/src/api/openapi.json is not the served /openapi.json:" >&2
