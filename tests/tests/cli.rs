@@ -81,7 +81,9 @@ fn text(out: &Output) -> String {
 }
 
 /// A directory of documents: a connection, three dataflows (one that succeeds, one
-/// that fails when run, one slow) and a disabled schedule.
+/// that fails when run, one slow), a process flow chaining two of them, and a
+/// disabled schedule. The flow comes first in its file: `apply` still saves it
+/// after the dataflows it names.
 fn write_documents(dir: &Path, files: &Path) {
     let connection =
         json!({"kind":"connection","name":"files","spec":{"kind":"local","root":files}});
@@ -102,7 +104,7 @@ fn write_documents(dir: &Path, files: &Path) {
     std::fs::write(dir.join("dataflows.yaml"), yaml.join("\n---\n")).unwrap();
     std::fs::write(
         dir.join("schedule.yaml"),
-        "kind: schedule\nname: nightly\nspec:\n  dataflow: adults\n  cron: '0 2 * * *'\n  enabled: false\n",
+        "kind: processflow\nname: chain\nspec:\n  activities:\n    - {id: first, type: job, dataflow: adults}\n    - {id: then, type: job, dataflow: slow}\n    - {id: done, type: succeed}\n  transitions:\n    - {from: first, to: then, on: succeeded}\n    - {from: then, to: done, on: always}\n    - {from: first, to: done, on: otherwise}\n---\nkind: schedule\nname: nightly\nspec:\n  dataflow: adults\n  cron: '0 2 * * *'\n  enabled: false\n",
     )
     .unwrap();
 }
@@ -144,6 +146,7 @@ async fn an_operator_logs_in_applies_runs_and_follows_jobs() {
         "connection/files created",
         "dataflow/adults created (version 1)",
         "dataflow/broken created (version 1)",
+        "processflow/chain created (version 1)",
         "schedule/nightly created",
     ] {
         assert!(first.contains(line), "{first}");
@@ -155,11 +158,11 @@ async fn an_operator_logs_in_applies_runs_and_follows_jobs() {
             .iter()
             .filter(|e| e["action"].as_str().is_some_and(|a| a.ends_with(".put")))
             .count();
-        (puts == 5).then_some(entries.len())
+        (puts == 6).then_some(entries.len())
     })
     .await;
     let second = operator.ok(&["apply", "-f", dir]);
-    assert_eq!(second.lines().count(), 5, "{second}");
+    assert_eq!(second.lines().count(), 6, "{second}");
     assert!(second.lines().all(|l| l.contains("unchanged")), "{second}");
     assert_eq!(
         platform.api.get("/v1/dataflows/adults").await.1["version"],

@@ -88,7 +88,9 @@ fn document(raw: Value, origin: String) -> Outcome<Document> {
         .get("kind")
         .and_then(Value::as_str)
         .and_then(Kind::parse)
-        .ok_or_else(|| fail("field kind: one of connection, dataflow, schedule, service"))?;
+        .ok_or_else(|| {
+            fail("field kind: one of connection, dataflow, processflow, schedule, service")
+        })?;
     let name = map
         .get("name")
         .and_then(Value::as_str)
@@ -136,7 +138,7 @@ pub fn load(path: &Path) -> Outcome<Vec<Document>> {
 pub async fn save(client: &Client, doc: &Document) -> Outcome<String> {
     let path = doc.kind.path(&doc.name);
     let label = format!("{}/{}", doc.kind.name(), doc.name);
-    if doc.kind != Kind::Dataflow {
+    if !doc.kind.versioned() {
         match client.get(&path).await {
             Ok(current) if doc.kind.unchanged(&doc.spec, &current) => {
                 return Ok(format!("{label} unchanged"));
@@ -151,11 +153,11 @@ pub async fn save(client: &Client, doc: &Document) -> Outcome<String> {
         .map_err(|e| Failure::local(format!("{label} ({}): {e}", doc.origin)))?;
     let verb = match status {
         201 => "created",
-        _ if doc.kind == Kind::Dataflow => "unchanged",
+        _ if doc.kind.versioned() => "unchanged",
         _ => "configured",
     };
     Ok(match answer["version"].as_u64() {
-        Some(version) if doc.kind == Kind::Dataflow => {
+        Some(version) if doc.kind.versioned() => {
             format!("{label} {verb} (version {version})")
         }
         _ => format!("{label} {verb}"),

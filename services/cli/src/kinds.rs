@@ -7,11 +7,13 @@ use crate::client::encode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
     // In dependency order: `apply` saves connections before the dataflows reading
-    // them, and dataflows before the services and schedules naming them.
+    // them, dataflows before the process flows, services and schedules naming them.
     #[value(alias = "connections")]
     Connection,
     #[value(alias = "dataflows")]
     Dataflow,
+    #[value(name = "processflow", alias = "processflows")]
+    ProcessFlow,
     #[value(alias = "services")]
     Service,
     #[value(alias = "schedules")]
@@ -27,6 +29,7 @@ impl Kind {
         match self {
             Kind::Connection => "connection",
             Kind::Dataflow => "dataflow",
+            Kind::ProcessFlow => "processflow",
             Kind::Service => "service",
             Kind::Schedule => "schedule",
         }
@@ -37,6 +40,7 @@ impl Kind {
         match self {
             Kind::Connection => "connections",
             Kind::Dataflow => "dataflows",
+            Kind::ProcessFlow => "processflows",
             Kind::Service => "services",
             Kind::Schedule => "schedules",
         }
@@ -49,15 +53,19 @@ impl Kind {
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             Kind::Connection => &["name", "kind", "root", "updated_at"],
-            Kind::Dataflow => &["name", "latest_version", "updated_at"],
+            Kind::Dataflow | Kind::ProcessFlow => &["name", "latest_version", "updated_at"],
             Kind::Service => &["name", "dataflow", "version", "pinned", "max_inflight"],
             Kind::Schedule => &["name", "dataflow", "cron", "enabled", "owner"],
         }
     }
 
+    /// Kept as immutable versions: the server makes none of an unchanged document.
+    pub fn versioned(self) -> bool {
+        matches!(self, Kind::Dataflow | Kind::ProcessFlow)
+    }
+
     /// Whether saving `spec` over `current` (the API's GET answer) would change
-    /// nothing. Dataflows are compared by the server, which makes no new version
-    /// of an unchanged document.
+    /// nothing. Versioned kinds are compared by the server.
     pub fn unchanged(self, spec: &Value, current: &Value) -> bool {
         let Some(spec) = spec.as_object() else {
             return false;
@@ -75,7 +83,7 @@ impl Kind {
             .iter()
             .filter(|(k, _)| !spec.contains_key(*k))
             .all(|(k, v)| current.get(*k) == Some(v));
-        self != Kind::Dataflow && given && defaulted
+        !self.versioned() && given && defaulted
     }
 }
 
@@ -89,6 +97,7 @@ mod tests {
         assert_eq!(Kind::parse("dataflows"), Some(Kind::Dataflow));
         assert_eq!(Kind::parse("Schedule"), Some(Kind::Schedule));
         assert_eq!(Kind::parse("job"), None);
+        assert_eq!(Kind::parse("processflows"), Some(Kind::ProcessFlow));
     }
 
     #[test]

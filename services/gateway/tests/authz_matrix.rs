@@ -47,6 +47,13 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             "/v1/dataflows" | "/v1/dataflows/{name}" | "/v1/dataflows/{name}/versions/{version}",
         ) => OBSERVE,
         ("PUT", "/v1/dataflows/{name}") => DESIGN,
+        (
+            "GET",
+            "/v1/processflows"
+            | "/v1/processflows/{name}"
+            | "/v1/processflows/{name}/versions/{version}",
+        ) => OBSERVE,
+        ("PUT", "/v1/processflows/{name}") => DESIGN,
         ("POST", "/v1/dataflows/{name}/validate") => OBSERVE,
         ("POST", "/v1/dataflows/{name}/preview") => RUN,
         ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/jobs/{id}/logs" | "/v1/reports/jobs") => {
@@ -73,6 +80,12 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("POST", "/v1/cluster/nodes/{id}/drain") => ADMIN,
         _ => return None,
     })
+}
+
+/// A process flow of one job and its end.
+fn chain() -> Value {
+    json!({"activities":[{"id":"run","type":"job","dataflow":"adults"},{"id":"done","type":"succeed"}],
+           "transitions":[{"from":"run","to":"done","on":"always"}]})
 }
 
 impl World {
@@ -163,6 +176,11 @@ impl World {
                 body = json!({"document": latest["document"], "stage": stage});
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
+            ("PUT", "/v1/processflows/{name}") => body = chain(),
+            ("GET", "/v1/processflows/{name}" | "/v1/processflows/{name}/versions/{version}") => {
+                self.as_admin("PUT", "/v1/processflows/chain", chain())
+                    .await;
+            }
             ("PUT", "/v1/secrets/{name}") => body = json!({"value":"matrix-secret-value"}),
             ("PUT", "/v1/settings/logging") => body = json!({"level":"info"}),
             ("PUT", "/v1/settings/retention") => body = json!({"days": 3650}),
@@ -194,12 +212,17 @@ impl World {
         }
         let path = path
             .replace("/v1/users/{name}", "/v1/users/target")
+            .replace(
+                "/v1/processflows/{name}/versions/{version}",
+                "/v1/processflows/chain/versions/1",
+            )
             .replace("{name}/versions/{version}", "adults/versions/1")
             .replace("/v1/roles/{name}", "/v1/roles/custom")
             .replace("{entity}/{name}", "dataflows/adults")
             .replace("/v1/connections/{name}", "/v1/connections/files")
             .replace("/v1/secrets/{name}", "/v1/secrets/pg-password")
             .replace("/v1/dataflows/{name}", "/v1/dataflows/adults")
+            .replace("/v1/processflows/{name}", "/v1/processflows/chain")
             .replace("/v1/schedules/{name}", "/v1/schedules/nightly")
             .replace("/v1/services/{name}", "/v1/services/lookup")
             .replace("/rest/{name}/", "/rest/lookup/")

@@ -40,6 +40,7 @@ fn listing(route: &Route) -> Option<Result<Listing, &'static str>> {
         "/v1/connections" => named("connections", "name", "connections", "files"),
         "/v1/secrets" => named("secrets", "name", "secrets", "pg-password"),
         "/v1/dataflows" => named("dataflows", "name", "dataflows", "adults"),
+        "/v1/processflows" => named("processflows", "name", "processflows", "chain"),
         // A job is named by its dataflow.
         "/v1/jobs" => named("jobs", "dataflow", "jobs", "adults"),
         "/v1/reports/jobs" => Ok(Listing {
@@ -57,6 +58,12 @@ fn listing(route: &Route) -> Option<Result<Listing, &'static str>> {
         }
         _ => return None,
     })
+}
+
+/// A process flow of one job of `dataflow` and its end.
+fn chain(dataflow: &str) -> Value {
+    json!({"activities":[{"id":"run","type":"job","dataflow":dataflow},{"id":"done","type":"succeed"}],
+           "transitions":[{"from":"run","to":"done","on":"always"}]})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,6 +91,8 @@ async fn every_list_shows_a_caller_granted_one_name_that_name_only() {
         ),
         ("/v1/dataflows/lookup2", lookup_dataflow()),
         ("/v1/services/lookup2", json!({"dataflow":"lookup2"})),
+        ("/v1/processflows/chain", chain("adults")),
+        ("/v1/processflows/chain2", chain("other")),
     ];
     for (path, body) in second {
         world.as_admin("PUT", path, body).await;
@@ -122,7 +131,7 @@ async fn every_list_shows_a_caller_granted_one_name_that_name_only() {
             None => panic!("GET {}: not in the list of listings", route.path),
         }
     }
-    assert!(lists.len() >= 9, "every list is checked");
+    assert!(lists.len() >= 10, "every list is checked");
     let grants: Vec<Value> = lists
         .iter()
         .map(|(_, l)| json!({"entity": l.entity, "match": l.granted, "actions": ["view"]}))

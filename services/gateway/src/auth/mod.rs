@@ -220,7 +220,7 @@ async fn admit(state: &AppState, need: Need, request: Request) -> ApiResult<Requ
 
 /// Whether the entity a `PUT` names exists already.
 async fn exists(state: &AppState, entity: Entity, name: &str) -> ApiResult<bool> {
-    use prism_store::records::{connections, dataflows, roles, schedules, users};
+    use prism_store::records::{connections, dataflows, processflows, roles, schedules, users};
     let name = name.to_string();
     let found = state
         .store
@@ -230,6 +230,7 @@ async fn exists(state: &AppState, entity: Entity, name: &str) -> ApiResult<bool>
                 Ok(match entity {
                     Entity::Connections => connections::get(&tx, &name).await?.is_some(),
                     Entity::Dataflows => dataflows::latest(&tx, &name).await?.is_some(),
+                    Entity::ProcessFlows => processflows::latest(&tx, &name).await?.is_some(),
                     Entity::Schedules => schedules::get(&tx, &name).await?.is_some(),
                     Entity::Users => users::get(&tx, &name).await?.is_some(),
                     Entity::Roles => roles::get(&tx, &name).await?.is_some(),

@@ -161,6 +161,33 @@ pub struct DataflowDocument {
     pub stages: Value,
 }
 
+/// One version of a process flow, as saved.
+#[derive(Serialize, ToSchema)]
+pub struct ProcessFlowVersion {
+    pub name: String,
+    pub version: u32,
+    pub created_at: Option<String>,
+    #[schema(value_type = Object)]
+    pub document: Value,
+}
+
+/// A process flow document: `parameters`, `activities`, `transitions` (see
+/// docs/process-flows.md).
+#[derive(Serialize, ToSchema)]
+pub struct ProcessFlowDocument {
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub activities: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub transitions: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessFlows {
+    pub processflows: Vec<DataflowSummary>,
+}
+
 /// What a save of the document would meet: its problems, by stage and field.
 #[derive(Serialize, ToSchema)]
 pub struct DataflowCheck {

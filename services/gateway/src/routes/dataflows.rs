@@ -38,7 +38,7 @@ fn body(record: &DataflowVersionRecord) -> ApiResult<bodies::DataflowVersion> {
     })
 }
 
-fn syntax_of(headers: &HeaderMap) -> Syntax {
+pub(crate) fn syntax_of(headers: &HeaderMap) -> Syntax {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -15,6 +15,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod previews;
+mod processflows;
 mod reports;
 mod roles;
 mod schedules;
@@ -121,7 +122,8 @@ impl Table {
 
 use Action::{Delete, Execute, Modify, View};
 use Entity::{
-    Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Secrets, Services, Users,
+    Audit, Cluster, Connections, Dataflows, Jobs, ProcessFlows, Roles, Schedules, Secrets,
+    Services, Users,
 };
 use Need::{Checked, Named, Public, Signed, Type, Upsert};
 
@@ -138,6 +140,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         access,
         roles_and_overrides,
         configuration,
+        processflow_routes,
         secret_routes,
         job_routes,
         schedule_routes,
@@ -481,6 +484,46 @@ fn configuration(t: Table) -> Table {
         Named(View, Dataflows, "name"),
         dataflows::get_version,
         doc("getDataflowVersion", "One version of a dataflow").answers::<b::DataflowVersion>(200),
+    )
+}
+
+/// Process flows: versioned documents of activities and transitions.
+fn processflow_routes(t: Table) -> Table {
+    t.get(
+        "/v1/processflows",
+        Type(View, ProcessFlows),
+        processflows::list,
+        doc(
+            "listProcessFlows",
+            "Process flows the caller may view, latest versions",
+        )
+        .answers::<b::ProcessFlows>(200),
+    )
+    .get(
+        "/v1/processflows/{name}",
+        Named(View, ProcessFlows, "name"),
+        processflows::get_latest,
+        doc("getProcessFlow", "A process flow's latest version")
+            .answers::<b::ProcessFlowVersion>(200),
+    )
+    .put(
+        "/v1/processflows/{name}",
+        Upsert(ProcessFlows, "name"),
+        processflows::put,
+        doc(
+            "putProcessFlow",
+            "Saves a new version (201), or none when unchanged (200); problems named by activity and field",
+        )
+        .takes::<b::ProcessFlowDocument>()
+        .answers::<b::DataflowSaved>(201)
+        .also(200),
+    )
+    .get(
+        "/v1/processflows/{name}/versions/{version}",
+        Named(View, ProcessFlows, "name"),
+        processflows::get_version,
+        doc("getProcessFlowVersion", "One version of a process flow")
+            .answers::<b::ProcessFlowVersion>(200),
     )
 }
 

@@ -17,8 +17,8 @@ pub const NAMES: &[&str] = &[
 
 use Action::{Create, Delete, Execute, Modify, View};
 use Entity::{
-    Audit, Cluster, Connections, Dataflows, Jobs, Roles, Schedules, Secrets, Services, Tokens,
-    Users,
+    Audit, Cluster, Connections, Dataflows, Jobs, ProcessFlows, Roles, Schedules, Secrets,
+    Services, Tokens, Users,
 };
 
 const ALL_ACTIONS: &[Action] = &[View, Create, Modify, Delete, Execute];
@@ -26,6 +26,7 @@ const ALL_ACTIONS: &[Action] = &[View, Create, Modify, Delete, Execute];
 const OBSERVABLE: &[Entity] = &[
     Connections,
     Dataflows,
+    ProcessFlows,
     Jobs,
     Schedules,
     Services,
@@ -39,6 +40,7 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
         "admin" => [
             Connections,
             Dataflows,
+            ProcessFlows,
             Jobs,
             Schedules,
             Services,
@@ -59,6 +61,7 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
             (Connections, ALL_ACTIONS),
             (Secrets, ALL_ACTIONS),
             (Dataflows, ALL_ACTIONS),
+            (ProcessFlows, ALL_ACTIONS),
             (Schedules, ALL_ACTIONS),
             (Jobs, &[View, Modify]),
         ],
@@ -70,6 +73,7 @@ pub fn grants(name: &str) -> Option<Vec<Grant>> {
             rows.extend([
                 (Connections, &[View, Execute][..]),
                 (Dataflows, &[View, Execute][..]),
+                (ProcessFlows, &[View, Execute]),
                 (Jobs, &[View, Modify]),
                 (Schedules, &[View, Execute]),
             ]);

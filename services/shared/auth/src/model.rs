@@ -44,6 +44,7 @@ names!(
     Entity {
         Connections = "connections",
         Dataflows = "dataflows",
+        ProcessFlows = "processflows",
         Jobs = "jobs",
         Schedules = "schedules",
         Services = "services",

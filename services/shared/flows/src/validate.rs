@@ -564,14 +564,8 @@ fn check_graph(
     }
     // Kahn's algorithm: what is left has a cycle.
     let mut incoming: Vec<usize> = into.iter().map(Vec::len).collect();
+    // (With no activity free of inputs, nothing can start: that is a cycle too.)
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| incoming[i] == 0).collect();
-    if ready.is_empty() {
-        c.problem(
-            None,
-            "transitions",
-            "no activity starts the flow: every one has a transition into it",
-        );
-    }
     let mut ordered = 0;
     while let Some(i) = ready.pop_front() {
         ordered += 1;
@@ -583,14 +577,12 @@ fn check_graph(
         }
     }
     if ordered < n {
-        let cycle: Vec<&str> = (0..n)
-            .filter(|&i| incoming[i] > 0)
-            .map(|i| activities[i].id.as_str())
-            .collect();
+        let cycle = on_cycles(&incoming, &out);
+        let names: Vec<&str> = cycle.iter().map(|&i| activities[i].id.as_str()).collect();
         c.problem(
-            Some(cycle[0]),
+            Some(names[0]),
             "transitions",
-            format!("a cycle through {}", cycle.join(", ")),
+            format!("a cycle through {}", names.join(", ")),
         );
         return;
     }
@@ -665,6 +657,26 @@ fn check_graph(
                     );
                 }
             }
+        }
+    }
+}
+
+/// The activities Kahn's algorithm left (`incoming` above zero) that lie on a
+/// cycle: those left after also removing, again and again, the ones nothing left
+/// leads out of (what only follows a cycle).
+fn on_cycles(incoming: &[usize], out: &[Vec<usize>]) -> Vec<usize> {
+    let mut left: BTreeSet<usize> = (0..incoming.len()).filter(|&i| incoming[i] > 0).collect();
+    loop {
+        let sinks: Vec<usize> = left
+            .iter()
+            .copied()
+            .filter(|&i| !out[i].iter().any(|j| left.contains(j)))
+            .collect();
+        if sinks.is_empty() {
+            return left.into_iter().collect();
+        }
+        for i in sinks {
+            left.remove(&i);
         }
     }
 }

@@ -62,6 +62,10 @@ pub fn secrets() -> Family {
 pub fn dataflows() -> Family {
     Family(root().subspace(&"df"))
 }
+/// `("pf", name, version)` → `ProcessFlowVersionRecord`
+pub fn processflows() -> Family {
+    Family(root().subspace(&"pf"))
+}
 /// `("sched", name)` → `ScheduleRecord`
 pub fn schedules() -> Family {
     Family(root().subspace(&"sched"))

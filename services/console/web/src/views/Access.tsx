@@ -7,7 +7,7 @@ import { Table } from "../app/Table";
 import { Failure, Loading, Page, useLoad } from "../app/ui";
 
 const ACTIONS = ["view", "create", "modify", "delete", "execute"];
-const ENTITIES = ["dataflows", "jobs", "connections", "schedules", "services", "secrets", "users", "roles", "audit", "cluster"];
+const ENTITIES = ["dataflows", "processflows", "jobs", "connections", "schedules", "services", "secrets", "users", "roles", "audit", "cluster"];
 
 function Check() {
   const [question, setQuestion] = useState({ user: "", action: "view", entity: "dataflows", name: "" });

@@ -85,11 +85,14 @@ fn cycles_unknown_dataflows_dead_ends_and_two_otherwise_are_refused() {
         .unwrap()
         .push(json!({"from": "d", "to": "b", "on": "failed"}));
     let found = problems(&cycle);
-    assert!(
-        found
-            .iter()
-            .any(|(_, f, m)| f == "transitions" && m.starts_with("a cycle through b, d")),
-        "{found:?}"
+    assert_eq!(
+        found,
+        vec![(
+            Some("b".into()),
+            "transitions".into(),
+            "a cycle through b, d".into()
+        )],
+        "only the activities on the cycle, not those after it"
     );
 
     let mut unknown = diamond();

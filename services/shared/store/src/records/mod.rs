@@ -8,12 +8,14 @@ pub mod dataflows;
 pub mod dead_letters;
 pub mod jobs;
 pub mod outbox;
+pub mod processflows;
 pub mod roles;
 pub mod schedules;
 pub mod secrets;
 pub mod services;
 pub mod tokens;
 pub mod users;
+pub mod versions;
 
 use prost::Message;
 
