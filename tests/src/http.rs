@@ -122,9 +122,14 @@ impl Api {
 
     /// `POST /v1/jobs` with an idempotency key.
     pub async fn submit_with_key(&self, body: &Value, key: &str) -> (u16, Value) {
+        self.submit_with_key_to("/v1/jobs", body, key).await
+    }
+
+    /// `POST path` with an `Idempotency-Key`.
+    pub async fn submit_with_key_to(&self, path: &str, body: &Value, key: &str) -> (u16, Value) {
         let request = self
             .client
-            .post(format!("{}/v1/jobs", self.base))
+            .post(format!("{}{path}", self.base))
             .header("Idempotency-Key", key)
             .json(body);
         self.send(request).await

@@ -113,3 +113,135 @@ async fn process_flows_are_saved_as_versions_checked_and_audited() {
     );
     assert_eq!(audited[1]["details"]["version"], 2);
 }
+
+/// `a -> (b, c) -> d`: `c` fails, so the join `d` is skipped and the failure path
+/// is taken; every decision is kept with what its rule read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_follows_its_transitions_once_and_explains_every_decision() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    let api = &platform.api;
+    let bad = json!({"kind":"job","stages":[
+        {"id":"people","type":"read","connection":"files","path":"missing.csv","format":"csv"},
+        {"id":"out","type":"write","input":"people","connection":"files","path":"out/never.csv","format":"csv"}]});
+    let mut good = adults_dataflow("files", "out/${out}.csv", 0);
+    good["parameters"] = json!({"out": null});
+    platform
+        .save_dataflows(&[("good", good), ("bad", bad)])
+        .await;
+    let flow = json!({
+        "parameters": {"out": "a"},
+        "activities": [
+            {"id": "a", "type": "job", "dataflow": "good", "parameters": {"out": "${out}"}},
+            {"id": "b", "type": "job", "dataflow": "good", "parameters": {"out": "b"}},
+            {"id": "c", "type": "job", "dataflow": "bad"},
+            {"id": "d", "type": "job", "dataflow": "good", "parameters": {"out": "d"}},
+            {"id": "done", "type": "succeed"},
+            {"id": "failed", "type": "fail", "input": "first"}
+        ],
+        "transitions": [
+            {"from": "a", "to": "b", "when": "a.rows_written > 0"},
+            {"from": "a", "to": "c", "on": "succeeded"},
+            {"from": "a", "to": "failed", "on": "otherwise"},
+            {"from": "b", "to": "d", "on": "succeeded"},
+            {"from": "c", "to": "d", "on": "succeeded"},
+            {"from": "b", "to": "failed", "on": "failed"},
+            {"from": "c", "to": "failed", "on": "failed"},
+            {"from": "d", "to": "done", "on": "succeeded"},
+            {"from": "d", "to": "failed", "on": "failed"}
+        ]
+    });
+    assert_eq!(api.put("/v1/processflows/diamond", &flow).await.0, 201);
+    let (status, run) = api
+        .submit_with_key_to(
+            "/v1/processflows/diamond/runs",
+            &json!({"parameters": {"out": "first"}}),
+            "nightly-1",
+        )
+        .await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(run["dataflow_versions"], json!({"bad": 1, "good": 1}));
+    let (status, again) = api
+        .submit_with_key_to(
+            "/v1/processflows/diamond/runs",
+            &json!({"parameters": {"out": "first"}}),
+            "nightly-1",
+        )
+        .await;
+    assert_eq!(
+        (status, &again["id"]),
+        (200, &run["id"]),
+        "the same key is the same run"
+    );
+
+    let path = format!("/v1/processflow-runs/{id}");
+    let run = wait_until("the run ended", Duration::from_secs(60), || async {
+        let (_, run) = api.get(&path).await;
+        (run["state"] != "running").then_some(run)
+    })
+    .await;
+    assert_eq!(run["state"], "failed", "{run:#}");
+    let states: Vec<(&str, &str)> = run["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("a", "succeeded"),
+            ("b", "succeeded"),
+            ("c", "failed"),
+            ("d", "skipped"),
+            ("done", "skipped"),
+            ("failed", "succeeded")
+        ]
+    );
+    let decision = |from: &str, to: &str| {
+        run["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["from"] == from && d["to"] == to)
+            .cloned()
+            .unwrap()
+    };
+    let ab = decision("a", "b");
+    assert_eq!(
+        (&ab["rule"], &ab["values"], &ab["taken"], &ab["why"]),
+        (
+            &json!("when a.rows_written > 0"),
+            &json!("a.rows_written = 2"),
+            &json!(true),
+            &json!("the condition holds")
+        ),
+        "{ab}"
+    );
+    assert_eq!(decision("c", "d")["taken"], false);
+    assert_eq!(
+        decision("a", "failed")["why"],
+        "another transition was taken"
+    );
+
+    // One job per activity attempt, each with its deterministic key, and the
+    // flow's parameter reached the job.
+    let (_, jobs) = api.get("/v1/jobs?limit=100").await;
+    let mut keys: Vec<String> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["idempotency_key"].as_str().unwrap_or("").to_string())
+        .collect();
+    keys.sort();
+    let expected: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|a| format!("flow:{id}:{a}:1"))
+        .collect();
+    assert_eq!(keys, expected);
+    assert!(
+        platform.files.join("out/first.csv").exists(),
+        "a wrote with the flow's parameter"
+    );
+}

@@ -26,6 +26,7 @@ const RUN: &[&str] = &["admin", "designer", "operator", "integrator"];
 const VIEW_JOBS: &[&str] = &["admin", "designer", "operator", "integrator", "viewer"];
 const CANCEL: &[&str] = &["admin", "designer", "operator"];
 const OPERATE_SCHEDULES: &[&str] = &["admin", "designer", "operator"];
+const RUN_FLOWS: &[&str] = &["admin", "designer", "operator"];
 const PUBLIC: &[&str] = &[];
 
 /// Who may call each route; `PUBLIC` routes need no token at all.
@@ -54,6 +55,9 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             | "/v1/processflows/{name}/versions/{version}",
         ) => OBSERVE,
         ("PUT", "/v1/processflows/{name}") => DESIGN,
+        ("GET", "/v1/processflow-runs/{id}") => OBSERVE,
+        // `execute` on the flow, and on the dataflows and connections it runs.
+        ("POST", "/v1/processflows/{name}/runs") => RUN_FLOWS,
         ("POST", "/v1/dataflows/{name}/validate") => OBSERVE,
         ("POST", "/v1/dataflows/{name}/preview") => RUN,
         ("GET", "/v1/jobs" | "/v1/jobs/{id}" | "/v1/jobs/{id}/logs" | "/v1/reports/jobs") => {
@@ -177,6 +181,27 @@ impl World {
             }
             ("POST", "/v1/jobs") => body = json!({"dataflow":"adults"}),
             ("PUT", "/v1/processflows/{name}") => body = chain(),
+            ("POST", "/v1/processflows/{name}/runs") => {
+                self.as_admin("PUT", "/v1/processflows/chain", chain())
+                    .await;
+            }
+            ("GET", "/v1/processflow-runs/{id}") => {
+                self.as_admin("PUT", "/v1/processflows/chain", chain())
+                    .await;
+                let (_, run) = self
+                    .gateway
+                    .send(
+                        "POST",
+                        "/v1/processflows/chain/runs",
+                        Some(&self.admin),
+                        "{}",
+                    )
+                    .await;
+                path = format!(
+                    "/v1/processflow-runs/{}",
+                    run["id"].as_str().unwrap_or("none")
+                );
+            }
             ("GET", "/v1/processflows/{name}" | "/v1/processflows/{name}/versions/{version}") => {
                 self.as_admin("PUT", "/v1/processflows/chain", chain())
                     .await;

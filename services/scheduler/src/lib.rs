@@ -4,9 +4,11 @@
 //! `schedule:<name>:<occurrence ms>` makes them one job (the store serializes the
 //! accepting transactions; JetStream drops the repeated messages by id).
 //!
-//! It also relays outbox entries whose writer died, like every gateway.
+//! It advances process flow runs the same way (`flows`), and relays outbox entries
+//! whose writer died, like every gateway.
 #![forbid(unsafe_code)]
 mod clock;
+mod flows;
 
 use std::time::Duration;
 
@@ -77,6 +79,7 @@ pub async fn run(
         if let Err(error) = tick(&config, &submitter).await {
             tracing::warn!(%error, "schedule evaluation failed; retrying next tick");
         }
+        flows::advance_all(&submitter).await;
     }
     let _ = relay.await;
     Ok(())

@@ -183,6 +183,60 @@ pub struct ProcessFlowDocument {
     pub transitions: Value,
 }
 
+/// `POST /v1/processflows/{name}/runs`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FlowRunRequest {
+    /// Values of the flow's parameters.
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// A run of a process flow: every activity's state and job, and every transition
+/// decided with the values its rule saw and why it was or was not taken.
+#[derive(Serialize, ToSchema)]
+pub struct FlowRun {
+    pub id: String,
+    pub flow: String,
+    pub flow_version: u32,
+    /// running, succeeded or failed.
+    pub state: String,
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// The dataflow versions the run's jobs run, pinned when it started.
+    pub dataflow_versions: std::collections::BTreeMap<String, u32>,
+    pub submitted_by: String,
+    pub created_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub activities: Vec<FlowActivity>,
+    pub decisions: Vec<FlowDecision>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlowActivity {
+    pub id: String,
+    /// pending, running, succeeded, failed or skipped.
+    pub state: String,
+    pub job_id: Option<String>,
+    pub attempt: u32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlowDecision {
+    pub from: String,
+    pub to: String,
+    /// `on succeeded`, `when <condition>`, `otherwise`.
+    pub rule: String,
+    /// What the rule read: `load.rows_written = 2, params.day = 'monday'`.
+    pub values: String,
+    pub taken: bool,
+    pub why: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ProcessFlows {
     pub processflows: Vec<DataflowSummary>,

@@ -9,6 +9,7 @@ mod cluster;
 mod connections;
 mod console;
 mod dataflows;
+mod flow_runs;
 mod health;
 mod history;
 mod jobs;
@@ -517,6 +518,29 @@ fn processflow_routes(t: Table) -> Table {
         .takes::<b::ProcessFlowDocument>()
         .answers::<b::DataflowSaved>(201)
         .also(200),
+    )
+    .post(
+        "/v1/processflows/{name}/runs",
+        Named(Execute, ProcessFlows, "name"),
+        flow_runs::start,
+        doc(
+            "startProcessFlowRun",
+            "Starts a run of the latest version (201); header Idempotency-Key makes a retry the same run (200)",
+        )
+        .takes::<b::FlowRunRequest>()
+        .answers::<b::FlowRun>(201)
+        .also(200)
+        .fails(&[422]),
+    )
+    .get(
+        "/v1/processflow-runs/{id}",
+        Checked(View, ProcessFlows),
+        flow_runs::get,
+        doc(
+            "getProcessFlowRun",
+            "A run: each activity's state and job, each transition decided and why",
+        )
+        .answers::<b::FlowRun>(200),
     )
     .get(
         "/v1/processflows/{name}/versions/{version}",

@@ -40,6 +40,31 @@ pub enum Op {
     Ge,
 }
 
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Text(t) => write!(f, "'{t}'"),
+            Expr::Number(n) => write!(f, "{n}"),
+            Expr::Bool(b) => write!(f, "{b}"),
+            Expr::Name(owner, field) => write!(f, "{owner}.{field}"),
+            Expr::Not(inner) => write!(f, "!({inner})"),
+            Expr::And(a, b) => write!(f, "({a} && {b})"),
+            Expr::Or(a, b) => write!(f, "({a} || {b})"),
+            Expr::Compare(a, op, b) => {
+                let op = match op {
+                    Op::Eq => "==",
+                    Op::Ne => "!=",
+                    Op::Lt => "<",
+                    Op::Le => "<=",
+                    Op::Gt => ">",
+                    Op::Ge => ">=",
+                };
+                write!(f, "{a} {op} {b}")
+            }
+        }
+    }
+}
+
 /// A value a condition sees.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

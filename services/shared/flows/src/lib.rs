@@ -3,11 +3,13 @@
 //! `succeed` and `fail`) joined by transitions that are taken on an outcome, on a
 //! condition over parameters and earlier outcomes, or "otherwise". This crate is
 //! the document's one definition: its model, its checks (every problem named by
-//! activity and field), and the conditions' language, shared by the gateway that
-//! saves documents and whatever runs them.
+//! activity and field), the conditions' language, and how a run moves on
+//! ([`run::step`]), shared by the gateway that saves documents and starts runs and
+//! the schedulers that advance them.
 #![forbid(unsafe_code)]
 pub mod condition;
 pub mod model;
+pub mod run;
 pub mod validate;
 
 pub use model::{Activity, ActivitySpec, Flow, InputMode, On, Transition};

@@ -66,6 +66,18 @@ pub fn dataflows() -> Family {
 pub fn processflows() -> Family {
     Family(root().subspace(&"pf"))
 }
+/// `("flowrun", id)` → `FlowRunRecord`
+pub fn flow_runs() -> Family {
+    Family(root().subspace(&"flowrun"))
+}
+/// `("flowrun_active", id)` → empty: the runs schedulers still advance.
+pub fn flow_runs_active() -> Family {
+    Family(root().subspace(&"flowrun_active"))
+}
+/// `("flowrun_idem", flow, key)` → run id
+pub fn flow_run_keys() -> Family {
+    Family(root().subspace(&"flowrun_idem"))
+}
 /// `("sched", name)` → `ScheduleRecord`
 pub fn schedules() -> Family {
     Family(root().subspace(&"sched"))

@@ -520,6 +520,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/processflow-runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run: each activity's state and job, each transition decided and why */
+        get: operations["getProcessFlowRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/processflows": {
         parameters: {
             query?: never;
@@ -549,6 +566,23 @@ export interface paths {
         /** Saves a new version (201), or none when unchanged (200); problems named by activity and field */
         put: operations["putProcessFlow"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/processflows/{name}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Starts a run of the latest version (201); header Idempotency-Key makes a retry the same run (200) */
+        post: operations["startProcessFlowRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1118,6 +1152,62 @@ export interface components {
             /** @description The request field, header or parameter at fault. */
             field?: string | null;
             message: string;
+        };
+        FlowActivity: {
+            /** Format: int32 */
+            attempt: number;
+            finished_at?: string | null;
+            id: string;
+            job_id?: string | null;
+            /** Format: int64 */
+            rows_read: number;
+            /** Format: int64 */
+            rows_written: number;
+            started_at?: string | null;
+            /** @description pending, running, succeeded, failed or skipped. */
+            state: string;
+        };
+        FlowDecision: {
+            from: string;
+            /** @description `on succeeded`, `when <condition>`, `otherwise`. */
+            rule: string;
+            taken: boolean;
+            to: string;
+            /** @description What the rule read: `load.rows_written = 2, params.day = 'monday'`. */
+            values: string;
+            why: string;
+        };
+        /**
+         * @description A run of a process flow: every activity's state and job, and every transition
+         *     decided with the values its rule saw and why it was or was not taken.
+         */
+        FlowRun: {
+            activities: components["schemas"]["FlowActivity"][];
+            created_at?: string | null;
+            /** @description The dataflow versions the run's jobs run, pinned when it started. */
+            dataflow_versions: {
+                [key: string]: number;
+            };
+            decisions: components["schemas"]["FlowDecision"][];
+            error?: string | null;
+            finished_at?: string | null;
+            flow: string;
+            /** Format: int32 */
+            flow_version: number;
+            id: string;
+            parameters: {
+                [key: string]: string;
+            };
+            /** @description running, succeeded or failed. */
+            state: string;
+            submitted_by: string;
+        };
+        /** @description `POST /v1/processflows/{name}/runs`. */
+        FlowRunRequest: {
+            /** @description Values of the flow's parameters. */
+            parameters?: {
+                [key: string]: string;
+            };
         };
         Grant: {
             actions: string[];
@@ -4573,6 +4663,91 @@ export interface operations {
             };
         };
     };
+    getProcessFlowRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A run: each activity's state and job, each transition decided and why */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowRun"];
+                };
+            };
+            /** @description invalid_argument: the request is malformed; `field` names what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: `field` names what does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listProcessFlows: {
         parameters: {
             query?: never;
@@ -4803,6 +4978,122 @@ export interface operations {
             };
             /** @description the body is neither JSON nor YAML */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    startProcessFlowRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowRunRequest"];
+            };
+        };
+        responses: {
+            /** @description Starts a run of the latest version (201); header Idempotency-Key makes a retry the same run (200) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowRun"];
+                };
+            };
+            /** @description Starts a run of the latest version (201); header Idempotency-Key makes a retry the same run (200) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowRun"];
+                };
+            };
+            /** @description invalid_argument: the request is malformed; `field` names what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: `field` names what does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is neither JSON nor YAML */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unprocessable: the service could not compute an answer */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

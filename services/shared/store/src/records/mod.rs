@@ -6,6 +6,7 @@ pub mod auth_generation;
 pub mod connections;
 pub mod dataflows;
 pub mod dead_letters;
+pub mod flow_runs;
 pub mod jobs;
 pub mod outbox;
 pub mod processflows;

@@ -1,0 +1,252 @@
+//! Runs of process flows: started here, pinned to the flow's latest version and
+//! each dataflow's, and advanced by the schedulers (see `prism-scheduler`'s
+//! `flows`). Starting needs `execute` on the flow and, as running each job would,
+//! on every dataflow and connection it names; an `Idempotency-Key` makes a retried
+//! start the same run.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use prism_auth::{Action, Entity, Permission};
+use prism_flows::ActivitySpec;
+use prism_flows::run;
+use prism_schemas::v1::FlowRunRecord;
+use prism_store::records::{dataflows, flow_runs, now_ms, processflows};
+
+use crate::auth::Caller;
+use crate::bodies;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input::{self, Typed};
+use crate::state::AppState;
+
+const MAX_KEY_BYTES: usize = 200;
+
+fn time(ms: i64) -> Option<String> {
+    (ms != 0).then(|| input::time_text(ms)).flatten()
+}
+
+pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
+    bodies::FlowRun {
+        id: run.id.clone(),
+        flow: run.flow.clone(),
+        flow_version: run.flow_version,
+        state: run.state.clone(),
+        parameters: run.parameters.clone().into_iter().collect(),
+        dataflow_versions: run.dataflow_versions.clone().into_iter().collect(),
+        submitted_by: run.submitted_by.clone(),
+        created_at: time(run.created_at_ms),
+        finished_at: time(run.finished_at_ms),
+        error: (!run.error.is_empty()).then(|| run.error.clone()),
+        activities: run
+            .activities
+            .iter()
+            .map(|a| bodies::FlowActivity {
+                id: a.id.clone(),
+                state: a.state.clone(),
+                job_id: (!a.job_id.is_empty()).then(|| a.job_id.clone()),
+                attempt: a.attempt,
+                started_at: time(a.started_at_ms),
+                finished_at: time(a.finished_at_ms),
+                rows_read: a.rows_read,
+                rows_written: a.rows_written,
+            })
+            .collect(),
+        decisions: run
+            .decisions
+            .iter()
+            .map(|d| bodies::FlowDecision {
+                from: d.from.clone(),
+                to: d.to.clone(),
+                rule: d.rule.clone(),
+                values: d.values.clone(),
+                taken: d.taken,
+                why: d.why.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A run as it would start now, and the dataflows and connections it names.
+struct Planned {
+    run: FlowRunRecord,
+    dataflows: Vec<String>,
+    connections: Vec<String>,
+}
+
+async fn plan(
+    state: &AppState,
+    name: &str,
+    given: &BTreeMap<String, String>,
+    caller: &str,
+) -> ApiResult<Planned> {
+    let name = name.to_string();
+    let read = state
+        .store
+        .transact(|tx| {
+            let name = name.clone();
+            async move {
+                let Some(record) = processflows::latest(&tx, &name).await? else {
+                    return Ok(None);
+                };
+                let mut versions = Vec::new();
+                if let Ok(flow) = prism_flows::validate::from_stored(&record.document_json) {
+                    for activity in &flow.activities {
+                        if let ActivitySpec::Job(job) = &activity.spec {
+                            versions.push((
+                                job.dataflow.clone(),
+                                dataflows::latest(&tx, &job.dataflow).await?,
+                            ));
+                        }
+                    }
+                }
+                Ok(Some((record, versions)))
+            }
+        })
+        .await?;
+    let (record, versions) =
+        read.ok_or_else(|| ApiError::not_found("name", format!("no process flow named {name:?}")))?;
+    let flow = prism_flows::validate::from_stored(&record.document_json)
+        .map_err(|_| ApiError::new(Code::Internal, None, "stored process flow unreadable"))?;
+    if let Some(activity) = flow.activities.iter().find(|a| {
+        !matches!(
+            a.spec,
+            ActivitySpec::Job(_) | ActivitySpec::Succeed | ActivitySpec::Fail(_)
+        )
+    }) {
+        return Err(ApiError::new(
+            Code::Unprocessable,
+            Some("name"),
+            format!(
+                "activity {:?}: {} activities cannot run yet (job, succeed and fail can)",
+                activity.id,
+                activity.spec.type_name()
+            ),
+        ));
+    }
+    let parameters = run::parameters(&flow, given)
+        .map_err(|(field, message)| ApiError::invalid(&field, message))?;
+    let mut pinned = BTreeMap::new();
+    let mut connections = Vec::new();
+    for (dataflow, latest) in versions {
+        let latest = latest.ok_or_else(|| {
+            ApiError::not_found(
+                "name",
+                format!("the flow runs dataflow {dataflow:?}, which no longer exists"),
+            )
+        })?;
+        if let Some(outline) = &latest.outline {
+            connections.extend(outline.connections.iter().cloned());
+        }
+        pinned.insert(dataflow, latest.version);
+    }
+    connections.sort();
+    connections.dedup();
+    let run = FlowRunRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        flow: record.name,
+        flow_version: record.version,
+        parameters: parameters.into_iter().collect(),
+        state: run::RUNNING.into(),
+        created_at_ms: now_ms(),
+        submitted_by: caller.to_string(),
+        activities: run::activities(&flow),
+        dataflow_versions: pinned.clone().into_iter().collect(),
+        ..FlowRunRecord::default()
+    };
+    Ok(Planned {
+        run,
+        dataflows: pinned.into_keys().collect(),
+        connections,
+    })
+}
+
+/// Starts a run (201), or answers the run an `Idempotency-Key` started already (200).
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Typed(ask): Typed<bodies::FlowRunRequest>,
+) -> ApiResult<(StatusCode, Json<bodies::FlowRun>)> {
+    input::check_name("name", &name)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_KEY_BYTES => Some(key.to_string()),
+            _ => {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    format!("1 to {MAX_KEY_BYTES} bytes of text"),
+                ));
+            }
+        },
+    };
+    let planned = plan(&state, &name, &ask.parameters, caller.name()).await?;
+    for dataflow in &planned.dataflows {
+        caller
+            .require(
+                &state,
+                Permission::on(Action::Execute, Entity::Dataflows, dataflow),
+            )
+            .await?;
+    }
+    for connection in &planned.connections {
+        caller
+            .require(
+                &state,
+                Permission::on(Action::Execute, Entity::Connections, connection),
+            )
+            .await?;
+    }
+    let run = planned.run;
+    let (run, created) = state
+        .store
+        .transact(|tx| {
+            let (mut run, key, name) = (run.clone(), key.clone(), name.clone());
+            async move {
+                if let Some(key) = &key {
+                    if let Some(id) = flow_runs::by_key(&tx, &name, key).await?
+                        && let Some(existing) = flow_runs::get(&tx, &id).await?
+                    {
+                        return Ok((existing, false));
+                    }
+                    flow_runs::remember_key(&tx, &name, key, &run.id).await?;
+                    run.idempotency_key = key.clone();
+                }
+                flow_runs::put(&tx, &run).await?;
+                Ok((run, true))
+            }
+        })
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body(&run))))
+}
+
+/// A run, for those who may view its flow.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<bodies::FlowRun>> {
+    let run = state
+        .store
+        .transact(|tx| {
+            let id = id.clone();
+            async move { flow_runs::get(&tx, &id).await }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
+    caller
+        .require(
+            &state,
+            Permission::on(Action::View, Entity::ProcessFlows, &run.flow),
+        )
+        .await?;
+    Ok(Json(body(&run)))
+}

@@ -1,0 +1,394 @@
+//! How a run moves on, as a pure function of the flow and what is known of its
+//! jobs: [`step`] records ended jobs, decides the transitions out of every ended
+//! activity (with the values each rule saw and why it was or was not taken),
+//! starts what became ready, skips what can no longer start, and ends the run when
+//! nothing is left to do. Whoever runs it (a scheduler) only reads, submits the
+//! jobs it asks for, and writes the record back.
+use std::collections::BTreeMap;
+
+use prism_schemas::v1::{FlowActivityState, FlowDecision, FlowRunRecord};
+
+use crate::condition::{self, Value};
+use crate::model::{ActivitySpec, Flow, InputMode, On};
+
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const SKIPPED: &str = "skipped";
+
+/// What a job of the run came to, once it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutcome {
+    pub succeeded: bool,
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+/// A job to submit: one attempt of a `job` activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    pub activity: String,
+    pub attempt: u32,
+}
+
+/// The activities a run starts with, all pending.
+pub fn activities(flow: &Flow) -> Vec<FlowActivityState> {
+    flow.activities
+        .iter()
+        .map(|a| FlowActivityState {
+            id: a.id.clone(),
+            state: PENDING.into(),
+            ..FlowActivityState::default()
+        })
+        .collect()
+}
+
+/// The idempotency key of an activity's attempt: the same job, however many
+/// schedulers ask, and after any crash.
+pub fn job_key(run: &str, activity: &str, attempt: u32) -> String {
+    format!("flow:{run}:{activity}:{attempt}")
+}
+
+fn ended(state: &str) -> bool {
+    matches!(state, SUCCEEDED | FAILED | SKIPPED)
+}
+
+/// Moves `run` on; answers the jobs to submit (their activities are already
+/// `running`, without a job id until the caller records one).
+pub fn step(
+    flow: &Flow,
+    run: &mut FlowRunRecord,
+    now_ms: i64,
+    outcome: &dyn Fn(&str) -> Option<JobOutcome>,
+) -> Vec<Start> {
+    let mut starts = Vec::new();
+    record_outcomes(flow, run, now_ms, outcome, &mut starts);
+    loop {
+        let decided = decide_transitions(flow, run);
+        let moved = start_ready(flow, run, now_ms, &mut starts);
+        if !decided && !moved {
+            break;
+        }
+    }
+    finish(flow, run, now_ms);
+    starts
+}
+
+fn state_of<'a>(run: &'a mut FlowRunRecord, id: &str) -> &'a mut FlowActivityState {
+    run.activities
+        .iter_mut()
+        .find(|a| a.id == id)
+        .expect("every activity has a state")
+}
+
+/// Jobs that ended: the activity ends, or is tried again while retries are left.
+fn record_outcomes(
+    flow: &Flow,
+    run: &mut FlowRunRecord,
+    now_ms: i64,
+    outcome: &dyn Fn(&str) -> Option<JobOutcome>,
+    starts: &mut Vec<Start>,
+) {
+    for activity in &flow.activities {
+        let ActivitySpec::Job(job) = &activity.spec else {
+            continue;
+        };
+        let state = state_of(run, &activity.id);
+        if state.state != RUNNING || state.job_id.is_empty() {
+            continue;
+        }
+        let Some(done) = outcome(&state.job_id) else {
+            continue;
+        };
+        state.rows_read = done.rows_read;
+        state.rows_written = done.rows_written;
+        if !done.succeeded && state.attempt <= job.retries {
+            state.job_id.clear();
+            state.attempt += 1;
+            starts.push(Start {
+                activity: activity.id.clone(),
+                attempt: state.attempt,
+            });
+            continue;
+        }
+        state.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
+        state.finished_at_ms = now_ms;
+    }
+}
+
+/// The values a condition reads, as the run knows them.
+fn lookup(run: &FlowRunRecord, owner: &str, field: &str) -> Option<Value> {
+    if owner == "params" {
+        return run.parameters.get(field).map(|v| Value::Text(v.clone()));
+    }
+    let a = run.activities.iter().find(|a| a.id == owner)?;
+    Some(match field {
+        "status" => Value::Text(a.state.clone()),
+        "rows_read" => Value::Number(a.rows_read as f64),
+        "rows_written" => Value::Number(a.rows_written as f64),
+        "attempt" => Value::Number(f64::from(a.attempt)),
+        _ => return None,
+    })
+}
+
+/// Decides every transition out of each ended activity, once. Answers whether any
+/// was decided.
+fn decide_transitions(flow: &Flow, run: &mut FlowRunRecord) -> bool {
+    let mut any = false;
+    for activity in &flow.activities {
+        let from_state = state_of(run, &activity.id).state.clone();
+        if !ended(&from_state) || run.decisions.iter().any(|d| d.from == activity.id) {
+            continue;
+        }
+        let outgoing: Vec<_> = flow
+            .transitions
+            .iter()
+            .filter(|t| t.from == activity.id)
+            .collect();
+        // An end has nothing to decide (and deciding nothing must not count as a move).
+        if outgoing.is_empty() {
+            continue;
+        }
+        let mut decisions = Vec::new();
+        for t in outgoing.iter().filter(|t| t.on != On::Otherwise) {
+            let (rule, values, taken, why) = judge(run, &t.on, &activity.id, &from_state);
+            decisions.push(FlowDecision {
+                from: t.from.clone(),
+                to: t.to.clone(),
+                rule,
+                values,
+                taken,
+                why,
+            });
+        }
+        let none_taken = !decisions.iter().any(|d| d.taken);
+        for t in outgoing.iter().filter(|t| t.on == On::Otherwise) {
+            let skipped = from_state == SKIPPED;
+            decisions.push(FlowDecision {
+                from: t.from.clone(),
+                to: t.to.clone(),
+                rule: "otherwise".into(),
+                values: String::new(),
+                taken: none_taken && !skipped,
+                why: if skipped {
+                    format!("{} was skipped", t.from)
+                } else if none_taken {
+                    "no other transition was taken".into()
+                } else {
+                    "another transition was taken".into()
+                },
+            });
+        }
+        run.decisions.extend(decisions);
+        any = true;
+    }
+    any
+}
+
+/// One transition's rule against its source's end: (rule, values, taken, why).
+fn judge(run: &FlowRunRecord, on: &On, from: &str, state: &str) -> (String, String, bool, String) {
+    if state == SKIPPED {
+        let rule = match on {
+            On::When(_) => "when".to_string(),
+            other => format!("on {}", rule_name(other)),
+        };
+        return (rule, String::new(), false, format!("{from} was skipped"));
+    }
+    let status = format!("{from}.status = '{state}'");
+    match on {
+        On::Succeeded | On::Failed | On::Always => {
+            let taken = match on {
+                On::Succeeded => state == SUCCEEDED,
+                On::Failed => state == FAILED,
+                _ => true,
+            };
+            let why = if taken {
+                "the rule holds"
+            } else {
+                "the rule does not hold"
+            };
+            (format!("on {}", rule_name(on)), status, taken, why.into())
+        }
+        On::When(expr) => {
+            let values: Vec<String> = expr
+                .names()
+                .into_iter()
+                .map(|(owner, field)| match lookup(run, owner, field) {
+                    Some(value) => format!("{owner}.{field} = {value}"),
+                    None => format!("{owner}.{field} has no value"),
+                })
+                .collect();
+            let rule = format!("when {}", render(expr));
+            match expr.eval(&|owner, field| lookup(run, owner, field)) {
+                Ok(Value::Bool(taken)) => {
+                    let why = if taken {
+                        "the condition holds"
+                    } else {
+                        "the condition does not hold"
+                    };
+                    (rule, values.join(", "), taken, why.into())
+                }
+                Ok(other) => (
+                    rule,
+                    values.join(", "),
+                    false,
+                    format!("the condition gave {other}, not true or false"),
+                ),
+                Err(error) => (
+                    rule,
+                    values.join(", "),
+                    false,
+                    format!("the condition could not be evaluated: {error}"),
+                ),
+            }
+        }
+        On::Otherwise => unreachable!("otherwise is decided after the others"),
+    }
+}
+
+fn rule_name(on: &On) -> &'static str {
+    match on {
+        On::Succeeded => "succeeded",
+        On::Failed => "failed",
+        On::Always => "always",
+        On::Otherwise => "otherwise",
+        On::When(_) => "when",
+    }
+}
+
+fn render(expr: &condition::Expr) -> String {
+    expr.to_string()
+}
+
+/// Starts (or skips) each pending activity whose inputs are decided enough.
+/// Answers whether anything moved.
+fn start_ready(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64, starts: &mut Vec<Start>) -> bool {
+    let mut moved = false;
+    for activity in &flow.activities {
+        if state_of(run, &activity.id).state != PENDING {
+            continue;
+        }
+        let incoming: Vec<_> = flow
+            .transitions
+            .iter()
+            .filter(|t| t.to == activity.id)
+            .collect();
+        let decided: Vec<&FlowDecision> = run
+            .decisions
+            .iter()
+            .filter(|d| d.to == activity.id)
+            .collect();
+        let all_decided = decided.len() == incoming.len();
+        // `all` joins: every incoming transition taken, and it is skipped as soon as
+        // one is not; `first` starts on the first taken, and is skipped only when
+        // every one was decided otherwise.
+        let go = match activity.input {
+            _ if incoming.is_empty() => Some(true),
+            InputMode::All if decided.iter().any(|d| !d.taken) => Some(false),
+            InputMode::All if all_decided => Some(true),
+            InputMode::First if decided.iter().any(|d| d.taken) => Some(true),
+            InputMode::First if all_decided => Some(false),
+            _ => None,
+        };
+        let Some(go) = go else { continue };
+        moved = true;
+        let state = state_of(run, &activity.id);
+        state.started_at_ms = now_ms;
+        if !go {
+            state.state = SKIPPED.into();
+            state.finished_at_ms = now_ms;
+            continue;
+        }
+        match &activity.spec {
+            ActivitySpec::Job(_) => {
+                state.state = RUNNING.into();
+                state.attempt = 1;
+                starts.push(Start {
+                    activity: activity.id.clone(),
+                    attempt: 1,
+                });
+            }
+            // An end is reached as it starts.
+            ActivitySpec::Succeed | ActivitySpec::Fail(_) => {
+                state.state = SUCCEEDED.into();
+                state.finished_at_ms = now_ms;
+            }
+            other => {
+                state.state = FAILED.into();
+                state.finished_at_ms = now_ms;
+                run.error = format!(
+                    "{}: a {} activity cannot run yet",
+                    activity.id,
+                    other.type_name()
+                );
+            }
+        }
+    }
+    moved
+}
+
+/// Ends the run once nothing runs and nothing can start: failed if a `fail` was
+/// reached (or no end was), else succeeded.
+fn finish(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64) {
+    if run
+        .activities
+        .iter()
+        .any(|a| a.state == RUNNING || a.state == PENDING)
+    {
+        return;
+    }
+    let reached = |want: fn(&ActivitySpec) -> bool| {
+        flow.activities.iter().any(|a| {
+            want(&a.spec)
+                && run
+                    .activities
+                    .iter()
+                    .any(|s| s.id == a.id && s.state == SUCCEEDED)
+        })
+    };
+    let failed = reached(|s| matches!(s, ActivitySpec::Fail(_)));
+    let succeeded = reached(|s| matches!(s, ActivitySpec::Succeed));
+    run.state = if succeeded && !failed {
+        SUCCEEDED
+    } else {
+        FAILED
+    }
+    .into();
+    if !succeeded && !failed && run.error.is_empty() {
+        run.error = "no end was reached".into();
+    }
+    run.finished_at_ms = now_ms;
+}
+
+/// The flow's parameters for a run: its defaults, overridden by `given`; a
+/// parameter without a default must be given. Unknown names are refused.
+pub fn parameters(
+    flow: &Flow,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, (String, String)> {
+    if let Some(unknown) = given.keys().find(|k| !flow.parameters.contains_key(*k)) {
+        return Err((
+            format!("parameters.{unknown}"),
+            "the flow declares no such parameter".into(),
+        ));
+    }
+    let mut values = BTreeMap::new();
+    for (name, default) in &flow.parameters {
+        match given.get(name).or(default.as_ref()) {
+            Some(value) => {
+                values.insert(name.clone(), value.clone());
+            }
+            None => {
+                return Err((
+                    format!("parameters.{name}"),
+                    "required: the flow gives it no default".into(),
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests;
