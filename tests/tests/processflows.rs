@@ -244,4 +244,91 @@ async fn a_run_follows_its_transitions_once_and_explains_every_decision() {
         platform.files.join("out/first.csv").exists(),
         "a wrote with the flow's parameter"
     );
+
+    // Resume: the plan reuses a and b, reruns c and what follows it.
+    let resume = format!("/v1/processflow-runs/{id}/resume");
+    let (status, plan) = api.post(&resume, &json!({})).await;
+    assert_eq!(status, 200, "{plan}");
+    let actions: Vec<(&str, &str)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["activity"].as_str().unwrap(),
+                p["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("a", "reuse"),
+            ("b", "reuse"),
+            ("c", "rerun"),
+            ("d", "rerun"),
+            ("done", "rerun"),
+            ("failed", "rerun")
+        ]
+    );
+    assert_eq!(plan["run"], Value::Null, "a dry run starts nothing");
+    // The cause is fixed by a new version of `bad`: refused unless asked for.
+    let fixed = adults_dataflow("files", "out/c.csv", 0);
+    assert_eq!(api.put("/v1/dataflows/bad", &fixed).await.0, 201);
+    let (status, refused) = api.post(&resume, &json!({"dry_run": false})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "changed since the run: bad (version 1 then, 2 now); resume with latest: true to run them"
+    );
+    let (status, resumed) = api
+        .post(&resume, &json!({"dry_run": false, "latest": true}))
+        .await;
+    assert_eq!(status, 201, "{resumed}");
+    let second = resumed["run"]["id"].as_str().unwrap().to_string();
+    assert_eq!(resumed["run"]["resumed_from"], json!(id));
+    let path = format!("/v1/processflow-runs/{second}");
+    let run = wait_until("the resumed run ended", Duration::from_secs(60), || async {
+        let (_, run) = api.get(&path).await;
+        (run["state"] != "running").then_some(run)
+    })
+    .await;
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    assert_eq!(run["dataflow_versions"], json!({"bad": 2, "good": 1}));
+    // Exactly two new jobs: c and d.
+    let (_, jobs) = api.get("/v1/jobs?limit=100").await;
+    let mut new_keys: Vec<String> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["idempotency_key"].as_str())
+        .filter(|k| k.contains(&second))
+        .map(str::to_string)
+        .collect();
+    new_keys.sort();
+    assert_eq!(
+        new_keys,
+        [format!("flow:{second}:c:1"), format!("flow:{second}:d:1")]
+    );
+    // d's output is that of a fresh full run.
+    let resumed_output = std::fs::read(platform.files.join("out/d.csv")).unwrap();
+    std::fs::remove_file(platform.files.join("out/d.csv")).unwrap();
+    let (status, fresh) = api
+        .post(
+            "/v1/processflows/diamond/runs",
+            &json!({"parameters": {"out": "fresh"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{fresh}");
+    let path = format!("/v1/processflow-runs/{}", fresh["id"].as_str().unwrap());
+    let fresh = wait_until("the fresh run ended", Duration::from_secs(60), || async {
+        let (_, run) = api.get(&path).await;
+        (run["state"] != "running").then_some(run)
+    })
+    .await;
+    assert_eq!(fresh["state"], "succeeded", "{fresh:#}");
+    assert_eq!(
+        std::fs::read(platform.files.join("out/d.csv")).unwrap(),
+        resumed_output
+    );
 }

@@ -56,6 +56,7 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ) => OBSERVE,
         ("PUT", "/v1/processflows/{name}") => DESIGN,
         ("GET", "/v1/processflow-runs/{id}") => OBSERVE,
+        ("POST", "/v1/processflow-runs/{id}/resume") => RUN_FLOWS,
         // `execute` on the flow, and on the dataflows and connections it runs.
         ("POST", "/v1/processflows/{name}/runs") => RUN_FLOWS,
         ("POST", "/v1/dataflows/{name}/validate") => OBSERVE,
@@ -93,6 +94,41 @@ fn chain() -> Value {
 }
 
 impl World {
+    /// A run of `chain` that ended failed (no scheduler runs here: the record is
+    /// written as a scheduler would leave it).
+    async fn failed_run(&self) -> String {
+        self.as_admin("PUT", "/v1/processflows/chain", chain())
+            .await;
+        let (_, run) = self
+            .gateway
+            .send(
+                "POST",
+                "/v1/processflows/chain/runs",
+                Some(&self.admin),
+                "{}",
+            )
+            .await;
+        let id = run["id"].as_str().unwrap_or("none").to_string();
+        let store = &self.gateway.state.store;
+        store
+            .transact(|tx| {
+                let id = id.clone();
+                async move {
+                    use prism_store::records::flow_runs;
+                    let Some(mut run) = flow_runs::get(&tx, &id).await? else {
+                        return Ok(());
+                    };
+                    run.state = "failed".into();
+                    run.activities[0].state = "failed".into();
+                    run.activities[1].state = "skipped".into();
+                    flow_runs::put(&tx, &run).await
+                }
+            })
+            .await
+            .unwrap();
+        id
+    }
+
     /// The concrete request for `route`, made ready for `role` (things a call
     /// consumes, such as a token to revoke or a job to cancel, are made anew), and
     /// the token to send.
@@ -184,6 +220,10 @@ impl World {
             ("POST", "/v1/processflows/{name}/runs") => {
                 self.as_admin("PUT", "/v1/processflows/chain", chain())
                     .await;
+            }
+            ("POST", "/v1/processflow-runs/{id}/resume") => {
+                let id = self.failed_run().await;
+                path = format!("/v1/processflow-runs/{id}/resume");
             }
             ("GET", "/v1/processflow-runs/{id}") => {
                 self.as_admin("PUT", "/v1/processflows/chain", chain())

@@ -210,6 +210,46 @@ pub struct FlowRun {
     pub error: Option<String>,
     pub activities: Vec<FlowActivity>,
     pub decisions: Vec<FlowDecision>,
+    /// The run this one resumes.
+    pub resumed_from: Option<String>,
+}
+
+/// `POST /v1/processflow-runs/{id}/resume`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// `failed` (the default: every activity that failed) or an activity's id:
+    /// it and everything after it run again.
+    pub from: Option<String>,
+    /// Only answer the plan (the default); `false` starts the new run.
+    pub dry_run: Option<bool>,
+    /// Run dataflows that changed since the run at their latest versions (else a
+    /// change is refused, 409).
+    pub latest: Option<bool>,
+}
+
+/// What a resume does: each activity reused, rerun or kept, and why; the
+/// dataflows that changed since the run; and the new run when it was started.
+#[derive(Serialize, ToSchema)]
+pub struct ResumePlan {
+    pub plan: Vec<ResumeStep>,
+    pub changed: Vec<ChangedDataflow>,
+    pub run: Option<FlowRun>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResumeStep {
+    pub activity: String,
+    /// reuse, rerun or keep.
+    pub action: String,
+    pub why: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChangedDataflow {
+    pub dataflow: String,
+    pub pinned: u32,
+    pub latest: u32,
 }
 
 #[derive(Serialize, ToSchema)]

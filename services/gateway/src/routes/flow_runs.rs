@@ -65,6 +65,7 @@ pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
                 why: d.why.clone(),
             })
             .collect(),
+        resumed_from: (!run.resumed_from.is_empty()).then(|| run.resumed_from.clone()),
     }
 }
 
@@ -249,4 +250,149 @@ pub async fn get(
         )
         .await?;
     Ok(Json(body(&run)))
+}
+
+/// The plan of a resume (`dry_run`, the default), or the new run it starts: only
+/// what failed (or `from` and what follows it) runs again, with the same dataflow
+/// versions unless the caller asks for the latest.
+pub async fn resume(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Typed(ask): Typed<bodies::ResumeRequest>,
+) -> ApiResult<(StatusCode, Json<bodies::ResumePlan>)> {
+    let from = ask.from.unwrap_or_else(|| "failed".into());
+    let read = state
+        .store
+        .transact(|tx| {
+            let id = id.clone();
+            async move {
+                let Some(old) = flow_runs::get(&tx, &id).await? else {
+                    return Ok(None);
+                };
+                let flow = processflows::get_version(&tx, &old.flow, old.flow_version).await?;
+                let mut latest = BTreeMap::new();
+                for name in old.dataflow_versions.keys() {
+                    if let Some(record) = dataflows::latest(&tx, name).await? {
+                        latest.insert(name.clone(), record.version);
+                    }
+                }
+                Ok(Some((old, flow, latest)))
+            }
+        })
+        .await?;
+    let (old, flow, latest) =
+        read.ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
+    caller
+        .require(
+            &state,
+            Permission::on(Action::Execute, Entity::ProcessFlows, &old.flow),
+        )
+        .await?;
+    if old.state == run::RUNNING {
+        return Err(ApiError::new(
+            Code::Conflict,
+            Some("id"),
+            "the run is still running",
+        ));
+    }
+    let flow = flow
+        .and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
+        .ok_or_else(|| {
+            ApiError::new(Code::Internal, None, "the run's flow version is unreadable")
+        })?;
+    let plan = run::resume_plan(&flow, &old, &from)
+        .map_err(|message| ApiError::invalid("from", message))?;
+    // The dataflows the rerun activities run, and those that changed since.
+    let mut rerun_dataflows = Vec::new();
+    for activity in &flow.activities {
+        let reruns = plan
+            .iter()
+            .any(|p| p.activity == activity.id && p.action == "rerun");
+        if let (true, ActivitySpec::Job(job)) = (reruns, &activity.spec) {
+            rerun_dataflows.push(job.dataflow.clone());
+        }
+    }
+    rerun_dataflows.sort();
+    rerun_dataflows.dedup();
+    let changed: Vec<bodies::ChangedDataflow> = rerun_dataflows
+        .iter()
+        .filter_map(|name| {
+            let pinned = *old.dataflow_versions.get(name)?;
+            let now = *latest.get(name).unwrap_or(&pinned);
+            (now != pinned).then(|| bodies::ChangedDataflow {
+                dataflow: name.clone(),
+                pinned,
+                latest: now,
+            })
+        })
+        .collect();
+    let steps = plan
+        .iter()
+        .map(|p| bodies::ResumeStep {
+            activity: p.activity.clone(),
+            action: p.action.into(),
+            why: p.why.clone(),
+        })
+        .collect();
+    if ask.dry_run.unwrap_or(true) {
+        return Ok((
+            StatusCode::OK,
+            Json(bodies::ResumePlan {
+                plan: steps,
+                changed,
+                run: None,
+            }),
+        ));
+    }
+    if !changed.is_empty() && !ask.latest.unwrap_or(false) {
+        let named: Vec<String> = changed
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} (version {} then, {} now)",
+                    c.dataflow, c.pinned, c.latest
+                )
+            })
+            .collect();
+        let mut error = ApiError::new(
+            Code::Conflict,
+            Some("latest"),
+            format!(
+                "changed since the run: {}; resume with latest: true to run them",
+                named.join(", ")
+            ),
+        );
+        error.details = Some(serde_json::json!({ "changed": named }));
+        return Err(error);
+    }
+    for dataflow in &rerun_dataflows {
+        caller
+            .require(
+                &state,
+                Permission::on(Action::Execute, Entity::Dataflows, dataflow),
+            )
+            .await?;
+    }
+    let mut next = run::resumed(&old, &plan, uuid::Uuid::now_v7().to_string(), now_ms());
+    next.submitted_by = caller.name().to_string();
+    for c in &changed {
+        next.dataflow_versions.insert(c.dataflow.clone(), c.latest);
+    }
+    let saved = next.clone();
+    state
+        .store
+        .transact(|tx| {
+            let next = saved.clone();
+            async move { flow_runs::put(&tx, &next).await }
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(bodies::ResumePlan {
+            plan: steps,
+            changed,
+            run: Some(body(&next)),
+        }),
+    ))
 }

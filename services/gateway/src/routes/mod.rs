@@ -542,6 +542,19 @@ fn processflow_routes(t: Table) -> Table {
         )
         .answers::<b::FlowRun>(200),
     )
+    .post(
+        "/v1/processflow-runs/{id}/resume",
+        Checked(Execute, ProcessFlows),
+        flow_runs::resume,
+        doc(
+            "resumeProcessFlowRun",
+            "The plan of resuming a run (dry_run, the default: 200), or the new run it starts (201): what failed and what follows it run again",
+        )
+        .takes::<b::ResumeRequest>()
+        .answers::<b::ResumePlan>(200)
+        .also(201)
+        .fails(&[409]),
+    )
     .get(
         "/v1/processflows/{name}/versions/{version}",
         Named(View, ProcessFlows, "name"),

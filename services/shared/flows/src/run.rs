@@ -390,5 +390,131 @@ pub fn parameters(
     Ok(values)
 }
 
+/// What resuming a run does with one activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub activity: String,
+    /// `reuse` (its outcome is copied), `rerun`, or `keep` (it did not run and is
+    /// not after what reruns).
+    pub action: &'static str,
+    pub why: String,
+}
+
+/// Which activities a resume of `old` reruns: `from` (`failed`: every activity that
+/// failed) and everything after it; the rest is reused as it ended.
+pub fn resume_plan(flow: &Flow, old: &FlowRunRecord, from: &str) -> Result<Vec<Planned>, String> {
+    let roots: Vec<&str> = if from == "failed" {
+        let failed: Vec<&str> = flow
+            .activities
+            .iter()
+            .filter(|a| matches!(a.spec, ActivitySpec::Job(_)))
+            .filter(|a| {
+                old.activities
+                    .iter()
+                    .any(|s| s.id == a.id && s.state == FAILED)
+            })
+            .map(|a| a.id.as_str())
+            .collect();
+        if failed.is_empty() {
+            return Err("no activity of the run failed".into());
+        }
+        failed
+    } else if flow.activities.iter().any(|a| a.id == from) {
+        vec![from]
+    } else {
+        return Err(format!("no activity {from:?} in the flow"));
+    };
+    let mut rerun: BTreeMap<&str, String> = BTreeMap::new();
+    let mut queue: Vec<(&str, String)> = roots
+        .iter()
+        .map(|r| {
+            (
+                *r,
+                if from == "failed" {
+                    "it failed".to_string()
+                } else {
+                    "resumed from it".to_string()
+                },
+            )
+        })
+        .collect();
+    while let Some((id, why)) = queue.pop() {
+        if rerun.contains_key(id) {
+            continue;
+        }
+        for t in flow.transitions.iter().filter(|t| t.from == id) {
+            queue.push((t.to.as_str(), format!("it comes after {id}")));
+        }
+        rerun.insert(id, why);
+    }
+    Ok(flow
+        .activities
+        .iter()
+        .map(|a| {
+            let state = old
+                .activities
+                .iter()
+                .find(|s| s.id == a.id)
+                .map_or(PENDING, |s| s.state.as_str());
+            let (action, why) = match rerun.get(a.id.as_str()) {
+                Some(why) => ("rerun", why.clone()),
+                None if state == SUCCEEDED => (
+                    "reuse",
+                    "it succeeded and nothing before it reruns".to_string(),
+                ),
+                None => (
+                    "keep",
+                    format!("it was {state} and nothing before it reruns"),
+                ),
+            };
+            Planned {
+                activity: a.id.clone(),
+                action,
+                why,
+            }
+        })
+        .collect())
+}
+
+/// The new run a resume starts: reused and kept activities as they ended (with
+/// the decisions out of them), rerun ones pending, so that [`step`] starts them.
+pub fn resumed(old: &FlowRunRecord, plan: &[Planned], id: String, now_ms: i64) -> FlowRunRecord {
+    let reruns = |activity: &str| {
+        plan.iter()
+            .any(|p| p.activity == activity && p.action == "rerun")
+    };
+    FlowRunRecord {
+        id,
+        state: RUNNING.into(),
+        created_at_ms: now_ms,
+        finished_at_ms: 0,
+        error: String::new(),
+        idempotency_key: String::new(),
+        resumed_from: old.id.clone(),
+        activities: old
+            .activities
+            .iter()
+            .map(|a| {
+                if reruns(&a.id) {
+                    FlowActivityState {
+                        id: a.id.clone(),
+                        state: PENDING.into(),
+                        ..FlowActivityState::default()
+                    }
+                } else {
+                    a.clone()
+                }
+            })
+            .collect(),
+        decisions: old
+            .decisions
+            .iter()
+            .filter(|d| !reruns(&d.from))
+            .cloned()
+            .collect(),
+        ..old.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests;

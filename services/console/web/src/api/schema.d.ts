@@ -537,6 +537,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/processflow-runs/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The plan of resuming a run (dry_run, the default: 200), or the new run it starts (201): what failed and what follows it run again */
+        post: operations["resumeProcessFlowRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/processflows": {
         parameters: {
             query?: never;
@@ -994,6 +1011,13 @@ export interface components {
             expires_at: string;
             user: string;
         };
+        ChangedDataflow: {
+            dataflow: string;
+            /** Format: int32 */
+            latest: number;
+            /** Format: int32 */
+            pinned: number;
+        };
         Connection: {
             access_key_id?: null | components["schemas"]["SecretRef"];
             allow_http?: boolean | null;
@@ -1198,6 +1222,8 @@ export interface components {
             parameters: {
                 [key: string]: string;
             };
+            /** @description The run this one resumes. */
+            resumed_from?: string | null;
             /** @description running, succeeded or failed. */
             state: string;
             submitted_by: string;
@@ -1452,6 +1478,36 @@ export interface components {
             Input: components["schemas"]["RestInput"];
             /** @description The parameters' values. */
             Options?: Record<string, unknown> | null;
+        };
+        /**
+         * @description What a resume does: each activity reused, rerun or kept, and why; the
+         *     dataflows that changed since the run; and the new run when it was started.
+         */
+        ResumePlan: {
+            changed: components["schemas"]["ChangedDataflow"][];
+            plan: components["schemas"]["ResumeStep"][];
+            run?: null | components["schemas"]["FlowRun"];
+        };
+        /** @description `POST /v1/processflow-runs/{id}/resume`. */
+        ResumeRequest: {
+            /** @description Only answer the plan (the default); `false` starts the new run. */
+            dry_run?: boolean | null;
+            /**
+             * @description `failed` (the default: every activity that failed) or an activity's id:
+             *     it and everything after it run again.
+             */
+            from?: string | null;
+            /**
+             * @description Run dataflows that changed since the run at their latest versions (else a
+             *     change is refused, 409).
+             */
+            latest?: boolean | null;
+        };
+        ResumeStep: {
+            /** @description reuse, rerun or keep. */
+            action: string;
+            activity: string;
+            why: string;
         };
         Retention: {
             /**
@@ -4721,6 +4777,122 @@ export interface operations {
             };
             /** @description the body is larger than the server reads */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resumeProcessFlowRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResumeRequest"];
+            };
+        };
+        responses: {
+            /** @description The plan of resuming a run (dry_run, the default: 200), or the new run it starts (201): what failed and what follows it run again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumePlan"];
+                };
+            };
+            /** @description The plan of resuming a run (dry_run, the default: 200), or the new run it starts (201): what failed and what follows it run again */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumePlan"];
+                };
+            };
+            /** @description invalid_argument: the request is malformed; `field` names what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: `field` names what does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflict: the request contradicts the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is neither JSON nor YAML */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

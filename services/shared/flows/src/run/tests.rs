@@ -139,3 +139,73 @@ fn a_failure_after_its_retries_takes_the_failed_path_and_the_join_is_skipped() {
         .unwrap();
     assert_eq!(otherwise.why, "another transition was taken");
 }
+
+#[test]
+fn a_resume_reruns_what_failed_and_what_follows_and_reuses_the_rest() {
+    let flow = diamond();
+    let ends = HashMap::from([
+        ("a", vec![true]),
+        ("b", vec![true]),
+        ("c", vec![false, false]),
+        ("d", vec![true]),
+    ]);
+    let (old, _) = drive(&flow, ends);
+    let plan = resume_plan(&flow, &old, "failed").unwrap();
+    let actions: Vec<(&str, &str)> = plan
+        .iter()
+        .map(|p| (p.activity.as_str(), p.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("a", "reuse"),
+            ("b", "reuse"),
+            ("c", "rerun"),
+            ("d", "rerun"),
+            ("done", "rerun"),
+            ("failed", "rerun")
+        ]
+    );
+    assert_eq!(plan[3].why, "it comes after c");
+    let mut run = resumed(&old, &plan, "r2".into(), 100);
+    assert_eq!(run.resumed_from, "r");
+    // The cause is fixed: c now succeeds. Only c and d run.
+    let outcomes: RefCell<HashMap<String, JobOutcome>> = RefCell::default();
+    let mut started = Vec::new();
+    for tick in 0..10 {
+        for s in step(&flow, &mut run, tick, &|job| {
+            outcomes.borrow().get(job).cloned()
+        }) {
+            let job = job_key("r2", &s.activity, s.attempt);
+            started.push(job.clone());
+            outcomes.borrow_mut().insert(
+                job.clone(),
+                JobOutcome {
+                    succeeded: true,
+                    rows_read: 3,
+                    rows_written: 2,
+                },
+            );
+            run.activities
+                .iter_mut()
+                .find(|a| a.id == s.activity)
+                .unwrap()
+                .job_id = job;
+        }
+    }
+    assert_eq!(started, ["flow:r2:c:1", "flow:r2:d:1"]);
+    assert_eq!(run.state, SUCCEEDED, "{run:?}");
+    assert_eq!(state(&run, "a"), SUCCEEDED);
+    assert!(
+        resume_plan(&flow, &run, "failed").is_err(),
+        "nothing failed to resume from"
+    );
+    assert_eq!(
+        resume_plan(&flow, &run, "d")
+            .unwrap()
+            .iter()
+            .filter(|p| p.action == "rerun")
+            .count(),
+        3
+    );
+}
