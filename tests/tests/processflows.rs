@@ -332,3 +332,138 @@ async fn a_run_follows_its_transitions_once_and_explains_every_decision() {
         resumed_output
     );
 }
+
+/// An approval holds no executor slot while it waits; only a holder of its role may
+/// decide it, once; a timeout takes the declared path; all three are audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_wait_without_executors_and_are_decided_once_by_their_role() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    let api = &platform.api;
+    platform
+        .save_dataflows(&[("good", adults_dataflow("files", "out/good.csv", 0))])
+        .await;
+    let gated = |timeout: u64| {
+        json!({
+            "activities": [
+                {"id": "load", "type": "job", "dataflow": "good"},
+                {"id": "gate", "type": "approval", "role": "operator", "timeout_seconds": timeout, "on_timeout": "reject"},
+                {"id": "publish", "type": "job", "dataflow": "good"},
+                {"id": "done", "type": "succeed"},
+                {"id": "refused", "type": "fail", "message": "not approved", "input": "first"}
+            ],
+            "transitions": [
+                {"from": "load", "to": "gate", "on": "succeeded"},
+                {"from": "load", "to": "refused", "on": "failed"},
+                {"from": "gate", "to": "publish", "on": "succeeded"},
+                {"from": "gate", "to": "refused", "on": "failed"},
+                {"from": "publish", "to": "done", "on": "always"}
+            ]
+        })
+    };
+    assert_eq!(api.put("/v1/processflows/gated", &gated(3600)).await.0, 201);
+    assert_eq!(api.put("/v1/processflows/hurried", &gated(1)).await.0, 201);
+    let user = |roles: Value| json!({"password": "a-long-password-1", "roles": roles});
+    assert_eq!(
+        api.put("/v1/users/vic", &user(json!(["viewer"]))).await.0,
+        201
+    );
+    assert_eq!(
+        api.put("/v1/users/opa", &user(json!(["operator"]))).await.0,
+        201
+    );
+
+    let (status, run) = api.post("/v1/processflows/gated/runs", &json!({})).await;
+    assert_eq!(status, 201, "{run}");
+    let path = format!("/v1/processflow-runs/{}", run["id"].as_str().unwrap());
+    wait_until("the approval waits", Duration::from_secs(60), || async {
+        let (_, run) = api.get(&path).await;
+        (run["activities"][1]["state"] == "waiting").then_some(())
+    })
+    .await;
+    // Waiting takes no executor slot.
+    let (_, nodes) = api.get("/v1/cluster/nodes").await;
+    let busy: u64 = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["in_flight"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(busy, 0, "{nodes}");
+    let decide = format!("{path}/approvals/gate");
+    let viewer = api.as_user("vic", "a-long-password-1").await;
+    let (status, refused) = viewer.post(&decide, &json!({"decision": "approve"})).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "only a user holding role \"operator\" may decide gate"
+    );
+    let operator = api.as_user("opa", "a-long-password-1").await;
+    let (status, decided) = operator
+        .post(
+            &decide,
+            &json!({"decision": "approve", "comment": "numbers checked"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["activities"][1]["decided_by"], "opa");
+    let (status, twice) = operator.post(&decide, &json!({"decision": "reject"})).await;
+    assert_eq!(status, 409, "{twice}");
+    assert_eq!(
+        twice["error"]["message"],
+        "gate was decided already, by opa"
+    );
+    let done = wait_until(
+        "the approved run ended",
+        Duration::from_secs(60),
+        || async {
+            let (_, run) = api.get(&path).await;
+            (run["state"] != "running").then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        done["activities"][2]["state"], "succeeded",
+        "publish ran after the approval"
+    );
+
+    // Nobody decides in time: the declared path (reject) is taken.
+    let (_, run) = api.post("/v1/processflows/hurried/runs", &json!({})).await;
+    let hurried = format!("/v1/processflow-runs/{}", run["id"].as_str().unwrap());
+    let timed_out = wait_until(
+        "the timed-out run ended",
+        Duration::from_secs(60),
+        || async {
+            let (_, run) = api.get(&hurried).await;
+            (run["state"] != "running").then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(timed_out["state"], "failed", "{timed_out:#}");
+    assert_eq!(timed_out["activities"][1]["decided_by"], "timeout");
+    assert_eq!(timed_out["activities"][2]["state"], "skipped");
+    assert_eq!(
+        timed_out["activities"][4]["state"], "succeeded",
+        "the fail end was reached"
+    );
+
+    // All three in the audit log: the approval, and the timeout's rejection.
+    let audited = wait_until("the decisions audited", Duration::from_secs(20), || async {
+        let entries: Vec<Value> = platform
+            .api
+            .audit()
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "flowrun.approve" || e["action"] == "flowrun.reject")
+            .collect();
+        (entries.len() == 2).then_some(entries)
+    })
+    .await;
+    assert_eq!(audited[0]["actor"], "opa");
+    assert_eq!(audited[0]["details"]["comment"], "numbers checked");
+    assert_eq!(
+        (&audited[1]["actor"], &audited[1]["action"]),
+        (&json!("timeout"), &json!("flowrun.reject"))
+    );
+}

@@ -57,6 +57,9 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("PUT", "/v1/processflows/{name}") => DESIGN,
         ("GET", "/v1/processflow-runs/{id}") => OBSERVE,
         ("POST", "/v1/processflow-runs/{id}/resume") => RUN_FLOWS,
+        // Those who may view the flow and hold the approval's role (the matrix gives
+        // each caller an approval for its own role).
+        ("POST", "/v1/processflow-runs/{id}/approvals/{activity}") => OBSERVE,
         // `execute` on the flow, and on the dataflows and connections it runs.
         ("POST", "/v1/processflows/{name}/runs") => RUN_FLOWS,
         ("POST", "/v1/dataflows/{name}/validate") => OBSERVE,
@@ -94,6 +97,44 @@ fn chain() -> Value {
 }
 
 impl World {
+    /// A run waiting for approval `gate`, decided by `role` (written as a scheduler
+    /// would leave it: no scheduler runs here).
+    async fn waiting_approval(&self, role: &str) -> String {
+        let flow = format!("gate-{role}");
+        let document = json!({"activities":[
+            {"id":"gate","type":"approval","role":role,"timeout_seconds":3600,"on_timeout":"reject"},
+            {"id":"done","type":"succeed"}],
+            "transitions":[{"from":"gate","to":"done","on":"always"}]});
+        self.as_admin("PUT", &format!("/v1/processflows/{flow}"), document)
+            .await;
+        let (_, run) = self
+            .gateway
+            .send(
+                "POST",
+                &format!("/v1/processflows/{flow}/runs"),
+                Some(&self.admin),
+                "{}",
+            )
+            .await;
+        let id = run["id"].as_str().unwrap_or("none").to_string();
+        self.gateway
+            .store
+            .transact(|tx| {
+                let id = id.clone();
+                async move {
+                    use prism_store::records::flow_runs;
+                    let Some(mut run) = flow_runs::get(&tx, &id).await? else {
+                        return Ok(());
+                    };
+                    run.activities[0].state = "waiting".into();
+                    flow_runs::put(&tx, &run).await
+                }
+            })
+            .await
+            .unwrap();
+        id
+    }
+
     /// A run of `chain` that ended failed (no scheduler runs here: the record is
     /// written as a scheduler would leave it).
     async fn failed_run(&self) -> String {
@@ -220,6 +261,11 @@ impl World {
             ("POST", "/v1/processflows/{name}/runs") => {
                 self.as_admin("PUT", "/v1/processflows/chain", chain())
                     .await;
+            }
+            ("POST", "/v1/processflow-runs/{id}/approvals/{activity}") => {
+                let id = self.waiting_approval(role.unwrap_or("viewer")).await;
+                path = format!("/v1/processflow-runs/{id}/approvals/gate");
+                body = json!({"decision": "approve", "comment": "matrix"});
             }
             ("POST", "/v1/processflow-runs/{id}/resume") => {
                 let id = self.failed_run().await;

@@ -8,10 +8,13 @@
 //! from the new record at the next tick.
 use std::collections::HashMap;
 
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 use prism_errors::Retryable;
-use prism_flows::run::{JobOutcome, RUNNING, Start, job_key, step};
+use prism_flows::run::{JobOutcome, RUNNING, Start, TIMEOUT, job_key, step};
 use prism_flows::{ActivitySpec, Flow};
 use prism_jobs::{SubmitRequest, Submitter};
+use prism_outbox::Outbox;
+use prism_outbox::change::{Change, stage};
 use prism_schemas::v1::{FlowRunRecord, JobState};
 use prism_store::Store;
 use prism_store::records::{flow_runs, jobs, now_ms, processflows};
@@ -19,7 +22,7 @@ use prism_store::records::{flow_runs, jobs, now_ms, processflows};
 /// Runs advanced per tick: a bound on a tick's work, the rest wait their turn.
 const MAX_RUNS_PER_TICK: usize = 500;
 
-pub async fn advance_all(submitter: &Submitter) {
+pub async fn advance_all(submitter: &Submitter, outbox: &Outbox) {
     let store = submitter.store();
     let ids = match store
         .transact(|tx| async move { flow_runs::running(&tx, MAX_RUNS_PER_TICK).await })
@@ -32,7 +35,7 @@ pub async fn advance_all(submitter: &Submitter) {
         }
     };
     for id in ids {
-        if let Err(error) = advance(store, submitter, &id).await {
+        if let Err(error) = advance(store, submitter, outbox, &id).await {
             tracing::warn!(run = %id, %error, "flow run not advanced; retrying next tick");
         }
     }
@@ -84,7 +87,12 @@ async fn read(store: &Store, id: &str) -> Result<Option<Read>, String> {
     Ok(Some((run, flow, outcomes)))
 }
 
-async fn advance(store: &Store, submitter: &Submitter, id: &str) -> Result<(), String> {
+async fn advance(
+    store: &Store,
+    submitter: &Submitter,
+    outbox: &Outbox,
+    id: &str,
+) -> Result<(), String> {
     let Some((run, flow, outcomes)) = read(store, id).await? else {
         return Ok(());
     };
@@ -102,18 +110,53 @@ async fn advance(store: &Store, submitter: &Submitter, id: &str) -> Result<(), S
         return Ok(());
     }
     let id = id.to_string();
-    store
+    let timed_out = timeouts(&run, &next);
+    let staged = store
         .transact(|tx| {
-            let (id, run, next) = (id.clone(), run.clone(), next.clone());
+            let (id, run, next, timed_out) = (id.clone(), run.clone(), next.clone(), timed_out.clone());
             async move {
-                if flow_runs::get(&tx, &id).await?.as_ref() == Some(&run) {
-                    flow_runs::put(&tx, &next).await?;
+                if flow_runs::get(&tx, &id).await?.as_ref() != Some(&run) {
+                    return Ok(None);
                 }
-                Ok(())
+                flow_runs::put(&tx, &next).await?;
+                if timed_out.is_empty() {
+                    return Ok(None);
+                }
+                let messages = timed_out
+                    .iter()
+                    .map(|(activity, approved)| {
+                        let op = if *approved { ConfigOp::Approve } else { ConfigOp::Reject };
+                        let details = serde_json::json!({"flow": next.flow, "activity": activity, "decided_by": TIMEOUT});
+                        Change::new(TIMEOUT, ConfigEntity::FlowRun, op, &id, details).message()
+                    })
+                    .collect();
+                Ok(Some(stage(&tx, messages).await?))
             }
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if let Some(staged) = staged
+        && let Err(error) = outbox.publish(&staged).await
+    {
+        tracing::warn!(%error, "approval timeout not announced yet; left to the relay");
+    }
+    Ok(())
+}
+
+/// The approvals `step` decided by their timeout, each approved or not.
+fn timeouts(before: &FlowRunRecord, after: &FlowRunRecord) -> Vec<(String, bool)> {
+    after
+        .activities
+        .iter()
+        .filter(|a| a.decided_by == TIMEOUT)
+        .filter(|a| {
+            before
+                .activities
+                .iter()
+                .any(|b| b.id == a.id && b.decided_by != TIMEOUT)
+        })
+        .map(|a| (a.id.clone(), a.state == prism_flows::run::SUCCEEDED))
+        .collect()
 }
 
 /// Submits one attempt of a job activity and records its job in `run`; a job the

@@ -67,7 +67,7 @@ pub async fn run(
     config.topology.ensure(&deps.bus.jetstream).await?;
     let outbox = Outbox::new(deps.store, deps.bus);
     let submitter = Submitter::new(outbox.clone(), config.pool.clone(), config.max_attempts);
-    let relay = tokio::spawn(outbox.relay(shutdown.clone()));
+    let relay = tokio::spawn(outbox.clone().relay(shutdown.clone()));
     tracing::info!("scheduler started");
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -79,7 +79,7 @@ pub async fn run(
         if let Err(error) = tick(&config, &submitter).await {
             tracing::warn!(%error, "schedule evaluation failed; retrying next tick");
         }
-        flows::advance_all(&submitter).await;
+        flows::advance_all(&submitter, &outbox).await;
     }
     let _ = relay.await;
     Ok(())

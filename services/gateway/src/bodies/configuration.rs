@@ -252,11 +252,23 @@ pub struct ChangedDataflow {
     pub latest: u32,
 }
 
+/// `POST /v1/processflow-runs/{id}/approvals/{activity}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecision {
+    /// approve or reject.
+    pub decision: String,
+    pub comment: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FlowActivity {
     pub id: String,
-    /// pending, running, succeeded, failed or skipped.
+    /// pending, running, waiting (an approval or a wait), succeeded, failed or skipped.
     pub state: String,
+    /// Who decided an approval: a user, or `timeout`.
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
     pub job_id: Option<String>,
     pub attempt: u32,
     pub started_at: Option<String>,

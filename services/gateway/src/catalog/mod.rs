@@ -5,7 +5,6 @@
 //! same way for every entity: the transaction, the 404, narrowing lists per name,
 //! the change event and outbox entry committed with the change, the auth generation
 //! for entities that grant, and the answer (201 for a new one, 200 for a change).
-mod change;
 mod entries;
 pub mod handlers;
 
@@ -22,7 +21,7 @@ use prism_store::records::auth_generation;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use change::{Change, stage};
+pub use prism_outbox::change::{Change, stage};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

@@ -10,18 +10,22 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission};
+use prism_bus::subjects::{ConfigEntity, ConfigOp};
 use prism_flows::ActivitySpec;
 use prism_flows::run;
 use prism_schemas::v1::FlowRunRecord;
 use prism_store::records::{dataflows, flow_runs, now_ms, processflows};
+use serde_json::json;
 
 use crate::auth::Caller;
 use crate::bodies;
+use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{self, Typed};
 use crate::state::AppState;
 
 const MAX_KEY_BYTES: usize = 200;
+const MAX_COMMENT_BYTES: usize = 1_000;
 
 fn time(ms: i64) -> Option<String> {
     (ms != 0).then(|| input::time_text(ms)).flatten()
@@ -45,6 +49,8 @@ pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
             .map(|a| bodies::FlowActivity {
                 id: a.id.clone(),
                 state: a.state.clone(),
+                decided_by: (!a.decided_by.is_empty()).then(|| a.decided_by.clone()),
+                comment: (!a.comment.is_empty()).then(|| a.comment.clone()),
                 job_id: (!a.job_id.is_empty()).then(|| a.job_id.clone()),
                 attempt: a.attempt,
                 started_at: time(a.started_at_ms),
@@ -110,17 +116,16 @@ async fn plan(
         read.ok_or_else(|| ApiError::not_found("name", format!("no process flow named {name:?}")))?;
     let flow = prism_flows::validate::from_stored(&record.document_json)
         .map_err(|_| ApiError::new(Code::Internal, None, "stored process flow unreadable"))?;
-    if let Some(activity) = flow.activities.iter().find(|a| {
-        !matches!(
-            a.spec,
-            ActivitySpec::Job(_) | ActivitySpec::Succeed | ActivitySpec::Fail(_)
-        )
-    }) {
+    if let Some(activity) = flow
+        .activities
+        .iter()
+        .find(|a| matches!(a.spec, ActivitySpec::Flow(_) | ActivitySpec::Foreach(_)))
+    {
         return Err(ApiError::new(
             Code::Unprocessable,
             Some("name"),
             format!(
-                "activity {:?}: {} activities cannot run yet (job, succeed and fail can)",
+                "activity {:?}: {} activities cannot run yet (job, approval, wait, succeed and fail can)",
                 activity.id,
                 activity.spec.type_name()
             ),
@@ -211,20 +216,31 @@ pub async fn start(
                     if let Some(id) = flow_runs::by_key(&tx, &name, key).await?
                         && let Some(existing) = flow_runs::get(&tx, &id).await?
                     {
-                        return Ok((existing, false));
+                        return Ok((existing, None));
                     }
                     flow_runs::remember_key(&tx, &name, key, &run.id).await?;
                     run.idempotency_key = key.clone();
                 }
                 flow_runs::put(&tx, &run).await?;
-                Ok((run, true))
+                let details = json!({"flow": run.flow, "version": run.flow_version});
+                let change = Change::new(
+                    &run.submitted_by,
+                    ConfigEntity::FlowRun,
+                    ConfigOp::Create,
+                    &run.id,
+                    details,
+                );
+                let staged = change.stage(&tx).await?;
+                Ok((run, Some(staged)))
             }
         })
         .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    let status = match created {
+        Some(staged) => {
+            state.announce(&staged).await;
+            StatusCode::CREATED
+        }
+        None => StatusCode::OK,
     };
     Ok((status, Json(body(&run))))
 }
@@ -380,13 +396,25 @@ pub async fn resume(
         next.dataflow_versions.insert(c.dataflow.clone(), c.latest);
     }
     let saved = next.clone();
-    state
+    let staged = state
         .store
         .transact(|tx| {
             let next = saved.clone();
-            async move { flow_runs::put(&tx, &next).await }
+            async move {
+                flow_runs::put(&tx, &next).await?;
+                let details = json!({"flow": next.flow, "resumed_from": next.resumed_from});
+                let change = Change::new(
+                    &next.submitted_by,
+                    ConfigEntity::FlowRun,
+                    ConfigOp::Create,
+                    &next.id,
+                    details,
+                );
+                change.stage(&tx).await
+            }
         })
         .await?;
+    state.announce(&staged).await;
     Ok((
         StatusCode::CREATED,
         Json(bodies::ResumePlan {
@@ -395,4 +423,102 @@ pub async fn resume(
             run: Some(body(&next)),
         }),
     ))
+}
+
+/// Decides a waiting approval. Only a user holding the approval's role may, once;
+/// the decision is audited with its comment.
+pub async fn approve(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((id, activity)): Path<(String, String)>,
+    Typed(ask): Typed<bodies::ApprovalDecision>,
+) -> ApiResult<Json<bodies::FlowRun>> {
+    let approve = match ask.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(ApiError::invalid("decision", "approve or reject")),
+    };
+    let comment = ask.comment.unwrap_or_default();
+    if comment.len() > MAX_COMMENT_BYTES {
+        return Err(ApiError::invalid(
+            "comment",
+            format!("at most {MAX_COMMENT_BYTES} bytes"),
+        ));
+    }
+    let read = state
+        .store
+        .transact(|tx| {
+            let id = id.clone();
+            async move {
+                let Some(run) = flow_runs::get(&tx, &id).await? else {
+                    return Ok(None);
+                };
+                let flow = processflows::get_version(&tx, &run.flow, run.flow_version).await?;
+                Ok(Some((run, flow)))
+            }
+        })
+        .await?;
+    let (run, flow) =
+        read.ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
+    caller
+        .require(
+            &state,
+            Permission::on(Action::View, Entity::ProcessFlows, &run.flow),
+        )
+        .await?;
+    let flow = flow
+        .and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
+        .ok_or_else(|| {
+            ApiError::new(Code::Internal, None, "the run's flow version is unreadable")
+        })?;
+    let role = flow
+        .activities
+        .iter()
+        .find_map(|a| match &a.spec {
+            ActivitySpec::Approval(approval) if a.id == activity => Some(approval.role.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ApiError::not_found("activity", format!("no approval {activity:?} in the run"))
+        })?;
+    if !caller.user.roles.contains(&role) {
+        return Err(ApiError::new(
+            Code::PermissionDenied,
+            Some("activity"),
+            format!("only a user holding role {role:?} may decide {activity}"),
+        ));
+    }
+    let user = caller.name().to_string();
+    let decided = state
+        .store
+        .transact(|tx| {
+            let (id, activity, user, comment) =
+                (id.clone(), activity.clone(), user.clone(), comment.clone());
+            async move {
+                let Some(mut run) = flow_runs::get(&tx, &id).await? else {
+                    return Ok(Err("the run is gone".to_string()));
+                };
+                if let Err(why) =
+                    run::decide(&mut run, &activity, approve, &user, &comment, now_ms())
+                {
+                    return Ok(Err(why));
+                }
+                flow_runs::put(&tx, &run).await?;
+                let op = if approve {
+                    ConfigOp::Approve
+                } else {
+                    ConfigOp::Reject
+                };
+                let details = json!({"flow": run.flow, "activity": activity, "comment": comment});
+                let staged = Change::new(&user, ConfigEntity::FlowRun, op, &id, details)
+                    .stage(&tx)
+                    .await?;
+                Ok(Ok((run, staged)))
+            }
+        })
+        .await?;
+    let (run, staged) =
+        decided.map_err(|why| ApiError::new(Code::Conflict, Some("activity"), why))?;
+    state.announce(&staged).await;
+    Ok(Json(body(&run)))
 }

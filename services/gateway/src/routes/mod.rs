@@ -555,6 +555,18 @@ fn processflow_routes(t: Table) -> Table {
         .also(201)
         .fails(&[409]),
     )
+    .post(
+        "/v1/processflow-runs/{id}/approvals/{activity}",
+        Signed,
+        flow_runs::approve,
+        doc(
+            "decideApproval",
+            "Approves or rejects a waiting approval; only users holding its role, once; audited",
+        )
+        .takes::<b::ApprovalDecision>()
+        .answers::<b::FlowRun>(200)
+        .fails(&[409]),
+    )
     .get(
         "/v1/processflows/{name}/versions/{version}",
         Named(View, ProcessFlows, "name"),

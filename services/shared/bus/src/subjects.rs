@@ -47,6 +47,7 @@ pub enum ConfigEntity {
     Secret,
     Dataflow,
     ProcessFlow,
+    FlowRun,
     Schedule,
     Service,
     User,
@@ -65,6 +66,7 @@ impl ConfigEntity {
             ConfigEntity::Secret => "secret",
             ConfigEntity::Dataflow => "dataflow",
             ConfigEntity::ProcessFlow => "processflow",
+            ConfigEntity::FlowRun => "flowrun",
             ConfigEntity::Schedule => "schedule",
             ConfigEntity::Service => "service",
             ConfigEntity::User => "user",
@@ -102,6 +104,9 @@ pub enum ConfigOp {
     Test,
     /// Every secret's data key re-wrapped under the active master key.
     Rotate,
+    /// A process flow's approval decided (by a user, or by its timeout).
+    Approve,
+    Reject,
 }
 
 impl ConfigOp {
@@ -120,6 +125,8 @@ impl ConfigOp {
             ConfigOp::Drain => "drain",
             ConfigOp::Test => "test",
             ConfigOp::Rotate => "rotate",
+            ConfigOp::Approve => "approve",
+            ConfigOp::Reject => "reject",
         }
     }
 }

@@ -9,13 +9,17 @@ use std::collections::BTreeMap;
 use prism_schemas::v1::{FlowActivityState, FlowDecision, FlowRunRecord};
 
 use crate::condition::{self, Value};
-use crate::model::{ActivitySpec, Flow, InputMode, On};
+use crate::model::{ActivitySpec, Flow, InputMode, On, Verdict};
 
 pub const PENDING: &str = "pending";
 pub const RUNNING: &str = "running";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 pub const SKIPPED: &str = "skipped";
+/// An approval waiting for its decision, or a wait for its time.
+pub const WAITING: &str = "waiting";
+/// Who decided an approval nobody decided in time.
+pub const TIMEOUT: &str = "timeout";
 
 /// What a job of the run came to, once it ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +68,7 @@ pub fn step(
 ) -> Vec<Start> {
     let mut starts = Vec::new();
     record_outcomes(flow, run, now_ms, outcome, &mut starts);
+    expire_waits(flow, run, now_ms);
     loop {
         let decided = decide_transitions(flow, run);
         let moved = start_ready(flow, run, now_ms, &mut starts);
@@ -115,6 +120,65 @@ fn record_outcomes(
         state.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
         state.finished_at_ms = now_ms;
     }
+}
+
+/// Waits whose time has come end; approvals past their timeout are decided as
+/// they declare.
+fn expire_waits(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64) {
+    for activity in &flow.activities {
+        let state = state_of(run, &activity.id);
+        if state.state != WAITING {
+            continue;
+        }
+        let (seconds, verdict) = match &activity.spec {
+            ActivitySpec::Wait(wait) => (wait.seconds, Verdict::Approve),
+            ActivitySpec::Approval(approval) => (approval.timeout_seconds, approval.on_timeout),
+            _ => continue,
+        };
+        let due = state
+            .started_at_ms
+            .saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX / 2000) * 1000);
+        if now_ms < due {
+            continue;
+        }
+        state.state = if verdict == Verdict::Approve {
+            SUCCEEDED
+        } else {
+            FAILED
+        }
+        .into();
+        state.finished_at_ms = now_ms;
+        if matches!(activity.spec, ActivitySpec::Approval(_)) {
+            state.decided_by = TIMEOUT.into();
+        }
+    }
+}
+
+/// Decides a waiting approval: `approve` or not, by `user`.
+pub fn decide(
+    run: &mut FlowRunRecord,
+    activity: &str,
+    approve: bool,
+    user: &str,
+    comment: &str,
+    now_ms: i64,
+) -> Result<(), String> {
+    let state = run
+        .activities
+        .iter_mut()
+        .find(|a| a.id == activity)
+        .ok_or_else(|| format!("no activity {activity:?} in the run"))?;
+    if state.state != WAITING {
+        return Err(match state.decided_by.as_str() {
+            "" => format!("{activity} is {}, not waiting for a decision", state.state),
+            by => format!("{activity} was decided already, by {by}"),
+        });
+    }
+    state.state = if approve { SUCCEEDED } else { FAILED }.into();
+    state.decided_by = user.into();
+    state.comment = comment.into();
+    state.finished_at_ms = now_ms;
+    Ok(())
 }
 
 /// The values a condition reads, as the run knows them.
@@ -309,6 +373,10 @@ fn start_ready(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64, starts: &mut V
                     attempt: 1,
                 });
             }
+            // No executor slot: a state of the run until decided, or its time comes.
+            ActivitySpec::Approval(_) | ActivitySpec::Wait(_) => {
+                state.state = WAITING.into();
+            }
             // An end is reached as it starts.
             ActivitySpec::Succeed | ActivitySpec::Fail(_) => {
                 state.state = SUCCEEDED.into();
@@ -334,7 +402,7 @@ fn finish(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64) {
     if run
         .activities
         .iter()
-        .any(|a| a.state == RUNNING || a.state == PENDING)
+        .any(|a| matches!(a.state.as_str(), RUNNING | PENDING | WAITING))
     {
         return;
     }

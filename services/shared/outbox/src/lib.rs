@@ -16,6 +16,7 @@ use prism_store::records::{now_ms, outbox};
 use prism_store::{Store, Tx};
 use tokio_util::sync::CancellationToken;
 
+pub mod change;
 mod fault;
 
 #[derive(Debug, thiserror::Error)]

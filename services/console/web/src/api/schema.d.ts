@@ -537,6 +537,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/processflow-runs/{id}/approvals/{activity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approves or rejects a waiting approval; only users holding its role, once; audited */
+        post: operations["decideApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/processflow-runs/{id}/resume": {
         parameters: {
             query?: never;
@@ -979,6 +996,12 @@ export interface components {
         };
         /** @description A JSON object of any shape, as a body of its own. */
         AnyObject: Record<string, unknown>;
+        /** @description `POST /v1/processflow-runs/{id}/approvals/{activity}`. */
+        ApprovalDecision: {
+            comment?: string | null;
+            /** @description approve or reject. */
+            decision: string;
+        };
         AuditEntry: {
             action: string;
             actor: string;
@@ -1180,6 +1203,9 @@ export interface components {
         FlowActivity: {
             /** Format: int32 */
             attempt: number;
+            comment?: string | null;
+            /** @description Who decided an approval: a user, or `timeout`. */
+            decided_by?: string | null;
             finished_at?: string | null;
             id: string;
             job_id?: string | null;
@@ -1188,7 +1214,7 @@ export interface components {
             /** Format: int64 */
             rows_written: number;
             started_at?: string | null;
-            /** @description pending, running, succeeded, failed or skipped. */
+            /** @description pending, running, waiting (an approval or a wait), succeeded, failed or skipped. */
             state: string;
         };
         FlowDecision: {
@@ -4777,6 +4803,114 @@ export interface operations {
             };
             /** @description the body is larger than the server reads */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decideApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                activity: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description Approves or rejects a waiting approval; only users holding its role, once; audited */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowRun"];
+                };
+            };
+            /** @description invalid_argument: the request is malformed; `field` names what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: `field` names what does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflict: the request contradicts the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is neither JSON nor YAML */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,8 +1,10 @@
 //! A configuration change as the bus announces it, on
-//! `prism.events.config.<entity>.<op>`, for the audit log and outside consumers.
+//! `prism.events.config.<entity>.<op>`, for the audit log and outside consumers:
+//! staged in the change's own transaction by whoever makes it (a gateway for the
+//! API's changes, a scheduler for an approval that timed out).
+use crate::Staged;
 use prism_bus::envelope;
 use prism_bus::subjects::{self, ConfigEntity, ConfigOp};
-use prism_outbox::Staged;
 use prism_schemas::v1::{ConfigEvent, OutboxMessage};
 use prism_store::Tx;
 use prism_store::records::now_ms;
@@ -67,5 +69,5 @@ impl<'a> Change<'a> {
 /// Writes `messages` as one outbox entry within `tx`.
 pub async fn stage(tx: &Tx, messages: Vec<OutboxMessage>) -> prism_store::Result<Staged> {
     let id = uuid::Uuid::now_v7().to_string();
-    prism_outbox::stage(tx, &id, messages).await
+    crate::stage(tx, &id, messages).await
 }
