@@ -186,6 +186,28 @@ async fn an_operator_logs_in_applies_runs_and_follows_jobs() {
         text(&missing)
     );
 
+    // A process flow run followed to its end, then shown with its decisions.
+    let started = operator.ok(&["flows", "run", "chain", "--wait"]);
+    let id = started
+        .split_whitespace()
+        .nth(1)
+        .expect("run <id> of chain started")
+        .to_string();
+    assert!(started.contains(": succeeded"), "{started}");
+    let shown = operator.ok(&["flows", "show", &id]);
+    assert!(
+        shown.contains(
+            "first -> then: on succeeded [first.status = 'succeeded']: taken, the rule holds"
+        ),
+        "{shown}"
+    );
+    let refused = operator.run(&["flows", "resume", &id]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("no activity of the run failed"),
+        "{}",
+        text(&refused)
+    );
+
     // Run and wait: exit 0 and the output written; a failing job exits non-zero
     // with its reason.
     let out = operator.run(&["run", "adults", "--wait"]);
@@ -215,8 +237,9 @@ async fn an_operator_logs_in_applies_runs_and_follows_jobs() {
         platform.api.get(&format!("/v1/jobs/{id}")).await.1["status"],
         "succeeded"
     );
+    // Three run directly, two by the flow's run.
     let jobs = operator.json(&["jobs", "list"]);
-    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 3, "{jobs}");
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 5, "{jobs}");
 
     every_listing_ends_quietly_into_a_closed_pipe(&operator, id);
 

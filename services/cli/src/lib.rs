@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 mod apply;
 mod client;
+mod flows;
 mod jobs;
 mod kinds;
 mod operations;
@@ -31,6 +32,7 @@ const COMMANDS: &[&str] = &[
     "get",
     "delete",
     "run",
+    "flows",
     "jobs",
     "schedules",
     // Not `audit`: that is the audit service's role, which deployments run.
@@ -115,6 +117,12 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Runs of process flows: start, show, resume, decide approvals.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  prism flows run nightly_chain -p day=2026-12-04 --wait\n  prism flows resume 01a2… --execute"
+    )]
+    Flows(FlowsCommand),
     /// Lists, shows, cancels or follows jobs.
     #[command(
         subcommand,
@@ -209,6 +217,48 @@ enum SchedulesCommand {
     Enable { name: String },
     #[command(after_help = "Example:\n  prism schedules disable nightly")]
     Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlowsCommand {
+    /// Starts a run of a flow's latest version; --wait follows it to its end.
+    #[command(after_help = "Example:\n  prism flows run nightly_chain -p day=monday --wait")]
+    Run {
+        flow: String,
+        /// A parameter, name=value (repeatable).
+        #[arg(short = 'p', long = "param")]
+        params: Vec<String>,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A run: each activity, and each transition decided and why.
+    #[command(after_help = "Example:\n  prism flows show 01a2…")]
+    Show { run: String },
+    /// The plan of resuming a run; --execute starts it.
+    #[command(after_help = "Example:\n  prism flows resume 01a2… --execute --latest")]
+    Resume {
+        run: String,
+        /// `failed` (the default) or an activity: it and what follows run again.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        execute: bool,
+        /// Run dataflows changed since the run at their latest versions.
+        #[arg(long)]
+        latest: bool,
+    },
+    /// Approves a waiting approval (--reject rejects it).
+    #[command(
+        after_help = "Example:\n  prism flows approve 01a2… sign_off --comment 'numbers checked'"
+    )]
+    Approve {
+        run: String,
+        activity: String,
+        #[arg(long)]
+        reject: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +362,22 @@ async fn signed_in(client: &Client, format: Format, command: Command) -> Outcome
             wait,
         } => run(client, format, &dataflow, &params, wait).await?,
         Command::Jobs(command) => jobs_command(client, format, command).await?,
+        Command::Flows(FlowsCommand::Run { flow, params, wait }) => {
+            flows::start(client, format, &flow, &params, wait).await?
+        }
+        Command::Flows(FlowsCommand::Show { run }) => flows::show(client, format, &run).await?,
+        Command::Flows(FlowsCommand::Resume {
+            run,
+            from,
+            execute,
+            latest,
+        }) => flows::resume(client, format, &run, from, execute, latest).await?,
+        Command::Flows(FlowsCommand::Approve {
+            run,
+            activity,
+            reject,
+            comment,
+        }) => flows::approve(client, format, &run, &activity, reject, comment).await?,
         Command::Schedules(command) => schedules_command(client, format, command).await?,
         Command::AuditLog { follow } => operations::audit(client, follow, format).await?,
         Command::Nodes { command: None } => operations::nodes(client, format).await?,

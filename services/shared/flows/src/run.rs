@@ -347,7 +347,13 @@ fn start_ready(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64, starts: &mut V
         // `all` joins: every incoming transition taken, and it is skipped as soon as
         // one is not; `first` starts on the first taken, and is skipped only when
         // every one was decided otherwise.
-        let go = match activity.input {
+        // An end is not a join: any transition taken into it reaches it.
+        let input = if activity.spec.is_end() {
+            InputMode::First
+        } else {
+            activity.input
+        };
+        let go = match input {
             _ if incoming.is_empty() => Some(true),
             InputMode::All if decided.iter().any(|d| !d.taken) => Some(false),
             InputMode::All if all_decided => Some(true),

@@ -209,3 +209,26 @@ fn a_resume_reruns_what_failed_and_what_follows_and_reuses_the_rest() {
         3
     );
 }
+
+#[test]
+fn an_end_is_reached_by_any_transition_taken_into_it() {
+    let document = json!({
+        "activities": [
+            {"id": "first", "type": "job", "dataflow": "x"},
+            {"id": "then", "type": "job", "dataflow": "x"},
+            {"id": "done", "type": "succeed"}
+        ],
+        "transitions": [
+            {"from": "first", "to": "then", "on": "succeeded"},
+            {"from": "then", "to": "done", "on": "always"},
+            {"from": "first", "to": "done", "on": "otherwise"}
+        ]
+    });
+    let flow = from_stored(&document.to_string()).unwrap();
+    let (run, started) = drive(
+        &flow,
+        HashMap::from([("first", vec![true]), ("then", vec![true])]),
+    );
+    assert_eq!(started, ["flow:r:first:1", "flow:r:then:1"]);
+    assert_eq!(run.state, SUCCEEDED, "{run:?}");
+}
