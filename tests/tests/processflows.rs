@@ -467,3 +467,54 @@ async fn approvals_wait_without_executors_and_are_decided_once_by_their_role() {
         (&json!("timeout"), &json!("flowrun.reject"))
     );
 }
+
+/// Cancelling a run cancels its running job and starts nothing more; once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_cancels_its_running_job_and_starts_nothing_more() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    let api = &platform.api;
+    platform
+        .save_dataflows(&[
+            ("slow", adults_dataflow("files", "out/slow.csv", 60_000)),
+            ("after", adults_dataflow("files", "out/after.csv", 0)),
+        ])
+        .await;
+    let flow = json!({
+        "activities": [
+            {"id": "slow", "type": "job", "dataflow": "slow"},
+            {"id": "after", "type": "job", "dataflow": "after"},
+            {"id": "done", "type": "succeed"}
+        ],
+        "transitions": [
+            {"from": "slow", "to": "after", "on": "succeeded"},
+            {"from": "after", "to": "done", "on": "always"},
+            {"from": "slow", "to": "done", "on": "otherwise"}
+        ]
+    });
+    assert_eq!(api.put("/v1/processflows/long", &flow).await.0, 201);
+    let (_, run) = api.post("/v1/processflows/long/runs", &json!({})).await;
+    let path = format!("/v1/processflow-runs/{}", run["id"].as_str().unwrap());
+    let job = wait_until("the slow job runs", Duration::from_secs(60), || async {
+        let (_, run) = api.get(&path).await;
+        run["activities"][0]["job_id"].as_str().map(str::to_string)
+    })
+    .await;
+    let (status, cancelled) = api.post(&format!("{path}/cancel"), &json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["activities"][0]["state"], "cancelled");
+    assert_eq!(cancelled["activities"][1]["state"], "skipped");
+    let (status, again) = api.post(&format!("{path}/cancel"), &json!({})).await;
+    assert_eq!(
+        (status, &again["error"]["message"]),
+        (409, &json!("the run is cancelled already"))
+    );
+    api.wait_status(&job, "cancelled", Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, jobs) = api.get("/v1/jobs?dataflow=after").await;
+    assert_eq!(jobs["jobs"], json!([]), "nothing started after the cancel");
+    let (_, run) = api.get(&path).await;
+    assert_eq!(run["state"], "cancelled", "no scheduler moved it on: {run}");
+}

@@ -57,6 +57,7 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
         ("PUT", "/v1/processflows/{name}") => DESIGN,
         ("GET", "/v1/processflow-runs/{id}") => OBSERVE,
         ("POST", "/v1/processflow-runs/{id}/resume") => RUN_FLOWS,
+        ("POST", "/v1/processflow-runs/{id}/cancel") => DESIGN,
         // Those who may view the flow and hold the approval's role (the matrix gives
         // each caller an approval for its own role).
         ("POST", "/v1/processflow-runs/{id}/approvals/{activity}") => OBSERVE,
@@ -266,6 +267,23 @@ impl World {
                 let id = self.waiting_approval(role.unwrap_or("viewer")).await;
                 path = format!("/v1/processflow-runs/{id}/approvals/gate");
                 body = json!({"decision": "approve", "comment": "matrix"});
+            }
+            ("POST", "/v1/processflow-runs/{id}/cancel") => {
+                self.as_admin("PUT", "/v1/processflows/chain", chain())
+                    .await;
+                let (_, run) = self
+                    .gateway
+                    .send(
+                        "POST",
+                        "/v1/processflows/chain/runs",
+                        Some(&self.admin),
+                        "{}",
+                    )
+                    .await;
+                path = format!(
+                    "/v1/processflow-runs/{}/cancel",
+                    run["id"].as_str().unwrap_or("none")
+                );
             }
             ("POST", "/v1/processflow-runs/{id}/resume") => {
                 let id = self.failed_run().await;

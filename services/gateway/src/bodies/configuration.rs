@@ -199,7 +199,7 @@ pub struct FlowRun {
     pub id: String,
     pub flow: String,
     pub flow_version: u32,
-    /// running, succeeded or failed.
+    /// running, succeeded, failed or cancelled.
     pub state: String,
     pub parameters: std::collections::BTreeMap<String, String>,
     /// The dataflow versions the run's jobs run, pinned when it started.

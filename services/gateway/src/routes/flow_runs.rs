@@ -522,3 +522,67 @@ pub async fn approve(
     state.announce(&staged).await;
     Ok(Json(body(&run)))
 }
+
+/// Cancels a running run: its running jobs are cancelled, nothing more starts.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<bodies::FlowRun>> {
+    let run = state
+        .store
+        .transact(|tx| {
+            let id = id.clone();
+            async move { flow_runs::get(&tx, &id).await }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
+    caller
+        .require(
+            &state,
+            Permission::on(Action::Modify, Entity::ProcessFlows, &run.flow),
+        )
+        .await?;
+    let user = caller.name().to_string();
+    // Stopped first, so that no scheduler starts anything more; then its jobs.
+    let stopped = state
+        .store
+        .transact(|tx| {
+            let (id, user) = (id.clone(), user.clone());
+            async move {
+                let Some(mut run) = flow_runs::get(&tx, &id).await? else {
+                    return Ok(Err("the run is gone".to_string()));
+                };
+                let running: Vec<String> = run
+                    .activities
+                    .iter()
+                    .filter(|a| a.state == run::RUNNING && !a.job_id.is_empty())
+                    .map(|a| a.job_id.clone())
+                    .collect();
+                if let Err(why) = run::cancel(&mut run, now_ms()) {
+                    return Ok(Err(why));
+                }
+                flow_runs::put(&tx, &run).await?;
+                let details = json!({"flow": run.flow, "jobs": running});
+                let staged =
+                    Change::new(&user, ConfigEntity::FlowRun, ConfigOp::Cancel, &id, details)
+                        .stage(&tx)
+                        .await?;
+                Ok(Ok((run, running, staged)))
+            }
+        })
+        .await?;
+    let (run, running, staged) =
+        stopped.map_err(|why| ApiError::new(Code::Conflict, Some("id"), why))?;
+    state.announce(&staged).await;
+    for job_id in running {
+        let job = crate::catalog::job(&state, &job_id).await?;
+        match crate::routes::jobs::cancel_job(&state, &user, job).await {
+            Ok(_) => {}
+            // It ended on its own meanwhile.
+            Err(error) if error.code == Code::Conflict => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(Json(body(&run)))
+}

@@ -197,8 +197,21 @@ pub async fn cancel(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<bodies::Job>)> {
-    let mut job = catalog::job(&state, &id).await?;
+    let job = catalog::job(&state, &id).await?;
     caller.require(&state, on_job(Action::Modify, &job)).await?;
+    let job = cancel_job(&state, caller.name(), job).await?;
+    Ok((StatusCode::ACCEPTED, Json(body(&job))))
+}
+
+/// Cancels `job` for `actor` (whose permission the caller checked) through the
+/// attempt fence, announcing it; answers the job as it now stands. 409 when it
+/// had finished already.
+pub(crate) async fn cancel_job(
+    state: &AppState,
+    actor: &str,
+    mut job: JobRecord,
+) -> ApiResult<JobRecord> {
+    let id = job.id.clone();
     let already_finished = |job_state: JobState| {
         ApiError::new(
             Code::Conflict,
@@ -212,11 +225,11 @@ pub async fn cancel(
     let cancelled = cancelled_event(&job);
     let outcome = state
         .attempts
-        .request_cancel(&id, &cancelled, caller.name())
+        .request_cancel(&id, &cancelled, actor)
         .await?;
     let mut messages = vec![
         Change::new(
-            caller.name(),
+            actor,
             ConfigEntity::Job,
             ConfigOp::Cancel,
             &id,
@@ -243,7 +256,7 @@ pub async fn cancel(
         })
         .await?;
     state.announce(&staged).await;
-    Ok((StatusCode::ACCEPTED, Json(body(&job))))
+    Ok(job)
 }
 
 /// The terminal event of a job cancelled before any executor claimed it.

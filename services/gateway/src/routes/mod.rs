@@ -556,6 +556,17 @@ fn processflow_routes(t: Table) -> Table {
         .fails(&[409]),
     )
     .post(
+        "/v1/processflow-runs/{id}/cancel",
+        Checked(Modify, ProcessFlows),
+        flow_runs::cancel,
+        doc(
+            "cancelProcessFlowRun",
+            "Cancels a running run: its running jobs are cancelled, nothing more starts",
+        )
+        .answers::<b::FlowRun>(200)
+        .fails(&[409]),
+    )
+    .post(
         "/v1/processflow-runs/{id}/approvals/{activity}",
         Signed,
         flow_runs::approve,

@@ -18,6 +18,8 @@ pub const FAILED: &str = "failed";
 pub const SKIPPED: &str = "skipped";
 /// An approval waiting for its decision, or a wait for its time.
 pub const WAITING: &str = "waiting";
+/// A run, or a running activity, stopped by a user.
+pub const CANCELLED: &str = "cancelled";
 /// Who decided an approval nobody decided in time.
 pub const TIMEOUT: &str = "timeout";
 
@@ -178,6 +180,26 @@ pub fn decide(
     state.decided_by = user.into();
     state.comment = comment.into();
     state.finished_at_ms = now_ms;
+    Ok(())
+}
+
+/// Stops a running run: what runs is cancelled, what waits or has yet to start is
+/// skipped. (The caller cancels the running activities' jobs.)
+pub fn cancel(run: &mut FlowRunRecord, now_ms: i64) -> Result<(), String> {
+    if run.state != RUNNING {
+        return Err(format!("the run is {} already", run.state));
+    }
+    for activity in &mut run.activities {
+        let next = match activity.state.as_str() {
+            RUNNING => CANCELLED,
+            PENDING | WAITING => SKIPPED,
+            _ => continue,
+        };
+        activity.state = next.into();
+        activity.finished_at_ms = now_ms;
+    }
+    run.state = CANCELLED.into();
+    run.finished_at_ms = now_ms;
     Ok(())
 }
 
