@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission};
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
-use prism_flows::ActivitySpec;
 use prism_flows::run;
+use prism_flows::{ActivitySpec, Flow};
 use prism_schemas::v1::FlowRunRecord;
 use prism_store::records::{dataflows, flow_runs, now_ms, processflows};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::bodies;
@@ -245,26 +245,60 @@ pub async fn start(
     Ok((status, Json(body(&run))))
 }
 
-/// A run, for those who may view its flow.
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<bodies::FlowRun>> {
+/// Run `id`, if the caller may do `action` on its flow.
+async fn load_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<FlowRunRecord> {
     let run = state
         .store
         .transact(|tx| {
-            let id = id.clone();
+            let id = id.to_string();
             async move { flow_runs::get(&tx, &id).await }
         })
         .await?
         .ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
     caller
         .require(
-            &state,
-            Permission::on(Action::View, Entity::ProcessFlows, &run.flow),
+            state,
+            Permission::on(action, Entity::ProcessFlows, &run.flow),
         )
         .await?;
+    Ok(run)
+}
+
+/// [`load_run`], with the flow version the run pinned.
+async fn load_run_with_flow(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<(FlowRunRecord, Flow)> {
+    let run = load_run(state, caller, id, action).await?;
+    let stored = state
+        .store
+        .transact(|tx| {
+            let (flow, version) = (run.flow.clone(), run.flow_version);
+            async move { processflows::get_version(&tx, &flow, version).await }
+        })
+        .await?;
+    let flow = stored
+        .and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
+        .ok_or_else(|| {
+            ApiError::new(Code::Internal, None, "the run's flow version is unreadable")
+        })?;
+    Ok((run, flow))
+}
+
+/// A run, for those who may view its flow.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<bodies::FlowRun>> {
+    let run = load_run(&state, &caller, &id, Action::View).await?;
     Ok(Json(body(&run)))
 }
 
@@ -278,33 +312,7 @@ pub async fn resume(
     Typed(ask): Typed<bodies::ResumeRequest>,
 ) -> ApiResult<(StatusCode, Json<bodies::ResumePlan>)> {
     let from = ask.from.unwrap_or_else(|| "failed".into());
-    let read = state
-        .store
-        .transact(|tx| {
-            let id = id.clone();
-            async move {
-                let Some(old) = flow_runs::get(&tx, &id).await? else {
-                    return Ok(None);
-                };
-                let flow = processflows::get_version(&tx, &old.flow, old.flow_version).await?;
-                let mut latest = BTreeMap::new();
-                for name in old.dataflow_versions.keys() {
-                    if let Some(record) = dataflows::latest(&tx, name).await? {
-                        latest.insert(name.clone(), record.version);
-                    }
-                }
-                Ok(Some((old, flow, latest)))
-            }
-        })
-        .await?;
-    let (old, flow, latest) =
-        read.ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
-    caller
-        .require(
-            &state,
-            Permission::on(Action::Execute, Entity::ProcessFlows, &old.flow),
-        )
-        .await?;
+    let (old, flow) = load_run_with_flow(&state, &caller, &id, Action::Execute).await?;
     if old.state == run::RUNNING {
         return Err(ApiError::new(
             Code::Conflict,
@@ -312,26 +320,89 @@ pub async fn resume(
             "the run is still running",
         ));
     }
-    let flow = flow
-        .and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
-        .ok_or_else(|| {
-            ApiError::new(Code::Internal, None, "the run's flow version is unreadable")
-        })?;
     let plan = run::resume_plan(&flow, &old, &from)
         .map_err(|message| ApiError::invalid("from", message))?;
-    // The dataflows the rerun activities run, and those that changed since.
-    let mut rerun_dataflows = Vec::new();
-    for activity in &flow.activities {
-        let reruns = plan
-            .iter()
-            .any(|p| p.activity == activity.id && p.action == "rerun");
-        if let (true, ActivitySpec::Job(job)) = (reruns, &activity.spec) {
-            rerun_dataflows.push(job.dataflow.clone());
-        }
+    let rerun_dataflows = rerun_dataflows(&flow, &plan);
+    let changed = changed_since(&state, &old, &rerun_dataflows).await?;
+    let steps = plan
+        .iter()
+        .map(|p| bodies::ResumeStep {
+            activity: p.activity.clone(),
+            action: p.action.into(),
+            why: p.why.clone(),
+        })
+        .collect();
+    if ask.dry_run.unwrap_or(true) {
+        let plan = bodies::ResumePlan {
+            plan: steps,
+            changed,
+            run: None,
+        };
+        return Ok((StatusCode::OK, Json(plan)));
     }
-    rerun_dataflows.sort();
-    rerun_dataflows.dedup();
-    let changed: Vec<bodies::ChangedDataflow> = rerun_dataflows
+    if !changed.is_empty() && !ask.latest.unwrap_or(false) {
+        return Err(changed_refusal(&changed));
+    }
+    for dataflow in &rerun_dataflows {
+        let wanted = Permission::on(Action::Execute, Entity::Dataflows, dataflow);
+        caller.require(&state, wanted).await?;
+    }
+    let mut next = run::resumed(&old, &plan, uuid::Uuid::now_v7().to_string(), now_ms());
+    next.submitted_by = caller.name().to_string();
+    for c in &changed {
+        next.dataflow_versions.insert(c.dataflow.clone(), c.latest);
+    }
+    let details = json!({"flow": next.flow, "resumed_from": next.resumed_from});
+    save_started(&state, &next, details).await?;
+    let plan = bodies::ResumePlan {
+        plan: steps,
+        changed,
+        run: Some(body(&next)),
+    };
+    Ok((StatusCode::CREATED, Json(plan)))
+}
+
+/// The dataflows the plan's rerun job activities run, each once.
+fn rerun_dataflows(flow: &Flow, plan: &[run::Planned]) -> Vec<String> {
+    let mut names: Vec<String> = flow
+        .activities
+        .iter()
+        .filter(|a| {
+            plan.iter()
+                .any(|p| p.activity == a.id && p.action == "rerun")
+        })
+        .filter_map(|a| match &a.spec {
+            ActivitySpec::Job(job) => Some(job.dataflow.clone()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Those of `names` whose latest version is not the one `old` pinned.
+async fn changed_since(
+    state: &AppState,
+    old: &FlowRunRecord,
+    names: &[String],
+) -> ApiResult<Vec<bodies::ChangedDataflow>> {
+    let latest = state
+        .store
+        .transact(|tx| {
+            let names = names.to_vec();
+            async move {
+                let mut latest = BTreeMap::new();
+                for name in names {
+                    if let Some(record) = dataflows::latest(&tx, &name).await? {
+                        latest.insert(name, record.version);
+                    }
+                }
+                Ok(latest)
+            }
+        })
+        .await?;
+    Ok(names
         .iter()
         .filter_map(|name| {
             let pinned = *old.dataflow_versions.get(name)?;
@@ -342,72 +413,45 @@ pub async fn resume(
                 latest: now,
             })
         })
-        .collect();
-    let steps = plan
+        .collect())
+}
+
+/// 409 naming each dataflow that changed since the run, with both versions.
+fn changed_refusal(changed: &[bodies::ChangedDataflow]) -> ApiError {
+    let named: Vec<String> = changed
         .iter()
-        .map(|p| bodies::ResumeStep {
-            activity: p.activity.clone(),
-            action: p.action.into(),
-            why: p.why.clone(),
+        .map(|c| {
+            format!(
+                "{} (version {} then, {} now)",
+                c.dataflow, c.pinned, c.latest
+            )
         })
         .collect();
-    if ask.dry_run.unwrap_or(true) {
-        return Ok((
-            StatusCode::OK,
-            Json(bodies::ResumePlan {
-                plan: steps,
-                changed,
-                run: None,
-            }),
-        ));
-    }
-    if !changed.is_empty() && !ask.latest.unwrap_or(false) {
-        let named: Vec<String> = changed
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} (version {} then, {} now)",
-                    c.dataflow, c.pinned, c.latest
-                )
-            })
-            .collect();
-        let mut error = ApiError::new(
-            Code::Conflict,
-            Some("latest"),
-            format!(
-                "changed since the run: {}; resume with latest: true to run them",
-                named.join(", ")
-            ),
-        );
-        error.details = Some(serde_json::json!({ "changed": named }));
-        return Err(error);
-    }
-    for dataflow in &rerun_dataflows {
-        caller
-            .require(
-                &state,
-                Permission::on(Action::Execute, Entity::Dataflows, dataflow),
-            )
-            .await?;
-    }
-    let mut next = run::resumed(&old, &plan, uuid::Uuid::now_v7().to_string(), now_ms());
-    next.submitted_by = caller.name().to_string();
-    for c in &changed {
-        next.dataflow_versions.insert(c.dataflow.clone(), c.latest);
-    }
-    let saved = next.clone();
+    let mut error = ApiError::new(
+        Code::Conflict,
+        Some("latest"),
+        format!(
+            "changed since the run: {}; resume with latest: true to run them",
+            named.join(", ")
+        ),
+    );
+    error.details = Some(json!({ "changed": named }));
+    error
+}
+
+/// Stores a new run and announces it (`flowrun.create`, with `details`).
+async fn save_started(state: &AppState, run: &FlowRunRecord, details: Value) -> ApiResult<()> {
     let staged = state
         .store
         .transact(|tx| {
-            let next = saved.clone();
+            let (run, details) = (run.clone(), details.clone());
             async move {
-                flow_runs::put(&tx, &next).await?;
-                let details = json!({"flow": next.flow, "resumed_from": next.resumed_from});
+                flow_runs::put(&tx, &run).await?;
                 let change = Change::new(
-                    &next.submitted_by,
+                    &run.submitted_by,
                     ConfigEntity::FlowRun,
                     ConfigOp::Create,
-                    &next.id,
+                    &run.id,
                     details,
                 );
                 change.stage(&tx).await
@@ -415,14 +459,7 @@ pub async fn resume(
         })
         .await?;
     state.announce(&staged).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(bodies::ResumePlan {
-            plan: steps,
-            changed,
-            run: Some(body(&next)),
-        }),
-    ))
+    Ok(())
 }
 
 /// Decides a waiting approval. Only a user holding the approval's role may, once;
@@ -445,32 +482,7 @@ pub async fn approve(
             format!("at most {MAX_COMMENT_BYTES} bytes"),
         ));
     }
-    let read = state
-        .store
-        .transact(|tx| {
-            let id = id.clone();
-            async move {
-                let Some(run) = flow_runs::get(&tx, &id).await? else {
-                    return Ok(None);
-                };
-                let flow = processflows::get_version(&tx, &run.flow, run.flow_version).await?;
-                Ok(Some((run, flow)))
-            }
-        })
-        .await?;
-    let (run, flow) =
-        read.ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
-    caller
-        .require(
-            &state,
-            Permission::on(Action::View, Entity::ProcessFlows, &run.flow),
-        )
-        .await?;
-    let flow = flow
-        .and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
-        .ok_or_else(|| {
-            ApiError::new(Code::Internal, None, "the run's flow version is unreadable")
-        })?;
+    let (_, flow) = load_run_with_flow(&state, &caller, &id, Action::View).await?;
     let role = flow
         .activities
         .iter()
@@ -529,20 +541,7 @@ pub async fn cancel(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<bodies::FlowRun>> {
-    let run = state
-        .store
-        .transact(|tx| {
-            let id = id.clone();
-            async move { flow_runs::get(&tx, &id).await }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("id", format!("no process flow run {id:?}")))?;
-    caller
-        .require(
-            &state,
-            Permission::on(Action::Modify, Entity::ProcessFlows, &run.flow),
-        )
-        .await?;
+    load_run(&state, &caller, &id, Action::Modify).await?;
     let user = caller.name().to_string();
     // Stopped first, so that no scheduler starts anything more; then its jobs.
     let stopped = state
