@@ -448,24 +448,37 @@ async fn approvals_wait_without_executors_and_are_decided_once_by_their_role() {
         "the fail end was reached"
     );
 
-    // All three in the audit log: the approval, and the timeout's rejection.
+    // All in the audit log: the wait, the refused decision, the approval, and
+    // the timeout's rejection.
     let audited = wait_until("the decisions audited", Duration::from_secs(20), || async {
         let entries: Vec<Value> = platform
             .api
             .audit()
             .await
             .into_iter()
-            .filter(|e| e["action"] == "flowrun.approve" || e["action"] == "flowrun.reject")
+            .filter(|e| e["details"]["activity"] == "gate")
+            .filter(|e| e["action"] != "flow.activity" || e["details"]["state"] == "waiting")
             .collect();
-        (entries.len() == 2).then_some(entries)
+        (entries.len() == 5).then_some(entries)
     })
     .await;
-    assert_eq!(audited[0]["actor"], "opa");
-    assert_eq!(audited[0]["details"]["comment"], "numbers checked");
+    let seen: Vec<(&str, &str)> = audited
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        (&audited[1]["actor"], &audited[1]["action"]),
-        (&json!("timeout"), &json!("flowrun.reject"))
+        seen,
+        [
+            ("flow.activity", "admin"),
+            ("flow.refused", "vic"),
+            ("flow.approved", "opa"),
+            ("flow.activity", "admin"),
+            ("flow.rejected", "timeout"),
+        ],
+        "{audited:#?}"
     );
+    assert_eq!(audited[1]["details"]["detail"], refused["error"]["message"]);
+    assert_eq!(audited[2]["details"]["detail"], "numbers checked");
 }
 
 /// Cancelling a run cancels its running job and starts nothing more; once.

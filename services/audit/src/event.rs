@@ -1,6 +1,7 @@
 //! What arrived on `EVENTS`, decoded by its `Prism-Message-Type` header.
 use prism_schemas::v1::{
-    ConfigEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent, ServiceCall, SubmissionRejected,
+    ConfigEvent, FlowEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent, ServiceCall,
+    SubmissionRejected,
 };
 use prost::{Message, Name};
 
@@ -19,6 +20,7 @@ pub enum Event {
     Job(JobEvent),
     Config(ConfigEvent),
     Schedule(ScheduleEvent),
+    Flow(FlowEvent),
     SubmitRejected(SubmissionRejected),
     RunRejected(RunRejected),
     Node(NodeEvent),
@@ -40,6 +42,7 @@ impl Event {
             t if t == ScheduleEvent::full_name() => {
                 ScheduleEvent::decode(payload).map(Event::Schedule)
             }
+            t if t == FlowEvent::full_name() => FlowEvent::decode(payload).map(Event::Flow),
             t if t == SubmissionRejected::full_name() => {
                 SubmissionRejected::decode(payload).map(Event::SubmitRejected)
             }

@@ -2,7 +2,8 @@
 //! event can make an entry exceed the store's value limit by its error alone.
 use prism_errors::bounded;
 use prism_schemas::v1::{
-    AuditRecord, ConfigEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent, SubmissionRejected,
+    AuditRecord, ConfigEvent, FlowEvent, JobEvent, NodeEvent, RunRejected, ScheduleEvent,
+    SubmissionRejected,
 };
 use prism_store::records::now_ms;
 use serde_json::json;
@@ -14,6 +15,7 @@ pub fn to_audit_record(event: &Event, incoming: &Incoming<'_>) -> AuditRecord {
         Event::Job(e) => job(e),
         Event::Config(e) => config(e),
         Event::Schedule(e) => schedule(e),
+        Event::Flow(e) => flow(e),
         Event::SubmitRejected(e) => submit_rejected(e),
         Event::RunRejected(e) => run_rejected(e),
         Event::Node(e) => node(e),
@@ -94,6 +96,28 @@ fn schedule(event: &ScheduleEvent) -> AuditRecord {
             "job_id": event.job_id,
             "detail": bounded(&event.detail),
             "owner": event.owner,
+        })
+        .to_string(),
+    }
+}
+
+/// A flow run acts for its user; a decision, for its decider (or `timeout`).
+fn flow(event: &FlowEvent) -> AuditRecord {
+    AuditRecord {
+        event_id: event.event_id.clone(),
+        time_ms: event.occurred_at_ms,
+        actor: event.actor.clone(),
+        action: format!("flow.{}", event.kind),
+        target: format!("flow_run/{}", event.run_id),
+        details_json: json!({
+            "flow": event.flow,
+            "version": event.flow_version,
+            "activity": event.activity,
+            "state": event.state,
+            "attempt": event.attempt,
+            "job_id": event.job_id,
+            "child_run": event.child_run,
+            "detail": bounded(&event.detail),
         })
         .to_string(),
     }

@@ -68,18 +68,30 @@ pub async fn run(
     let outbox = Outbox::new(deps.store, deps.bus);
     let submitter = Submitter::new(outbox.clone(), config.pool.clone(), config.max_attempts);
     let relay = tokio::spawn(outbox.clone().relay(shutdown.clone()));
+    let mut nudges =
+        flows::Nudges::subscribe(&outbox.bus)
+            .await
+            .map_err(|e| prism_bus::Error::JetStream {
+                operation: "subscribe to job and flow events",
+                reason: e.to_string(),
+            })?;
+    let mut flows = flows::Flows::new(submitter.clone(), outbox.clone());
     tracing::info!("scheduler started");
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
+            Some(nudge) = nudges.next() => {
+                flows.nudged(nudge).await;
+                continue;
+            }
             _ = ticker.tick() => {}
         }
         if let Err(error) = tick(&config, &submitter).await {
             tracing::warn!(%error, "schedule evaluation failed; retrying next tick");
         }
-        flows::advance_all(&submitter, &outbox).await;
+        flows.advance_all().await;
     }
     let _ = relay.await;
     Ok(())

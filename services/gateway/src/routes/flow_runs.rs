@@ -10,16 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission};
-use prism_bus::subjects::{ConfigEntity, ConfigOp};
 use prism_flows::run;
 use prism_flows::{ActivitySpec, Flow};
+use prism_jobs::flows::{self, StartRequest};
 use prism_schemas::v1::FlowRunRecord;
 use prism_store::records::{dataflows, flow_runs, now_ms, processflows};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::auth::Caller;
 use crate::bodies;
-use crate::catalog::Change;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{self, Typed};
 use crate::state::AppState;
@@ -75,99 +74,6 @@ pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
     }
 }
 
-/// A run as it would start now, and the dataflows and connections it names.
-struct Planned {
-    run: FlowRunRecord,
-    dataflows: Vec<String>,
-    connections: Vec<String>,
-}
-
-async fn plan(
-    state: &AppState,
-    name: &str,
-    given: &BTreeMap<String, String>,
-    caller: &str,
-) -> ApiResult<Planned> {
-    let name = name.to_string();
-    let read = state
-        .store
-        .transact(|tx| {
-            let name = name.clone();
-            async move {
-                let Some(record) = processflows::latest(&tx, &name).await? else {
-                    return Ok(None);
-                };
-                let mut versions = Vec::new();
-                if let Ok(flow) = prism_flows::validate::from_stored(&record.document_json) {
-                    for activity in &flow.activities {
-                        if let ActivitySpec::Job(job) = &activity.spec {
-                            versions.push((
-                                job.dataflow.clone(),
-                                dataflows::latest(&tx, &job.dataflow).await?,
-                            ));
-                        }
-                    }
-                }
-                Ok(Some((record, versions)))
-            }
-        })
-        .await?;
-    let (record, versions) =
-        read.ok_or_else(|| ApiError::not_found("name", format!("no process flow named {name:?}")))?;
-    let flow = prism_flows::validate::from_stored(&record.document_json)
-        .map_err(|_| ApiError::new(Code::Internal, None, "stored process flow unreadable"))?;
-    if let Some(activity) = flow
-        .activities
-        .iter()
-        .find(|a| matches!(a.spec, ActivitySpec::Flow(_) | ActivitySpec::Foreach(_)))
-    {
-        return Err(ApiError::new(
-            Code::Unprocessable,
-            Some("name"),
-            format!(
-                "activity {:?}: {} activities cannot run yet (job, approval, wait, succeed and fail can)",
-                activity.id,
-                activity.spec.type_name()
-            ),
-        ));
-    }
-    let parameters = run::parameters(&flow, given)
-        .map_err(|(field, message)| ApiError::invalid(&field, message))?;
-    let mut pinned = BTreeMap::new();
-    let mut connections = Vec::new();
-    for (dataflow, latest) in versions {
-        let latest = latest.ok_or_else(|| {
-            ApiError::not_found(
-                "name",
-                format!("the flow runs dataflow {dataflow:?}, which no longer exists"),
-            )
-        })?;
-        if let Some(outline) = &latest.outline {
-            connections.extend(outline.connections.iter().cloned());
-        }
-        pinned.insert(dataflow, latest.version);
-    }
-    connections.sort();
-    connections.dedup();
-    let run = FlowRunRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        flow: record.name,
-        flow_version: record.version,
-        parameters: parameters.into_iter().collect(),
-        state: run::RUNNING.into(),
-        created_at_ms: now_ms(),
-        submitted_by: caller.to_string(),
-        activities: run::activities(&flow),
-        dataflow_versions: pinned.clone().into_iter().collect(),
-        ..FlowRunRecord::default()
-    };
-    Ok(Planned {
-        run,
-        dataflows: pinned.into_keys().collect(),
-        connections,
-    })
-}
-
 /// Starts a run (201), or answers the run an `Idempotency-Key` started already (200).
 pub async fn start(
     State(state): State<Arc<AppState>>,
@@ -189,50 +95,23 @@ pub async fn start(
             }
         },
     };
-    let planned = plan(&state, &name, &ask.parameters, caller.name()).await?;
-    for dataflow in &planned.dataflows {
-        caller
-            .require(
-                &state,
-                Permission::on(Action::Execute, Entity::Dataflows, dataflow),
-            )
-            .await?;
-    }
-    for connection in &planned.connections {
-        caller
-            .require(
-                &state,
-                Permission::on(Action::Execute, Entity::Connections, connection),
-            )
-            .await?;
+    let request = StartRequest {
+        flow: name,
+        parameters: ask.parameters,
+        idempotency_key: key.clone(),
+        submitted_by: caller.name().to_string(),
+        parent_run: String::new(),
+    };
+    let planned = flows::plan(&state.store, &request).await?;
+    for wanted in planned.permissions {
+        caller.require(&state, wanted).await?;
     }
     let run = planned.run;
     let (run, created) = state
         .store
         .transact(|tx| {
-            let (mut run, key, name) = (run.clone(), key.clone(), name.clone());
-            async move {
-                if let Some(key) = &key {
-                    if let Some(id) = flow_runs::by_key(&tx, &name, key).await?
-                        && let Some(existing) = flow_runs::get(&tx, &id).await?
-                    {
-                        return Ok((existing, None));
-                    }
-                    flow_runs::remember_key(&tx, &name, key, &run.id).await?;
-                    run.idempotency_key = key.clone();
-                }
-                flow_runs::put(&tx, &run).await?;
-                let details = json!({"flow": run.flow, "version": run.flow_version});
-                let change = Change::new(
-                    &run.submitted_by,
-                    ConfigEntity::FlowRun,
-                    ConfigOp::Create,
-                    &run.id,
-                    details,
-                );
-                let staged = change.stage(&tx).await?;
-                Ok((run, Some(staged)))
-            }
+            let (run, key) = (run.clone(), key.clone());
+            async move { flows::create(&tx, run, key.as_deref()).await }
         })
         .await?;
     let status = match created {
@@ -352,8 +231,17 @@ pub async fn resume(
     for c in &changed {
         next.dataflow_versions.insert(c.dataflow.clone(), c.latest);
     }
-    let details = json!({"flow": next.flow, "resumed_from": next.resumed_from});
-    save_started(&state, &next, details).await?;
+    let staged = state
+        .store
+        .transact(|tx| {
+            let next = next.clone();
+            async move { flows::create(&tx, next, None).await }
+        })
+        .await?
+        .1;
+    if let Some(staged) = staged {
+        state.announce(&staged).await;
+    }
     let plan = bodies::ResumePlan {
         plan: steps,
         changed,
@@ -439,29 +327,6 @@ fn changed_refusal(changed: &[bodies::ChangedDataflow]) -> ApiError {
     error
 }
 
-/// Stores a new run and announces it (`flowrun.create`, with `details`).
-async fn save_started(state: &AppState, run: &FlowRunRecord, details: Value) -> ApiResult<()> {
-    let staged = state
-        .store
-        .transact(|tx| {
-            let (run, details) = (run.clone(), details.clone());
-            async move {
-                flow_runs::put(&tx, &run).await?;
-                let change = Change::new(
-                    &run.submitted_by,
-                    ConfigEntity::FlowRun,
-                    ConfigOp::Create,
-                    &run.id,
-                    details,
-                );
-                change.stage(&tx).await
-            }
-        })
-        .await?;
-    state.announce(&staged).await;
-    Ok(())
-}
-
 /// Decides a waiting approval. Only a user holding the approval's role may, once;
 /// the decision is audited with its comment.
 pub async fn approve(
@@ -482,7 +347,7 @@ pub async fn approve(
             format!("at most {MAX_COMMENT_BYTES} bytes"),
         ));
     }
-    let (_, flow) = load_run_with_flow(&state, &caller, &id, Action::View).await?;
+    let (run, flow) = load_run_with_flow(&state, &caller, &id, Action::View).await?;
     let role = flow
         .activities
         .iter()
@@ -494,11 +359,18 @@ pub async fn approve(
             ApiError::not_found("activity", format!("no approval {activity:?} in the run"))
         })?;
     if !caller.user.roles.contains(&role) {
-        return Err(ApiError::new(
-            Code::PermissionDenied,
-            Some("activity"),
-            format!("only a user holding role {role:?} may decide {activity}"),
-        ));
+        let why = format!("only a user holding role {role:?} may decide {activity}");
+        // Refused, and on record: who tried to decide what.
+        let event = prism_flows::events::refused(&run, &activity, caller.name(), &why, now_ms());
+        let staged = state
+            .store
+            .transact(|tx| {
+                let event = event.clone();
+                async move { flows::stage(&tx, vec![event]).await }
+            })
+            .await?;
+        state.announce(&staged).await;
+        return Err(ApiError::new(Code::PermissionDenied, Some("activity"), why));
     }
     let user = caller.name().to_string();
     let decided = state
@@ -507,24 +379,16 @@ pub async fn approve(
             let (id, activity, user, comment) =
                 (id.clone(), activity.clone(), user.clone(), comment.clone());
             async move {
-                let Some(mut run) = flow_runs::get(&tx, &id).await? else {
+                let Some(before) = flow_runs::get(&tx, &id).await? else {
                     return Ok(Err("the run is gone".to_string()));
                 };
+                let mut run = before.clone();
                 if let Err(why) =
                     run::decide(&mut run, &activity, approve, &user, &comment, now_ms())
                 {
                     return Ok(Err(why));
                 }
-                flow_runs::put(&tx, &run).await?;
-                let op = if approve {
-                    ConfigOp::Approve
-                } else {
-                    ConfigOp::Reject
-                };
-                let details = json!({"flow": run.flow, "activity": activity, "comment": comment});
-                let staged = Change::new(&user, ConfigEntity::FlowRun, op, &id, details)
-                    .stage(&tx)
-                    .await?;
+                let staged = flows::save(&tx, Some(&before), &run, &user).await?;
                 Ok(Ok((run, staged)))
             }
         })
@@ -535,7 +399,8 @@ pub async fn approve(
     Ok(Json(body(&run)))
 }
 
-/// Cancels a running run: its running jobs are cancelled, nothing more starts.
+/// Cancels a running run: its running jobs are cancelled, its child runs follow
+/// it, nothing more starts.
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -543,38 +408,10 @@ pub async fn cancel(
 ) -> ApiResult<Json<bodies::FlowRun>> {
     load_run(&state, &caller, &id, Action::Modify).await?;
     let user = caller.name().to_string();
-    // Stopped first, so that no scheduler starts anything more; then its jobs.
-    let stopped = state
-        .store
-        .transact(|tx| {
-            let (id, user) = (id.clone(), user.clone());
-            async move {
-                let Some(mut run) = flow_runs::get(&tx, &id).await? else {
-                    return Ok(Err("the run is gone".to_string()));
-                };
-                let running: Vec<String> = run
-                    .activities
-                    .iter()
-                    .filter(|a| a.state == run::RUNNING && !a.job_id.is_empty())
-                    .map(|a| a.job_id.clone())
-                    .collect();
-                if let Err(why) = run::cancel(&mut run, now_ms()) {
-                    return Ok(Err(why));
-                }
-                flow_runs::put(&tx, &run).await?;
-                let details = json!({"flow": run.flow, "jobs": running});
-                let staged =
-                    Change::new(&user, ConfigEntity::FlowRun, ConfigOp::Cancel, &id, details)
-                        .stage(&tx)
-                        .await?;
-                Ok(Ok((run, running, staged)))
-            }
-        })
-        .await?;
-    let (run, running, staged) =
-        stopped.map_err(|why| ApiError::new(Code::Conflict, Some("id"), why))?;
-    state.announce(&staged).await;
-    for job_id in running {
+    let (run, jobs) = cancel_tree(&state, &id, &user)
+        .await?
+        .map_err(|why| ApiError::new(Code::Conflict, Some("id"), why))?;
+    for job_id in jobs {
         let job = crate::catalog::job(&state, &job_id).await?;
         match crate::routes::jobs::cancel_job(&state, &user, job).await {
             Ok(_) => {}
@@ -584,4 +421,55 @@ pub async fn cancel(
         }
     }
     Ok(Json(body(&run)))
+}
+
+/// Stops run `id` and, depth first, every child run it started; answers the run
+/// and the jobs left to cancel. Each run is stopped in its own transaction before
+/// its jobs are cancelled, so that no scheduler starts anything more.
+async fn cancel_tree(
+    state: &AppState,
+    id: &str,
+    user: &str,
+) -> ApiResult<Result<(FlowRunRecord, Vec<String>), String>> {
+    let mut queue = vec![id.to_string()];
+    let (mut top, mut jobs) = (None, Vec::new());
+    // Children nest at most `MAX_DEPTH` deep with at most `MAX_ITEMS` each: a
+    // bound the walk never meets but keeps.
+    let mut left = 10_000;
+    while let Some(next) = queue.pop() {
+        left -= 1;
+        if left == 0 {
+            break;
+        }
+        let stopped = state
+            .store
+            .transact(|tx| {
+                let (next, user) = (next.clone(), user.to_string());
+                async move {
+                    let Some(before) = flow_runs::get(&tx, &next).await? else {
+                        return Ok(Err("the run is gone".to_string()));
+                    };
+                    let mut run = before.clone();
+                    let work = run::running_work(&run);
+                    if let Err(why) = run::cancel(&mut run, now_ms()) {
+                        return Ok(Err(why));
+                    }
+                    let staged = flows::save(&tx, Some(&before), &run, &user).await?;
+                    Ok(Ok((run, work, staged)))
+                }
+            })
+            .await?;
+        match stopped {
+            Ok((run, (running, children), staged)) => {
+                state.announce(&staged).await;
+                jobs.extend(running);
+                queue.extend(children);
+                top.get_or_insert(run);
+            }
+            Err(why) if top.is_none() => return Ok(Err(why)),
+            // A child that ended meanwhile.
+            Err(_) => {}
+        }
+    }
+    Ok(Ok((top.expect("the first run was stopped"), jobs)))
 }

@@ -118,11 +118,12 @@ impl BusUser {
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
                 &["prism.jobs.submit"],
             ),
-            // Fires schedules and relays outbox entries.
+            // Fires schedules, relays outbox entries, and advances flow runs as
+            // their jobs and child runs end.
             BusUser::Scheduler => service(
                 &["prism.jobs.run.>", "prism.events.>", "$KV.prism_services.>"],
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
-                &[],
+                &["prism.events.job.>", "prism.events.flow.>"],
             ),
             // Takes jobs, reports them, owns their attempts; listens for drains.
             BusUser::Executor => service(

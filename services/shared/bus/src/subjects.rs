@@ -47,7 +47,6 @@ pub enum ConfigEntity {
     Secret,
     Dataflow,
     ProcessFlow,
-    FlowRun,
     Schedule,
     Service,
     User,
@@ -66,7 +65,6 @@ impl ConfigEntity {
             ConfigEntity::Secret => "secret",
             ConfigEntity::Dataflow => "dataflow",
             ConfigEntity::ProcessFlow => "processflow",
-            ConfigEntity::FlowRun => "flowrun",
             ConfigEntity::Schedule => "schedule",
             ConfigEntity::Service => "service",
             ConfigEntity::User => "user",
@@ -104,9 +102,6 @@ pub enum ConfigOp {
     Test,
     /// Every secret's data key re-wrapped under the active master key.
     Rotate,
-    /// A process flow's approval decided (by a user, or by its timeout).
-    Approve,
-    Reject,
 }
 
 impl ConfigOp {
@@ -125,8 +120,6 @@ impl ConfigOp {
             ConfigOp::Drain => "drain",
             ConfigOp::Test => "test",
             ConfigOp::Rotate => "rotate",
-            ConfigOp::Approve => "approve",
-            ConfigOp::Reject => "reject",
         }
     }
 }
@@ -134,6 +127,14 @@ impl ConfigOp {
 /// `prism.events.config.<entity>.<op>`
 pub fn config_event(entity: ConfigEntity, op: ConfigOp) -> String {
     format!("prism.events.config.{}.{}", entity.as_str(), op.as_str())
+}
+
+/// Every process flow run's events.
+pub const FLOW_EVENTS: &str = "prism.events.flow.>";
+
+/// `prism.events.flow.<run_id>.<started|activity|approved|rejected|succeeded|failed|cancelled>`
+pub fn flow_event(run_id: &str, kind: &str) -> String {
+    format!("prism.events.flow.{run_id}.{kind}")
 }
 
 /// `prism.events.schedule.<name>.<fired|misfired|refused>`
@@ -210,6 +211,7 @@ pub const AUDITED_EVENTS: &[&str] = &[
     "prism.events.job.>",
     "prism.events.config.>",
     "prism.events.schedule.>",
+    "prism.events.flow.>",
     "prism.events.node.>",
     "prism.events.submit.>",
     "prism.events.run.>",

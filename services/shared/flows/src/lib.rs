@@ -8,6 +8,7 @@
 //! the schedulers that advance them.
 #![forbid(unsafe_code)]
 pub mod condition;
+pub mod events;
 pub mod model;
 pub mod run;
 pub mod validate;

@@ -6,10 +6,10 @@
 //! jobs it asks for, and writes the record back.
 use std::collections::BTreeMap;
 
-use prism_schemas::v1::{FlowActivityState, FlowDecision, FlowRunRecord};
+use prism_schemas::v1::{FlowActivityState, FlowDecision, FlowItemState, FlowRunRecord};
 
 use crate::condition::{self, Value};
-use crate::model::{ActivitySpec, Flow, InputMode, On, Verdict};
+use crate::model::{ActivitySpec, Flow, ForeachActivity, InputMode, On, Verdict};
 
 pub const PENDING: &str = "pending";
 pub const RUNNING: &str = "running";
@@ -23,7 +23,13 @@ pub const CANCELLED: &str = "cancelled";
 /// Who decided an approval nobody decided in time.
 pub const TIMEOUT: &str = "timeout";
 
-/// What a job of the run came to, once it ended.
+/// Items of every `foreach` of a run, together: each item's state is kept in the
+/// run's record, which the store bounds (100 KB).
+pub const MAX_ITEMS: usize = 500;
+/// Bytes of one item.
+pub const MAX_ITEM_BYTES: usize = 64;
+
+/// What a job or child run of the run came to, once it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
     pub succeeded: bool,
@@ -31,11 +37,111 @@ pub struct JobOutcome {
     pub rows_written: u64,
 }
 
-/// A job to submit: one attempt of a `job` activity.
+/// Work to start: one attempt of a `job` activity (a job), of a `flow` activity (a
+/// child run), or of one item of a `foreach` (either, as its `each` says).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Start {
     pub activity: String,
+    /// The `foreach` item, by index, that this start runs.
+    pub item: Option<usize>,
     pub attempt: u32,
+}
+
+impl Start {
+    /// The idempotency key of the job or child run: the same, however many
+    /// schedulers ask, and after any crash.
+    pub fn key(&self, run: &str) -> String {
+        match self.item {
+            None => job_key(run, &self.activity, self.attempt),
+            Some(index) => format!("flow:{run}:{}[{index}]:{}", self.activity, self.attempt),
+        }
+    }
+
+    /// The job or flow it runs, and the item it runs for.
+    pub fn work<'a>(
+        &self,
+        flow: &'a Flow,
+        run: &FlowRunRecord,
+    ) -> Option<(&'a ActivitySpec, Option<String>)> {
+        let spec = &flow.activities.iter().find(|a| a.id == self.activity)?.spec;
+        match (spec, self.item) {
+            (ActivitySpec::Foreach(each), Some(index)) => {
+                let state = run.activities.iter().find(|a| a.id == self.activity)?;
+                let item = state.items.get(index)?.item.clone();
+                Some((&each.each, Some(item)))
+            }
+            (spec, None) => Some((spec, None)),
+            _ => None,
+        }
+    }
+}
+
+/// Records the job (or child run) `id` that `start` began.
+pub fn record_start(flow: &Flow, run: &mut FlowRunRecord, start: &Start, id: String) {
+    let child = matches!(start.work(flow, run), Some((ActivitySpec::Flow(_), _)));
+    let Some(state) = run.activities.iter_mut().find(|a| a.id == start.activity) else {
+        return;
+    };
+    let (job_id, child_run) = match start.item.and_then(|i| state.items.get_mut(i)) {
+        Some(item) => (&mut item.job_id, &mut item.child_run),
+        None => (&mut state.job_id, &mut state.child_run),
+    };
+    if child {
+        *child_run = id;
+    } else {
+        *job_id = id;
+    }
+}
+
+/// Fails the activity whose `start` the platform refused (its dataflow or child
+/// flow is gone, a parameter no longer fits): nothing would make it run.
+pub fn refuse_start(run: &mut FlowRunRecord, start: &Start, why: &str, now_ms: i64) {
+    let Some(state) = run.activities.iter_mut().find(|a| a.id == start.activity) else {
+        return;
+    };
+    state.state = FAILED.into();
+    state.finished_at_ms = now_ms;
+    for item in &mut state.items {
+        if matches!(item.state.as_str(), PENDING | RUNNING) {
+            item.state = SKIPPED.into();
+        }
+    }
+    run.error = format!("{}: {why}", start.activity);
+}
+
+/// The items of a `foreach` for a run's parameters: its list, split at commas.
+pub fn items(foreach: &ForeachActivity, parameters: &BTreeMap<String, String>) -> Vec<String> {
+    let name = foreach.items.trim_start_matches("${").trim_end_matches('}');
+    parameters
+        .get(name)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The jobs and child runs running in `run`: what a cancel must stop.
+pub fn running_work(run: &FlowRunRecord) -> (Vec<String>, Vec<String>) {
+    let (mut jobs, mut children) = (Vec::new(), Vec::new());
+    for a in run.activities.iter().filter(|a| a.state == RUNNING) {
+        let items = a.items.iter().filter(|i| i.state == RUNNING);
+        for (job, child) in items
+            .map(|i| (&i.job_id, &i.child_run))
+            .chain([(&a.job_id, &a.child_run)])
+        {
+            if !job.is_empty() {
+                jobs.push(job.clone());
+            }
+            if !child.is_empty() {
+                children.push(child.clone());
+            }
+        }
+    }
+    (jobs, children)
 }
 
 /// The activities a run starts with, all pending.
@@ -70,6 +176,7 @@ pub fn step(
 ) -> Vec<Start> {
     let mut starts = Vec::new();
     record_outcomes(flow, run, now_ms, outcome, &mut starts);
+    advance_foreach(flow, run, now_ms, outcome, &mut starts);
     expire_waits(flow, run, now_ms);
     loop {
         let decided = decide_transitions(flow, run);
@@ -89,7 +196,16 @@ fn state_of<'a>(run: &'a mut FlowRunRecord, id: &str) -> &'a mut FlowActivitySta
         .expect("every activity has a state")
 }
 
-/// Jobs that ended: the activity ends, or is tried again while retries are left.
+/// Further attempts a failed job or child run of `spec` gets.
+fn retries(spec: &ActivitySpec) -> u32 {
+    match spec {
+        ActivitySpec::Job(job) => job.retries,
+        _ => 0,
+    }
+}
+
+/// Jobs and child runs that ended: the activity ends, or is tried again while
+/// retries are left.
 fn record_outcomes(
     flow: &Flow,
     run: &mut FlowRunRecord,
@@ -98,28 +214,121 @@ fn record_outcomes(
     starts: &mut Vec<Start>,
 ) {
     for activity in &flow.activities {
-        let ActivitySpec::Job(job) = &activity.spec else {
-            continue;
-        };
-        let state = state_of(run, &activity.id);
-        if state.state != RUNNING || state.job_id.is_empty() {
+        if !matches!(activity.spec, ActivitySpec::Job(_) | ActivitySpec::Flow(_)) {
             continue;
         }
-        let Some(done) = outcome(&state.job_id) else {
+        let state = state_of(run, &activity.id);
+        let handle = if state.job_id.is_empty() {
+            &state.child_run
+        } else {
+            &state.job_id
+        };
+        if state.state != RUNNING || handle.is_empty() {
+            continue;
+        }
+        let Some(done) = outcome(handle) else {
             continue;
         };
         state.rows_read = done.rows_read;
         state.rows_written = done.rows_written;
-        if !done.succeeded && state.attempt <= job.retries {
+        if !done.succeeded && state.attempt <= retries(&activity.spec) {
             state.job_id.clear();
+            state.child_run.clear();
             state.attempt += 1;
             starts.push(Start {
                 activity: activity.id.clone(),
+                item: None,
                 attempt: state.attempt,
             });
             continue;
         }
         state.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
+        state.finished_at_ms = now_ms;
+    }
+}
+
+/// Each running `foreach`: items that ended are recorded (or tried again), pending
+/// ones start while fewer than `max_parallel` run, and the activity ends with its
+/// last item: succeeded if every item did.
+fn advance_foreach(
+    flow: &Flow,
+    run: &mut FlowRunRecord,
+    now_ms: i64,
+    outcome: &dyn Fn(&str) -> Option<JobOutcome>,
+    starts: &mut Vec<Start>,
+) {
+    for activity in &flow.activities {
+        let ActivitySpec::Foreach(foreach) = &activity.spec else {
+            continue;
+        };
+        let state = state_of(run, &activity.id);
+        if state.state != RUNNING {
+            continue;
+        }
+        for (index, item) in state.items.iter_mut().enumerate() {
+            let handle = if item.job_id.is_empty() {
+                &item.child_run
+            } else {
+                &item.job_id
+            };
+            if item.state != RUNNING || handle.is_empty() {
+                continue;
+            }
+            let Some(done) = outcome(handle) else {
+                continue;
+            };
+            if !done.succeeded && item.attempt <= retries(&foreach.each) {
+                item.job_id.clear();
+                item.child_run.clear();
+                item.attempt += 1;
+                starts.push(Start {
+                    activity: activity.id.clone(),
+                    item: Some(index),
+                    attempt: item.attempt,
+                });
+                continue;
+            }
+            item.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
+            item.rows_read = done.rows_read;
+            item.rows_written = done.rows_written;
+        }
+        fill(foreach, state, &activity.id, now_ms, starts);
+    }
+}
+
+/// Starts pending items of a running `foreach` up to its bound, or ends it.
+fn fill(
+    foreach: &ForeachActivity,
+    state: &mut FlowActivityState,
+    id: &str,
+    now_ms: i64,
+    starts: &mut Vec<Start>,
+) {
+    let mut running = state.items.iter().filter(|i| i.state == RUNNING).count();
+    for (index, item) in state.items.iter_mut().enumerate() {
+        if running >= foreach.max_parallel as usize {
+            break;
+        }
+        if item.state == PENDING {
+            item.state = RUNNING.into();
+            item.attempt = 1;
+            running += 1;
+            starts.push(Start {
+                activity: id.to_string(),
+                item: Some(index),
+                attempt: 1,
+            });
+        }
+    }
+    if state
+        .items
+        .iter()
+        .all(|i| !matches!(i.state.as_str(), PENDING | RUNNING))
+    {
+        let all = state.items.iter().all(|i| i.state == SUCCEEDED);
+        state.state = if all { SUCCEEDED } else { FAILED }.into();
+        state.rows_read = state.items.iter().map(|i| i.rows_read).sum();
+        state.rows_written = state.items.iter().map(|i| i.rows_written).sum();
         state.finished_at_ms = now_ms;
     }
 }
@@ -197,6 +406,13 @@ pub fn cancel(run: &mut FlowRunRecord, now_ms: i64) -> Result<(), String> {
         };
         activity.state = next.into();
         activity.finished_at_ms = now_ms;
+        for item in &mut activity.items {
+            match item.state.as_str() {
+                RUNNING => item.state = CANCELLED.into(),
+                PENDING => item.state = SKIPPED.into(),
+                _ => {}
+            }
+        }
     }
     run.state = CANCELLED.into();
     run.finished_at_ms = now_ms;
@@ -393,13 +609,29 @@ fn start_ready(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64, starts: &mut V
             continue;
         }
         match &activity.spec {
-            ActivitySpec::Job(_) => {
+            ActivitySpec::Job(_) | ActivitySpec::Flow(_) => {
                 state.state = RUNNING.into();
                 state.attempt = 1;
                 starts.push(Start {
                     activity: activity.id.clone(),
+                    item: None,
                     attempt: 1,
                 });
+            }
+            ActivitySpec::Foreach(foreach) => {
+                state.state = RUNNING.into();
+                let listed = items(foreach, &run.parameters.clone().into_iter().collect());
+                let state = state_of(run, &activity.id);
+                state.items = listed
+                    .into_iter()
+                    .map(|item| FlowItemState {
+                        item,
+                        state: PENDING.into(),
+                        ..FlowItemState::default()
+                    })
+                    .collect();
+                let state = state_of(run, &activity.id);
+                fill(foreach, state, &activity.id, now_ms, starts);
             }
             // No executor slot: a state of the run until decided, or its time comes.
             ActivitySpec::Approval(_) | ActivitySpec::Wait(_) => {
@@ -409,15 +641,6 @@ fn start_ready(flow: &Flow, run: &mut FlowRunRecord, now_ms: i64, starts: &mut V
             ActivitySpec::Succeed | ActivitySpec::Fail(_) => {
                 state.state = SUCCEEDED.into();
                 state.finished_at_ms = now_ms;
-            }
-            other => {
-                state.state = FAILED.into();
-                state.finished_at_ms = now_ms;
-                run.error = format!(
-                    "{}: a {} activity cannot run yet",
-                    activity.id,
-                    other.type_name()
-                );
             }
         }
     }
@@ -483,6 +706,28 @@ pub fn parameters(
             }
         }
     }
+    let mut count = 0;
+    for (foreach, name) in flow.activities.iter().filter_map(|a| match &a.spec {
+        ActivitySpec::Foreach(f) => {
+            Some((f, f.items.trim_start_matches("${").trim_end_matches('}')))
+        }
+        _ => None,
+    }) {
+        let listed = items(foreach, &values);
+        if listed.iter().any(|i| i.len() > MAX_ITEM_BYTES) {
+            return Err((
+                format!("parameters.{name}"),
+                format!("an item is longer than {MAX_ITEM_BYTES} bytes"),
+            ));
+        }
+        count += listed.len();
+        if count > MAX_ITEMS {
+            return Err((
+                format!("parameters.{name}"),
+                format!("at most {MAX_ITEMS} foreach items in a run, all lists together"),
+            ));
+        }
+    }
     Ok(values)
 }
 
@@ -503,7 +748,12 @@ pub fn resume_plan(flow: &Flow, old: &FlowRunRecord, from: &str) -> Result<Vec<P
         let failed: Vec<&str> = flow
             .activities
             .iter()
-            .filter(|a| matches!(a.spec, ActivitySpec::Job(_)))
+            .filter(|a| {
+                matches!(
+                    a.spec,
+                    ActivitySpec::Job(_) | ActivitySpec::Flow(_) | ActivitySpec::Foreach(_)
+                )
+            })
             .filter(|a| {
                 old.activities
                     .iter()

@@ -11,6 +11,7 @@
 //! bucket fences it beyond that window.
 #![forbid(unsafe_code)]
 mod error;
+pub mod flows;
 mod group;
 pub mod outline;
 mod submit;

@@ -50,7 +50,7 @@ fn drive(flow: &Flow, ends: HashMap<&str, Vec<bool>>) -> (FlowRunRecord, Vec<Str
             outcomes.borrow().get(job).cloned()
         });
         for s in starts {
-            let job = job_key("r", &s.activity, s.attempt);
+            let job = s.key("r");
             started.borrow_mut().push(job.clone());
             let succeeded = ends[s.activity.as_str()][s.attempt as usize - 1];
             outcomes.borrow_mut().insert(
@@ -61,12 +61,7 @@ fn drive(flow: &Flow, ends: HashMap<&str, Vec<bool>>) -> (FlowRunRecord, Vec<Str
                     rows_written: 2,
                 },
             );
-            let state = run
-                .activities
-                .iter_mut()
-                .find(|a| a.id == s.activity)
-                .unwrap();
-            state.job_id = job;
+            record_start(flow, &mut run, &s, job);
         }
         if run.state != RUNNING {
             break;
@@ -176,7 +171,7 @@ fn a_resume_reruns_what_failed_and_what_follows_and_reuses_the_rest() {
         for s in step(&flow, &mut run, tick, &|job| {
             outcomes.borrow().get(job).cloned()
         }) {
-            let job = job_key("r2", &s.activity, s.attempt);
+            let job = s.key("r2");
             started.push(job.clone());
             outcomes.borrow_mut().insert(
                 job.clone(),
@@ -186,11 +181,7 @@ fn a_resume_reruns_what_failed_and_what_follows_and_reuses_the_rest() {
                     rows_written: 2,
                 },
             );
-            run.activities
-                .iter_mut()
-                .find(|a| a.id == s.activity)
-                .unwrap()
-                .job_id = job;
+            record_start(&flow, &mut run, &s, job);
         }
     }
     assert_eq!(started, ["flow:r2:c:1", "flow:r2:d:1"]);
@@ -230,5 +221,169 @@ fn an_end_is_reached_by_any_transition_taken_into_it() {
         HashMap::from([("first", vec![true]), ("then", vec![true])]),
     );
     assert_eq!(started, ["flow:r:first:1", "flow:r:then:1"]);
+    assert_eq!(run.state, SUCCEEDED, "{run:?}");
+}
+
+/// `fan` runs one job per region, at most 3 at a time; `after` waits for all.
+fn fan_out() -> Flow {
+    let document = json!({
+        "parameters": {"regions": "a,b,c,d,e,f,g"},
+        "activities": [
+            {"id": "fan", "type": "foreach", "items": "${regions}", "max_parallel": 3,
+             "each": {"type": "job", "dataflow": "x", "parameters": {"region": "${item}"}, "retries": 1}},
+            {"id": "after", "type": "job", "dataflow": "x"},
+            {"id": "done", "type": "succeed"},
+            {"id": "failed", "type": "fail", "input": "first"}
+        ],
+        "transitions": [
+            {"from": "fan", "to": "after", "on": "succeeded"},
+            {"from": "fan", "to": "failed", "on": "failed"},
+            {"from": "after", "to": "done", "on": "always"}
+        ]
+    });
+    from_stored(&document.to_string()).unwrap()
+}
+
+#[test]
+fn a_foreach_runs_each_item_within_its_bound_and_the_fan_in_waits_for_all() {
+    let flow = fan_out();
+    let mut run = FlowRunRecord {
+        id: "r".into(),
+        state: RUNNING.into(),
+        activities: activities(&flow),
+        parameters: [("regions".to_string(), "a,b,c,d,e,f,g".to_string())].into(),
+        ..FlowRunRecord::default()
+    };
+    let outcomes: RefCell<HashMap<String, JobOutcome>> = RefCell::default();
+    let mut started: Vec<String> = Vec::new();
+    let mut running: Vec<String> = Vec::new();
+    for tick in 0..40 {
+        let starts = step(&flow, &mut run, tick, &|job| {
+            outcomes.borrow().get(job).cloned()
+        });
+        for s in starts {
+            let key = s.key("r");
+            if let Some((_, item)) = s.work(&flow, &run) {
+                // Item d fails once, then succeeds on its retry.
+                let fails = item.as_deref() == Some("d") && s.attempt == 1;
+                running.push(key.clone());
+                outcomes.borrow_mut().insert(
+                    format!("pending:{key}"),
+                    JobOutcome {
+                        succeeded: !fails,
+                        rows_read: 1,
+                        rows_written: 1,
+                    },
+                );
+            }
+            started.push(key.clone());
+            record_start(&flow, &mut run, &s, key);
+        }
+        let fan = run.activities.iter().find(|a| a.id == "fan").unwrap();
+        let now_running = fan.items.iter().filter(|i| i.state == RUNNING).count();
+        assert!(now_running <= 3, "tick {tick}: {now_running} items running");
+        // One running job ends per tick.
+        if let Some(job) = running.first().cloned() {
+            running.remove(0);
+            let end = outcomes
+                .borrow_mut()
+                .remove(&format!("pending:{job}"))
+                .unwrap();
+            outcomes.borrow_mut().insert(job, end);
+        }
+        if run.state != RUNNING {
+            break;
+        }
+    }
+    assert_eq!(run.state, SUCCEEDED, "{run:?}");
+    assert!(
+        started.contains(&"flow:r:fan[3]:2".to_string()),
+        "{started:?}"
+    );
+    assert_eq!(
+        started
+            .iter()
+            .filter(|k| k.starts_with("flow:r:fan["))
+            .count(),
+        8
+    );
+    let after = started.iter().position(|k| k == "flow:r:after:1").unwrap();
+    assert_eq!(after, started.len() - 1, "after starts last: {started:?}");
+    let fan = run.activities.iter().find(|a| a.id == "fan").unwrap();
+    assert_eq!(fan.rows_written, 7);
+}
+
+#[test]
+fn a_foreach_with_a_failed_item_fails_and_a_cancel_stops_its_items() {
+    let flow = fan_out();
+    let mut run = FlowRunRecord {
+        id: "r".into(),
+        state: RUNNING.into(),
+        activities: activities(&flow),
+        parameters: [("regions".to_string(), "a,b,c,d,e".to_string())].into(),
+        ..FlowRunRecord::default()
+    };
+    let starts = step(&flow, &mut run, 0, &|_| None);
+    assert_eq!(starts.len(), 3);
+    for s in &starts {
+        record_start(&flow, &mut run, s, s.key("r"));
+    }
+    let (jobs, children) = running_work(&run);
+    assert_eq!(jobs.len(), 3);
+    assert!(children.is_empty());
+    cancel(&mut run, 1).unwrap();
+    let fan = run.activities.iter().find(|a| a.id == "fan").unwrap();
+    let states: Vec<&str> = fan.items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(
+        states,
+        ["cancelled", "cancelled", "cancelled", "skipped", "skipped"]
+    );
+}
+
+#[test]
+fn foreach_lists_are_bounded_when_a_run_starts() {
+    let flow = fan_out();
+    let many: Vec<String> = (0..=MAX_ITEMS).map(|i| i.to_string()).collect();
+    let given = BTreeMap::from([("regions".to_string(), many.join(","))]);
+    let (field, message) = parameters(&flow, &given).unwrap_err();
+    assert_eq!(field, "parameters.regions");
+    assert!(message.contains("at most 500"), "{message}");
+    let long = BTreeMap::from([("regions".to_string(), "x".repeat(65))]);
+    assert!(parameters(&flow, &long).is_err());
+}
+
+#[test]
+fn a_child_flow_is_started_once_and_its_end_is_the_activity_end() {
+    let document = json!({
+        "activities": [
+            {"id": "child", "type": "flow", "processflow": "inner"},
+            {"id": "done", "type": "succeed"}
+        ],
+        "transitions": [{"from": "child", "to": "done", "on": "succeeded"}]
+    });
+    let flow = crate::validate::from_stored(&document.to_string()).unwrap();
+    let mut run = FlowRunRecord {
+        id: "r".into(),
+        state: RUNNING.into(),
+        activities: activities(&flow),
+        ..FlowRunRecord::default()
+    };
+    let starts = step(&flow, &mut run, 0, &|_| None);
+    assert_eq!(starts.len(), 1);
+    assert!(matches!(
+        starts[0].work(&flow, &run),
+        Some((ActivitySpec::Flow(_), None))
+    ));
+    record_start(&flow, &mut run, &starts[0], "child-run".into());
+    assert_eq!(running_work(&run).1, ["child-run"]);
+    assert!(step(&flow, &mut run, 1, &|_| None).is_empty());
+    let done = JobOutcome {
+        succeeded: true,
+        rows_read: 0,
+        rows_written: 0,
+    };
+    step(&flow, &mut run, 2, &|id| {
+        (id == "child-run").then(|| done.clone())
+    });
     assert_eq!(run.state, SUCCEEDED, "{run:?}");
 }
