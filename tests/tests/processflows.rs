@@ -392,13 +392,22 @@ async fn approvals_wait_without_executors_and_are_decided_once_by_their_role() {
     assert_eq!(busy, 0, "{nodes}");
     let decide = format!("{path}/approvals/gate");
     let viewer = api.as_user("vic", "a-long-password-1").await;
+    let operator = api.as_user("opa", "a-long-password-1").await;
+    // The inbox: the operator's role decides the gate, the viewer's does not.
+    let (_, inbox) = operator.get("/v1/approvals").await;
+    assert_eq!(inbox["approvals"][0]["run"], run["id"], "{inbox}");
+    assert_eq!(inbox["approvals"][0]["activity"], "gate");
+    assert_eq!(inbox["approvals"][0]["on_timeout"], "reject");
+    assert_eq!(
+        viewer.get("/v1/approvals").await.1,
+        json!({"approvals": []})
+    );
     let (status, refused) = viewer.post(&decide, &json!({"decision": "approve"})).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(
         refused["error"]["message"],
         "only a user holding role \"operator\" may decide gate"
     );
-    let operator = api.as_user("opa", "a-long-password-1").await;
     let (status, decided) = operator
         .post(
             &decide,

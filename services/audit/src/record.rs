@@ -94,6 +94,7 @@ fn schedule(event: &ScheduleEvent) -> AuditRecord {
         details_json: json!({
             "occurrence_ms": event.occurrence_ms,
             "job_id": event.job_id,
+            "flow_run": event.flow_run,
             "detail": bounded(&event.detail),
             "owner": event.owner,
         })

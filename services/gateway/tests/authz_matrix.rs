@@ -52,8 +52,11 @@ fn allowed(route: &Route) -> Option<&'static [&'static str]> {
             "GET",
             "/v1/processflows"
             | "/v1/processflows/{name}"
+            | "/v1/processflows/{name}/runs"
             | "/v1/processflows/{name}/versions/{version}",
         ) => OBSERVE,
+        // Answers each signed-in user the approvals they may decide.
+        ("GET", "/v1/approvals") => ALL,
         ("PUT", "/v1/processflows/{name}") => DESIGN,
         ("GET", "/v1/processflow-runs/{id}") => OBSERVE,
         ("POST", "/v1/processflow-runs/{id}/resume") => RUN_FLOWS,
@@ -306,7 +309,12 @@ impl World {
                     run["id"].as_str().unwrap_or("none")
                 );
             }
-            ("GET", "/v1/processflows/{name}" | "/v1/processflows/{name}/versions/{version}") => {
+            (
+                "GET",
+                "/v1/processflows/{name}"
+                | "/v1/processflows/{name}/runs"
+                | "/v1/processflows/{name}/versions/{version}",
+            ) => {
                 self.as_admin("PUT", "/v1/processflows/chain", chain())
                     .await;
             }

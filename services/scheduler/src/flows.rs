@@ -19,7 +19,6 @@ use prism_flows::run::{self, JobOutcome, RUNNING, Start, step};
 use prism_flows::{ActivitySpec, Flow};
 use prism_jobs::flows::{self, StartRequest};
 use prism_jobs::{SubmitRequest, Submitter};
-use prism_outbox::Outbox;
 use prism_schemas::v1::{FlowEvent, FlowRunRecord, JobEvent, JobState};
 use prism_store::Store;
 use prism_store::records::{flow_runs, jobs, now_ms, processflows};
@@ -32,11 +31,10 @@ const MAX_DEPTH: usize = 8;
 /// the ticks refill it.
 const MAX_WATCHED: usize = 100_000;
 
-/// What advances runs: the submitter, the outbox, and which run each running job
+/// What advances runs: the submitter (and its outbox), and which run each running job
 /// or child run belongs to.
 pub struct Flows {
     submitter: Submitter,
-    outbox: Outbox,
     owners: HashMap<String, String>,
 }
 
@@ -49,10 +47,9 @@ pub enum Nudge {
 }
 
 impl Flows {
-    pub fn new(submitter: Submitter, outbox: Outbox) -> Flows {
+    pub fn new(submitter: Submitter) -> Flows {
         Flows {
             submitter,
-            outbox,
             owners: HashMap::new(),
         }
     }
@@ -131,7 +128,7 @@ impl Flows {
             .await
             .map_err(|e| e.to_string())?;
         if let Some(staged) = staged {
-            flows::announce(&self.outbox, &staged).await;
+            flows::announce(self.submitter.outbox(), &staged).await;
         }
         Ok(())
     }
@@ -258,7 +255,7 @@ impl Flows {
         match created {
             Ok((child, staged)) => {
                 if let Some(staged) = staged {
-                    flows::announce(&self.outbox, &staged).await;
+                    flows::announce(self.submitter.outbox(), &staged).await;
                 }
                 Ok(Ok(child.id))
             }

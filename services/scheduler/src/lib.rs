@@ -75,7 +75,7 @@ pub async fn run(
                 operation: "subscribe to job and flow events",
                 reason: e.to_string(),
             })?;
-    let mut flows = flows::Flows::new(submitter.clone(), outbox.clone());
+    let mut flows = flows::Flows::new(submitter.clone());
     tracing::info!("scheduler started");
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -170,6 +170,9 @@ async fn fire(
     schedule: &ScheduleRecord,
     occurrence_ms: i64,
 ) -> Result<(), SubmitError> {
+    if !schedule.processflow.is_empty() {
+        return fire_flow(submitter, schedule, occurrence_ms).await;
+    }
     let mut request = SubmitRequest {
         dataflow: schedule.dataflow.clone(),
         version: None,
@@ -206,26 +209,89 @@ async fn fire(
     }
 }
 
+/// Starts the occurrence's process flow run, as the schedule's owner: the same
+/// run however many replicas fire it (the idempotency key), refused as a job
+/// occurrence would be.
+async fn fire_flow(
+    submitter: &Submitter,
+    schedule: &ScheduleRecord,
+    occurrence_ms: i64,
+) -> Result<(), SubmitError> {
+    let key = format!("schedule:{}:{occurrence_ms}", schedule.name);
+    let request = prism_jobs::flows::StartRequest {
+        flow: schedule.processflow.clone(),
+        parameters: schedule.parameters.clone().into_iter().collect(),
+        idempotency_key: Some(key.clone()),
+        submitted_by: schedule.owner.clone(),
+        parent_run: String::new(),
+    };
+    let planned = match prism_jobs::flows::plan(submitter.store(), &request).await {
+        Ok(planned) => planned,
+        Err(error) if error.code().is_caller_error() => {
+            let detail = prism_errors::bounded(&error.to_string());
+            return publish(submitter, schedule, "misfired", occurrence_ms, "", &detail).await;
+        }
+        Err(error) => return Err(error),
+    };
+    if schedule.owner.is_empty() {
+        let because = "the schedule has no owner: save it again to own it";
+        return publish(submitter, schedule, "refused", occurrence_ms, "", because).await;
+    }
+    let created = submitter
+        .store()
+        .transact(|tx| {
+            let (planned, key, owner) = (planned.clone(), key.clone(), schedule.owner.clone());
+            async move {
+                if let Some(why) = prism_jobs::flows::refusal(&tx, &owner, &planned).await? {
+                    return Ok(Err(why));
+                }
+                prism_jobs::flows::create(&tx, planned.run, Some(&key))
+                    .await
+                    .map(Ok)
+            }
+        })
+        .await?;
+    match created {
+        Ok((run, staged)) => {
+            if let Some(staged) = staged {
+                prism_jobs::flows::announce(submitter.outbox(), &staged).await;
+            }
+            publish(submitter, schedule, "fired", occurrence_ms, &run.id, "").await
+        }
+        Err(because) => {
+            tracing::warn!(schedule = %schedule.name, owner = %schedule.owner, %because, "occurrence refused");
+            publish(submitter, schedule, "refused", occurrence_ms, "", &because).await
+        }
+    }
+}
+
+/// Announces what became of an occurrence; `started` is the job, or the process
+/// flow run, it started.
 async fn publish(
     submitter: &Submitter,
     schedule: &ScheduleRecord,
     kind: &str,
     occurrence_ms: i64,
-    job_id: &str,
+    started: &str,
     detail: &str,
 ) -> Result<(), SubmitError> {
     // The same id from every replica: JetStream keeps one event per occurrence.
     let event_id = format!("schedule.{}.{occurrence_ms}.{kind}", schedule.name);
-    let event = ScheduleEvent {
+    let mut event = ScheduleEvent {
         event_id: event_id.clone(),
         schedule: schedule.name.clone(),
         kind: kind.into(),
         occurrence_ms,
-        job_id: job_id.into(),
         occurred_at_ms: now_ms(),
         detail: detail.into(),
         owner: schedule.owner.clone(),
+        ..ScheduleEvent::default()
     };
+    if schedule.processflow.is_empty() {
+        event.job_id = started.into();
+    } else {
+        event.flow_run = started.into();
+    }
     if kind == "misfired" {
         tracing::warn!(schedule = %schedule.name, occurrence_ms, detail, "occurrence misfired");
     }

@@ -211,6 +211,11 @@ pub struct FlowRun {
     pub activities: Vec<FlowActivity>,
     pub decisions: Vec<FlowDecision>,
     /// The run this one resumes.
+    /// The key that started it: the caller's `Idempotency-Key`, `schedule:<name>:<occurrence ms>`,
+    /// or `flow:<parent>:<activity>:<attempt>` for a child run.
+    pub idempotency_key: Option<String>,
+    /// The run whose activity started this one.
+    pub parent_run: Option<String>,
     pub resumed_from: Option<String>,
 }
 
@@ -270,11 +275,66 @@ pub struct FlowActivity {
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub job_id: Option<String>,
+    /// A `flow` activity's child run.
+    pub child_run: Option<String>,
     pub attempt: u32,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub rows_read: u64,
     pub rows_written: u64,
+    /// A `foreach`'s items, in order, each with its own job or child run.
+    pub items: Vec<FlowItem>,
+}
+
+/// One run, without its activities: a row of a flow's runs.
+#[derive(Serialize, ToSchema)]
+pub struct FlowRunSummary {
+    pub id: String,
+    pub flow_version: u32,
+    /// running, succeeded, failed or cancelled.
+    pub state: String,
+    pub submitted_by: String,
+    pub created_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub resumed_from: Option<String>,
+    pub parent_run: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlowRuns {
+    pub runs: Vec<FlowRunSummary>,
+    /// Pass as `cursor` for the next (older) page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// An approval waiting for a decision the caller may make.
+#[derive(Serialize, ToSchema)]
+pub struct WaitingApproval {
+    pub run: String,
+    pub flow: String,
+    pub activity: String,
+    pub role: String,
+    pub since: Option<String>,
+    /// When its timeout decides it.
+    pub due: Option<String>,
+    /// What the timeout decides: approve or reject.
+    pub on_timeout: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaitingApprovals {
+    pub approvals: Vec<WaitingApproval>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlowItem {
+    pub item: String,
+    /// pending, running, succeeded, failed, skipped or cancelled.
+    pub state: String,
+    pub job_id: Option<String>,
+    pub child_run: Option<String>,
+    pub attempt: u32,
 }
 
 #[derive(Serialize, ToSchema)]

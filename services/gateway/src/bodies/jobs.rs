@@ -73,10 +73,13 @@ pub struct Jobs {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
-    pub dataflow: String,
+    /// The dataflow whose job it runs (or `processflow`).
+    pub dataflow: Option<String>,
+    /// The process flow it runs (or `dataflow`).
+    pub processflow: Option<String>,
     /// Five fields, UTC.
     pub cron: String,
-    /// Values for the dataflow's parameters: strings, numbers or booleans.
+    /// Values for the dataflow's (or the flow's) parameters: strings, numbers or booleans.
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub parameters: Option<Object>,
     pub enabled: Option<bool>,
@@ -85,7 +88,9 @@ pub struct ScheduleSpec {
 #[derive(Serialize, ToSchema)]
 pub struct Schedule {
     pub name: String,
-    pub dataflow: String,
+    /// What it runs: a job of `dataflow`, or a run of `processflow`.
+    pub dataflow: Option<String>,
+    pub processflow: Option<String>,
     pub cron: String,
     pub parameters: BTreeMap<String, String>,
     pub enabled: bool,

@@ -181,7 +181,8 @@ impl Entry for ScheduleRecord {
     fn body(&self) -> bodies::Schedule {
         bodies::Schedule {
             name: self.name.clone(),
-            dataflow: self.dataflow.clone(),
+            dataflow: (!self.dataflow.is_empty()).then(|| self.dataflow.clone()),
+            processflow: (!self.processflow.is_empty()).then(|| self.processflow.clone()),
             cron: self.cron.clone(),
             parameters: self.parameters.clone().into_iter().collect(),
             enabled: self.enabled,

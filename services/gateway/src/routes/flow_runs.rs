@@ -3,10 +3,10 @@
 //! `flows`). Starting needs `execute` on the flow and, as running each job would,
 //! on every dataflow and connection it names; an `Idempotency-Key` makes a retried
 //! start the same run.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use prism_auth::{Action, Entity, Permission};
@@ -51,6 +51,18 @@ pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
                 decided_by: (!a.decided_by.is_empty()).then(|| a.decided_by.clone()),
                 comment: (!a.comment.is_empty()).then(|| a.comment.clone()),
                 job_id: (!a.job_id.is_empty()).then(|| a.job_id.clone()),
+                child_run: (!a.child_run.is_empty()).then(|| a.child_run.clone()),
+                items: a
+                    .items
+                    .iter()
+                    .map(|i| bodies::FlowItem {
+                        item: i.item.clone(),
+                        state: i.state.clone(),
+                        job_id: (!i.job_id.is_empty()).then(|| i.job_id.clone()),
+                        child_run: (!i.child_run.is_empty()).then(|| i.child_run.clone()),
+                        attempt: i.attempt,
+                    })
+                    .collect(),
                 attempt: a.attempt,
                 started_at: time(a.started_at_ms),
                 finished_at: time(a.finished_at_ms),
@@ -71,6 +83,8 @@ pub fn body(run: &FlowRunRecord) -> bodies::FlowRun {
             })
             .collect(),
         resumed_from: (!run.resumed_from.is_empty()).then(|| run.resumed_from.clone()),
+        parent_run: (!run.parent_run.is_empty()).then(|| run.parent_run.clone()),
+        idempotency_key: (!run.idempotency_key.is_empty()).then(|| run.idempotency_key.clone()),
     }
 }
 
@@ -122,6 +136,111 @@ pub async fn start(
         None => StatusCode::OK,
     };
     Ok((status, Json(body(&run))))
+}
+
+/// A page of a flow's runs, newest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<bodies::FlowRuns>> {
+    input::reject_unknown_query(&query, &["limit", "cursor"])?;
+    let limit = input::limit(query.get("limit"))?;
+    let cursor = query.get("cursor").cloned();
+    let runs = state
+        .store
+        .transact(|tx| {
+            let (name, cursor) = (name.clone(), cursor.clone());
+            async move { flow_runs::list(&tx, &name, cursor.as_deref(), limit).await }
+        })
+        .await?;
+    let next_cursor = (runs.len() == limit)
+        .then(|| runs.last().map(|r| r.id.clone()))
+        .flatten();
+    let runs = runs
+        .iter()
+        .map(|run| bodies::FlowRunSummary {
+            id: run.id.clone(),
+            flow_version: run.flow_version,
+            state: run.state.clone(),
+            submitted_by: run.submitted_by.clone(),
+            created_at: time(run.created_at_ms),
+            finished_at: time(run.finished_at_ms),
+            error: (!run.error.is_empty()).then(|| run.error.clone()),
+            resumed_from: (!run.resumed_from.is_empty()).then(|| run.resumed_from.clone()),
+            parent_run: (!run.parent_run.is_empty()).then(|| run.parent_run.clone()),
+        })
+        .collect();
+    Ok(Json(bodies::FlowRuns { runs, next_cursor }))
+}
+
+/// Runs read for the approvals inbox: the running ones, oldest first.
+const MAX_INBOX_RUNS: usize = 500;
+
+/// The approvals waiting for a decision the caller may make: of running runs of
+/// flows the caller may view, those whose role the caller holds.
+pub async fn approvals(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<bodies::WaitingApprovals>> {
+    let runs = state
+        .store
+        .transact(|tx| async move {
+            let mut runs = Vec::new();
+            for id in flow_runs::running(&tx, MAX_INBOX_RUNS).await? {
+                if let Some(run) = flow_runs::get(&tx, &id).await?
+                    && run.activities.iter().any(|a| a.state == run::WAITING)
+                {
+                    let flow = processflows::get_version(&tx, &run.flow, run.flow_version).await?;
+                    runs.push((run, flow));
+                }
+            }
+            Ok(runs)
+        })
+        .await?;
+    let mut approvals = Vec::new();
+    for (run, stored) in runs {
+        let Some(flow) =
+            stored.and_then(|f| prism_flows::validate::from_stored(&f.document_json).ok())
+        else {
+            continue;
+        };
+        let wanted = Permission::on(Action::View, Entity::ProcessFlows, &run.flow);
+        if caller.require(&state, wanted).await.is_err() {
+            continue;
+        }
+        for activity in &flow.activities {
+            let ActivitySpec::Approval(approval) = &activity.spec else {
+                continue;
+            };
+            let Some(waiting) = run
+                .activities
+                .iter()
+                .find(|a| a.id == activity.id && a.state == run::WAITING)
+            else {
+                continue;
+            };
+            if !caller.user.roles.contains(&approval.role) {
+                continue;
+            }
+            let timeout_ms =
+                i64::try_from(approval.timeout_seconds).unwrap_or(i64::MAX / 2000) * 1000;
+            approvals.push(bodies::WaitingApproval {
+                run: run.id.clone(),
+                flow: run.flow.clone(),
+                activity: activity.id.clone(),
+                role: approval.role.clone(),
+                since: time(waiting.started_at_ms),
+                due: time(waiting.started_at_ms.saturating_add(timeout_ms)),
+                on_timeout: match approval.on_timeout {
+                    prism_flows::model::Verdict::Approve => "approve",
+                    prism_flows::model::Verdict::Reject => "reject",
+                }
+                .into(),
+            });
+        }
+    }
+    Ok(Json(bodies::WaitingApprovals { approvals }))
 }
 
 /// Run `id`, if the caller may do `action` on its flow.

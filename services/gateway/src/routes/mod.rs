@@ -529,8 +529,25 @@ fn processflow_routes(t: Table) -> Table {
         )
         .takes::<b::FlowRunRequest>()
         .answers::<b::FlowRun>(201)
-        .also(200)
-        .fails(&[422]),
+        .also(200),
+    )
+    .get(
+        "/v1/processflows/{name}/runs",
+        Named(View, ProcessFlows, "name"),
+        flow_runs::list,
+        doc("listProcessFlowRuns", "A flow's runs, newest first, one page")
+            .query(&[("limit", Kind::Integer), ("cursor", Kind::Text)])
+            .answers::<b::FlowRuns>(200),
+    )
+    .get(
+        "/v1/approvals",
+        Signed,
+        flow_runs::approvals,
+        doc(
+            "listWaitingApprovals",
+            "Approvals waiting for a decision the caller may make (holds the role, may view the flow)",
+        )
+        .answers::<b::WaitingApprovals>(200),
     )
     .get(
         "/v1/processflow-runs/{id}",

@@ -1,4 +1,5 @@
-//! Schedules: a dataflow run at the times of a cron expression, as its owner.
+//! Schedules: a dataflow's job, or a process flow's run, started at the times of a
+//! cron expression, as its owner.
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -8,7 +9,7 @@ use prism_auth::{Action, Entity, Permission};
 use prism_bus::subjects::ConfigOp;
 use prism_schemas::v1::ScheduleRecord;
 use prism_store::Tx;
-use prism_store::records::{dataflows, now_ms};
+use prism_store::records::{dataflows, now_ms, processflows};
 
 use crate::auth::Caller;
 use crate::bodies;
@@ -18,7 +19,7 @@ use crate::input::{self, Typed};
 use crate::state::AppState;
 
 /// Saves a schedule owned by the caller: it will run with the caller's permissions,
-/// so the caller must be allowed to execute its dataflow now.
+/// so the caller must be allowed to execute its dataflow (or flow) now.
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -26,21 +27,32 @@ pub async fn put(
     Typed(spec): Typed<bodies::ScheduleSpec>,
 ) -> ApiResult<Saved<ScheduleRecord>> {
     input::check_name("name", &name)?;
-    input::non_empty("dataflow", &spec.dataflow)?;
+    let runs = match (&spec.dataflow, &spec.processflow) {
+        (Some(dataflow), None) => {
+            input::non_empty("dataflow", dataflow)?;
+            Permission::on(Action::Execute, Entity::Dataflows, dataflow)
+        }
+        (None, Some(flow)) => {
+            input::non_empty("processflow", flow)?;
+            Permission::on(Action::Execute, Entity::ProcessFlows, flow)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "dataflow",
+                "exactly one of dataflow and processflow: what the schedule runs",
+            ));
+        }
+    };
     input::non_empty("cron", &spec.cron)?;
     prism_cron::parse(&spec.cron)
         .map_err(|e| ApiError::invalid("cron", format!("invalid cron expression: {e}")))?;
-    caller
-        .require(
-            &state,
-            Permission::on(Action::Execute, Entity::Dataflows, &spec.dataflow),
-        )
-        .await?;
+    caller.require(&state, runs).await?;
     let parameters = input::parameter_values(spec.parameters.iter().flatten())?;
     let wanted = ScheduleRecord {
         name: name.clone(),
         owner: caller.name().to_string(),
-        dataflow: spec.dataflow,
+        dataflow: spec.dataflow.unwrap_or_default(),
+        processflow: spec.processflow.unwrap_or_default(),
         cron: spec.cron,
         parameters: parameters.into_iter().collect(),
         enabled: spec.enabled.unwrap_or(true),
@@ -57,13 +69,53 @@ pub async fn put(
     .await
 }
 
-/// `wanted` as it is saved, if its dataflow exists and its parameters fit the
-/// dataflow's latest version (which the schedule runs).
+/// `wanted` as it is saved, if what it runs exists and its parameters fit the
+/// latest version (which the schedule runs).
 async fn draft(
     tx: &Tx,
     wanted: &ScheduleRecord,
     existing: Option<ScheduleRecord>,
 ) -> prism_store::Result<ApiResult<Draft<ScheduleRecord>>> {
+    let fits = if wanted.processflow.is_empty() {
+        dataflow_fits(tx, wanted).await?
+    } else {
+        flow_fits(tx, wanted).await?
+    };
+    if let Err(refused) = fits {
+        return Ok(Err(refused));
+    }
+    let now = now_ms();
+    Ok(Ok(Draft::of(ScheduleRecord {
+        created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
+        updated_at_ms: now,
+        // Never fire retroactively for the time before this save.
+        handled_through_ms: existing
+            .as_ref()
+            .map_or(now, |e| e.handled_through_ms.max(now)),
+        ..wanted.clone()
+    })))
+}
+
+/// The schedule's process flow exists and takes its parameters.
+async fn flow_fits(tx: &Tx, wanted: &ScheduleRecord) -> prism_store::Result<ApiResult<()>> {
+    let Some(latest) = processflows::latest(tx, &wanted.processflow).await? else {
+        let message = format!("no process flow named {:?}", wanted.processflow);
+        return Ok(Err(ApiError::invalid("processflow", message)));
+    };
+    let Ok(flow) = prism_flows::validate::from_stored(&latest.document_json) else {
+        return Ok(Err(ApiError::invalid(
+            "processflow",
+            "the process flow is stored unreadable",
+        )));
+    };
+    let given = wanted.parameters.clone().into_iter().collect();
+    Ok(prism_flows::run::parameters(&flow, &given)
+        .map(drop)
+        .map_err(|(field, message)| ApiError::invalid(&field, message)))
+}
+
+/// The schedule's dataflow is a job's and takes its parameters.
+async fn dataflow_fits(tx: &Tx, wanted: &ScheduleRecord) -> prism_store::Result<ApiResult<()>> {
     let Some(latest) = dataflows::latest(tx, &wanted.dataflow).await? else {
         let message = format!("no dataflow named {:?}", wanted.dataflow);
         return Ok(Err(ApiError::invalid("dataflow", message)));
@@ -84,16 +136,7 @@ async fn draft(
     if let Err(refused) = prism_dataflow::parameters::resolve(&declared, &given) {
         return Ok(Err(ApiError::invalid(&refused.field(), refused.message)));
     }
-    let now = now_ms();
-    Ok(Ok(Draft::of(ScheduleRecord {
-        created_at_ms: existing.as_ref().map_or(now, |e| e.created_at_ms),
-        updated_at_ms: now,
-        // Never fire retroactively for the time before this save.
-        handled_through_ms: existing
-            .as_ref()
-            .map_or(now, |e| e.handled_through_ms.max(now)),
-        ..wanted.clone()
-    })))
+    Ok(Ok(()))
 }
 
 pub async fn delete(

@@ -101,6 +101,11 @@ impl Submitter {
         &self.acceptor.outbox.store
     }
 
+    /// The outbox its accepts go through.
+    pub fn outbox(&self) -> &Outbox {
+        &self.acceptor.outbox
+    }
+
     /// The bus the submitter publishes to.
     pub fn bus(&self) -> &prism_bus::Bus {
         &self.acceptor.outbox.bus

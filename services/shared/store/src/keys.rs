@@ -74,6 +74,10 @@ pub fn flow_runs() -> Family {
 pub fn flow_runs_active() -> Family {
     Family(root().subspace(&"flowrun_active"))
 }
+/// `("flowrun_ix", flow, id)` → empty: a flow's runs, oldest first.
+pub fn flow_runs_by_flow() -> Family {
+    Family(root().subspace(&"flowrun_ix"))
+}
 /// `("flowrun_idem", flow, key)` → run id
 pub fn flow_run_keys() -> Family {
     Family(root().subspace(&"flowrun_idem"))

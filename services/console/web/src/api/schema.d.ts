@@ -143,6 +143,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Approvals waiting for a decision the caller may make (holds the role, may view the flow) */
+        get: operations["listWaitingApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit": {
         parameters: {
             query?: never;
@@ -630,7 +647,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A flow's runs, newest first, one page */
+        get: operations["listProcessFlowRuns"];
         put?: never;
         /** Starts a run of the latest version (201); header Idempotency-Key makes a retry the same run (200) */
         post: operations["startProcessFlowRun"];
@@ -1220,11 +1238,15 @@ export interface components {
         FlowActivity: {
             /** Format: int32 */
             attempt: number;
+            /** @description A `flow` activity's child run. */
+            child_run?: string | null;
             comment?: string | null;
             /** @description Who decided an approval: a user, or `timeout`. */
             decided_by?: string | null;
             finished_at?: string | null;
             id: string;
+            /** @description A `foreach`'s items, in order, each with its own job or child run. */
+            items: components["schemas"]["FlowItem"][];
             job_id?: string | null;
             /** Format: int64 */
             rows_read: number;
@@ -1244,6 +1266,15 @@ export interface components {
             values: string;
             why: string;
         };
+        FlowItem: {
+            /** Format: int32 */
+            attempt: number;
+            child_run?: string | null;
+            item: string;
+            job_id?: string | null;
+            /** @description pending, running, succeeded, failed, skipped or cancelled. */
+            state: string;
+        };
         /**
          * @description A run of a process flow: every activity's state and job, and every transition
          *     decided with the values its rule saw and why it was or was not taken.
@@ -1262,10 +1293,17 @@ export interface components {
             /** Format: int32 */
             flow_version: number;
             id: string;
+            /**
+             * @description The run this one resumes.
+             *     The key that started it: the caller's `Idempotency-Key`, `schedule:<name>:<occurrence ms>`,
+             *     or `flow:<parent>:<activity>:<attempt>` for a child run.
+             */
+            idempotency_key?: string | null;
             parameters: {
                 [key: string]: string;
             };
-            /** @description The run this one resumes. */
+            /** @description The run whose activity started this one. */
+            parent_run?: string | null;
             resumed_from?: string | null;
             /** @description running, succeeded, failed or cancelled. */
             state: string;
@@ -1277,6 +1315,25 @@ export interface components {
             parameters?: {
                 [key: string]: string;
             };
+        };
+        /** @description One run, without its activities: a row of a flow's runs. */
+        FlowRunSummary: {
+            created_at?: string | null;
+            error?: string | null;
+            finished_at?: string | null;
+            /** Format: int32 */
+            flow_version: number;
+            id: string;
+            parent_run?: string | null;
+            resumed_from?: string | null;
+            /** @description running, succeeded, failed or cancelled. */
+            state: string;
+            submitted_by: string;
+        };
+        FlowRuns: {
+            /** @description Pass as `cursor` for the next (older) page; absent on the last. */
+            next_cursor?: string | null;
+            runs: components["schemas"]["FlowRunSummary"][];
         };
         Grant: {
             actions: string[];
@@ -1591,7 +1648,8 @@ export interface components {
         Schedule: {
             created_at?: string | null;
             cron: string;
-            dataflow: string;
+            /** @description What it runs: a job of `dataflow`, or a run of `processflow`. */
+            dataflow?: string | null;
             enabled: boolean;
             name: string;
             /** @description The next times it fires (UTC), whether or not it is enabled. */
@@ -1600,17 +1658,21 @@ export interface components {
             parameters: {
                 [key: string]: string;
             };
+            processflow?: string | null;
             updated_at?: string | null;
         };
         ScheduleSpec: {
             /** @description Five fields, UTC. */
             cron: string;
-            dataflow: string;
+            /** @description The dataflow whose job it runs (or `processflow`). */
+            dataflow?: string | null;
             enabled?: boolean | null;
-            /** @description Values for the dataflow's parameters: strings, numbers or booleans. */
+            /** @description Values for the dataflow's (or the flow's) parameters: strings, numbers or booleans. */
             parameters?: {
                 [key: string]: string;
             } | null;
+            /** @description The process flow it runs (or `dataflow`). */
+            processflow?: string | null;
         };
         Schedules: {
             schedules: components["schemas"]["Schedule"][];
@@ -1770,6 +1832,21 @@ export interface components {
         };
         Users: {
             users: components["schemas"]["User"][];
+        };
+        /** @description An approval waiting for a decision the caller may make. */
+        WaitingApproval: {
+            activity: string;
+            /** @description When its timeout decides it. */
+            due?: string | null;
+            flow: string;
+            /** @description What the timeout decides: approve or reject. */
+            on_timeout: string;
+            role: string;
+            run: string;
+            since?: string | null;
+        };
+        WaitingApprovals: {
+            approvals: components["schemas"]["WaitingApproval"][];
         };
     };
     responses: never;
@@ -2555,6 +2632,71 @@ export interface operations {
             };
             /** @description not_found: `field` names what does not exist */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listWaitingApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Approvals waiting for a decision the caller may make (holds the role, may view the flow) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitingApprovals"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5431,6 +5573,94 @@ export interface operations {
             };
         };
     };
+    listProcessFlowRuns: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A flow's runs, newest first, one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowRuns"];
+                };
+            };
+            /** @description invalid_argument: the request is malformed; `field` names what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no valid token (or, signing in, a wrong password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description permission_denied: the message names the permission missing (or a browser session's change came from another origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: `field` names what does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is larger than the server reads */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: a fault of the server */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unavailable: the store or the bus cannot be reached, or the server is busy; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     startProcessFlowRun: {
         parameters: {
             query?: never;
@@ -5511,15 +5741,6 @@ export interface operations {
             };
             /** @description the body is neither JSON nor YAML */
             415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description unprocessable: the service could not compute an answer */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };

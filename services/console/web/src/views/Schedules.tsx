@@ -38,7 +38,15 @@ export function Schedules() {
           rowKey={(s) => s.name}
           columns={[
             { label: "name", cell: (s) => s.name },
-            { label: "dataflow", cell: (s) => <a href={href(["dataflows", s.dataflow])}>{s.dataflow}</a> },
+            {
+              label: "runs",
+              cell: (s) =>
+                s.processflow ? (
+                  <a href={href(["flows", s.processflow])}>flow {s.processflow}</a>
+                ) : (
+                  <a href={href(["dataflows", s.dataflow ?? ""])}>{s.dataflow}</a>
+                ),
+            },
             { label: "cron (UTC)", cell: (s) => <code>{s.cron}</code> },
             {
               label: "next occurrences",

@@ -13,8 +13,11 @@ pub async fn get(tx: &Tx, id: &str) -> Result<Option<FlowRunRecord>> {
     get_record(tx, &keys::flow_runs().key(&id)).await
 }
 
-/// Writes the run, and keeps it in the index of running runs while it runs.
+/// Writes the run, indexed under its flow, and in the index of running runs
+/// while it runs.
 pub async fn put(tx: &Tx, run: &FlowRunRecord) -> Result<()> {
+    let listed = keys::flow_runs_by_flow().key(&(run.flow.as_str(), run.id.as_str()));
+    tx.set(&listed, &[]).await?;
     let active = keys::flow_runs_active().key(&run.id.as_str());
     if run.state == RUNNING {
         tx.set(&active, &[]).await?;
@@ -33,6 +36,29 @@ pub async fn running(tx: &Tx, limit: usize) -> Result<Vec<String>> {
         .iter()
         .filter_map(|kv| family.unpack_id(&kv.key))
         .collect())
+}
+
+/// Runs of `flow`, newest first: at most `limit`, older than run `before` if given
+/// (run ids are UUIDv7, so in time order).
+pub async fn list(
+    tx: &Tx,
+    flow: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<FlowRunRecord>> {
+    let index = keys::flow_runs_by_flow();
+    let family = index.nested(&(flow,));
+    let (begin, end) = index.range_of(&(flow,));
+    let end = before.map_or(end, |id| family.key(&id));
+    let rows = tx.get_range(&begin, &end, limit, true).await?;
+    let mut runs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id = family.unpack_id(&row.key).unwrap_or_default();
+        if let Some(run) = get(tx, &id).await? {
+            runs.push(run);
+        }
+    }
+    Ok(runs)
 }
 
 /// The run an idempotency key of `flow` started, if any.
