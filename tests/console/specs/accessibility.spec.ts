@@ -20,6 +20,20 @@ test("every view passes axe-core without a serious or critical violation", async
   prism(["apply", "-f", process.env.PRISM_CONSOLE_EXAMPLES!]);
   const job = await call(admin, "POST", "/v1/jobs", { dataflow: "adults" });
   expect(job.status).toBe(202);
+  const flow = await call(admin, "PUT", "/v1/processflows/chain", {
+    activities: [
+      { id: "load", type: "job", dataflow: "adults" },
+      { id: "gate", type: "approval", role: "admin", timeout_seconds: 3600, on_timeout: "reject" },
+      { id: "done", type: "succeed" },
+    ],
+    transitions: [
+      { from: "load", to: "gate", on: "succeeded" },
+      { from: "gate", to: "done", on: "succeeded" },
+    ],
+  });
+  expect([200, 201]).toContain(flow.status);
+  const run = await call(admin, "POST", "/v1/processflows/chain/runs", {});
+  expect(run.status).toBe(201);
 
   await page.goto("/");
   await expect(page.getByRole("heading", { name: "Sign in to Prism" })).toBeVisible();
@@ -30,6 +44,9 @@ test("every view passes axe-core without a serious or critical violation", async
     ["dataflows", "#/dataflows", "Dataflows"],
     ["designer", "#/dataflows/adults", "Dataflow adults"],
     ["new-dataflow", "#/new-dataflow", "New dataflow"],
+    ["flows", "#/flows", "Process flows"],
+    ["flow", "#/flows/chain", "Process flow chain"],
+    ["flow-run", `#/flow-runs/${run.body.id}`, "Run of chain"],
     ["jobs", "#/jobs", "Jobs"],
     ["job", `#/jobs/${job.body.id}`, `Job ${job.body.id}`],
     ["schedules", "#/schedules", "Schedules"],
@@ -48,6 +65,10 @@ test("every view passes axe-core without a serious or critical violation", async
       await page.locator('[data-stage="adults"]').click();
       await page.getByLabel("query", { exact: true }).fill("SELECT * FROM nowhere WHERE x = ${nothing}");
       await expect(page.locator('[data-stage="adults"]')).toHaveClass(/invalid/);
+    }
+    if (view === "flows") {
+      // The inbox holds the run's approval.
+      await expect(page.getByRole("table", { name: "approvals" })).toContainText("gate");
     }
     checked.push(`${view}: ${await audit(page, view)} rules passed`);
     await screenshot(page, "a11y", view);

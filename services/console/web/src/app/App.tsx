@@ -16,9 +16,13 @@ import { Connections } from "../views/Connections";
 import { Audit } from "../views/Audit";
 import { Cluster } from "../views/Cluster";
 import { Access } from "../views/Access";
+import { FlowList } from "../views/flows/List";
+import { FlowPage } from "../views/flows/Flow";
+import { RunPage } from "../views/flows/Run";
 
 const SECTIONS: { path: string; label: string; entity: string }[] = [
   { path: "dataflows", label: "Dataflows", entity: "dataflows" },
+  { path: "flows", label: "Process flows", entity: "processflows" },
   { path: "jobs", label: "Jobs", entity: "jobs" },
   { path: "schedules", label: "Schedules", entity: "schedules" },
   { path: "services", label: "Services", entity: "services" },
@@ -37,6 +41,10 @@ function View({ route }: { route: Route }) {
       return <DataflowList />;
     case "new-dataflow":
       return <Designer key="new" name={route.query.get("name") ?? ""} isNew />;
+    case "flows":
+      return name ? <FlowPage key={name} name={name} /> : <FlowList />;
+    case "flow-runs":
+      return <RunPage key={name} id={name} />;
     case "jobs":
       return name ? <JobPage key={name} id={name} /> : <JobList query={route.query} />;
     case "schedules":

@@ -13,12 +13,18 @@ export function Graph({
   selected,
   problems,
   counts,
+  states,
+  noun = "stage",
   onSelect,
 }: {
   stages: Stage[];
   selected?: string;
   problems: Map<string, string[]>;
   counts?: Map<string, number>;
+  /** A run's state of each box (process flows). */
+  states?: Map<string, string>;
+  /** What a box is: a dataflow's stage, or a process flow's activity. */
+  noun?: "stage" | "activity";
   onSelect: (id: string) => void;
 }) {
   const placed = layout(stages);
@@ -31,7 +37,7 @@ export function Graph({
   const width = 20 + columns * (W + GAP_X) - GAP_X;
   const height = 20 + rows * (H + GAP_Y) - GAP_Y;
   return (
-    <div className="graph" role="group" aria-label="Stages as a graph">
+    <div className="graph" role="group" aria-label={`${noun === "stage" ? "Stages" : "Activities"} as a graph`}>
       <svg width={width} height={height} viewBox={`0 0 ${width} ${height}`} aria-hidden="true">
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">
@@ -63,7 +69,14 @@ export function Graph({
         const { x, y } = at(stage.id);
         const wrong = problems.get(stage.id);
         const count = counts?.get(stage.id);
-        const classes = ["node", `node-${stage.type}`, selected === stage.id ? "selected" : "", wrong ? "invalid" : ""];
+        const state = states?.get(stage.id);
+        const classes = [
+          "node",
+          `node-${stage.type}`,
+          selected === stage.id ? "selected" : "",
+          wrong ? "invalid" : "",
+          state ? `state-${state}` : "",
+        ];
         return (
           <button
             type="button"
@@ -71,7 +84,8 @@ export function Graph({
             className={classes.join(" ")}
             style={{ left: x, top: y, width: W, height: H }}
             aria-pressed={selected === stage.id}
-            aria-label={`stage ${stage.id} (${stage.type})${wrong ? `: ${wrong.join("; ")}` : ""}`}
+            aria-label={`${noun} ${stage.id} (${stage.type})${state ? ` ${state}` : ""}${wrong ? `: ${wrong.join("; ")}` : ""}`}
+            data-state={state}
             data-stage={stage.id}
             onClick={() => onSelect(stage.id)}
           >
@@ -79,6 +93,7 @@ export function Graph({
             <span className="node-type">
               {stage.type}
               {count !== undefined ? ` · ${count} rows` : ""}
+              {state ? ` · ${state}` : ""}
             </span>
             {wrong ? <span className="node-problem">{wrong.length} problem{wrong.length > 1 ? "s" : ""}</span> : null}
           </button>
