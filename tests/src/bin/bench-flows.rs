@@ -44,14 +44,19 @@ async fn main() {
 
     let nats = platform.nats_as(BusUser::Events).await;
     let seen = watch_events(nats.clone()).await;
-    let mut flow_ends = nats.subscribe("prism.events.flow.*.succeeded").await.unwrap();
+    let mut flow_ends = nats
+        .subscribe("prism.events.flow.*.succeeded")
+        .await
+        .unwrap();
     let body = json!({"dataflow": "noop"});
     // Warm both paths once.
     for id in [submit(api, &body).await] {
         event(&seen, &id, TERMINAL).await;
     }
 
-    println!("{STEPS} no-op jobs in sequence: a process flow beside a client, {rounds} rounds interleaved");
+    println!(
+        "{STEPS} no-op jobs in sequence: a process flow beside a client, {rounds} rounds interleaved"
+    );
     let (mut flows, mut clients, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let started = Instant::now();
@@ -92,7 +97,12 @@ async fn main() {
     clients.sort();
     ratios.sort_by(f64::total_cmp);
     let median = |n: usize| n / 2;
-    row("", "prism flow".into(), "client, back to back".into(), "ratio".into());
+    row(
+        "",
+        "prism flow".into(),
+        "client, back to back".into(),
+        "ratio".into(),
+    );
     row(
         &format!("{STEPS} no-op jobs in sequence, median of {rounds}"),
         format!("{:.1} ms", ms(flows[median(rounds)])),

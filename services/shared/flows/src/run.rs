@@ -204,6 +204,43 @@ fn retries(spec: &ActivitySpec) -> u32 {
     }
 }
 
+/// What became of one running piece of work: an activity's job or child run, or a
+/// `foreach` item's.
+enum Settled {
+    /// Not started yet, or not ended.
+    Running,
+    /// Failed with retries left: cleared for its next attempt.
+    Retry,
+    Ended(JobOutcome),
+}
+
+fn settle(
+    job_id: &mut String,
+    child_run: &mut String,
+    attempt: &mut u32,
+    retries: u32,
+    outcome: &dyn Fn(&str) -> Option<JobOutcome>,
+) -> Settled {
+    let handle = if job_id.is_empty() {
+        &*child_run
+    } else {
+        &*job_id
+    };
+    if handle.is_empty() {
+        return Settled::Running;
+    }
+    let Some(done) = outcome(handle) else {
+        return Settled::Running;
+    };
+    if !done.succeeded && *attempt <= retries {
+        job_id.clear();
+        child_run.clear();
+        *attempt += 1;
+        return Settled::Retry;
+    }
+    Settled::Ended(done)
+}
+
 /// Jobs and child runs that ended: the activity ends, or is tried again while
 /// retries are left.
 fn record_outcomes(
@@ -218,32 +255,25 @@ fn record_outcomes(
             continue;
         }
         let state = state_of(run, &activity.id);
-        let handle = if state.job_id.is_empty() {
-            &state.child_run
-        } else {
-            &state.job_id
-        };
-        if state.state != RUNNING || handle.is_empty() {
+        if state.state != RUNNING {
             continue;
         }
-        let Some(done) = outcome(handle) else {
-            continue;
-        };
-        state.rows_read = done.rows_read;
-        state.rows_written = done.rows_written;
-        if !done.succeeded && state.attempt <= retries(&activity.spec) {
-            state.job_id.clear();
-            state.child_run.clear();
-            state.attempt += 1;
-            starts.push(Start {
+        let allowed = retries(&activity.spec);
+        let (job, child, attempt) = (&mut state.job_id, &mut state.child_run, &mut state.attempt);
+        match settle(job, child, attempt, allowed, outcome) {
+            Settled::Running => {}
+            Settled::Retry => starts.push(Start {
                 activity: activity.id.clone(),
                 item: None,
                 attempt: state.attempt,
-            });
-            continue;
+            }),
+            Settled::Ended(done) => {
+                state.rows_read = done.rows_read;
+                state.rows_written = done.rows_written;
+                state.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
+                state.finished_at_ms = now_ms;
+            }
         }
-        state.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
-        state.finished_at_ms = now_ms;
     }
 }
 
@@ -265,32 +295,25 @@ fn advance_foreach(
         if state.state != RUNNING {
             continue;
         }
+        let allowed = retries(&foreach.each);
         for (index, item) in state.items.iter_mut().enumerate() {
-            let handle = if item.job_id.is_empty() {
-                &item.child_run
-            } else {
-                &item.job_id
-            };
-            if item.state != RUNNING || handle.is_empty() {
+            if item.state != RUNNING {
                 continue;
             }
-            let Some(done) = outcome(handle) else {
-                continue;
-            };
-            if !done.succeeded && item.attempt <= retries(&foreach.each) {
-                item.job_id.clear();
-                item.child_run.clear();
-                item.attempt += 1;
-                starts.push(Start {
+            let (job, child, attempt) = (&mut item.job_id, &mut item.child_run, &mut item.attempt);
+            match settle(job, child, attempt, allowed, outcome) {
+                Settled::Running => {}
+                Settled::Retry => starts.push(Start {
                     activity: activity.id.clone(),
                     item: Some(index),
                     attempt: item.attempt,
-                });
-                continue;
+                }),
+                Settled::Ended(done) => {
+                    item.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
+                    item.rows_read = done.rows_read;
+                    item.rows_written = done.rows_written;
+                }
             }
-            item.state = if done.succeeded { SUCCEEDED } else { FAILED }.into();
-            item.rows_read = done.rows_read;
-            item.rows_written = done.rows_written;
         }
         fill(foreach, state, &activity.id, now_ms, starts);
     }
