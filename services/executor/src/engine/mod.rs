@@ -9,6 +9,7 @@ pub mod memory;
 pub mod objects;
 pub mod postgres;
 pub mod remote;
+pub mod similarity;
 mod tables;
 
 pub(crate) use confined::read_beneath;

@@ -29,18 +29,23 @@ pub(crate) fn extension_of(path: &Path) -> String {
 
 /// A file or object (`s3://bucket/key`) as a frame. DataFusion filters files by
 /// extension; `extension` is the name's own, so whatever it is named is read.
+/// `text`: every CSV column as text (no record is read to infer types).
 pub(crate) async fn read_location(
     ctx: &SessionContext,
     location: &str,
     extension: &str,
     format: Format,
+    text: bool,
 ) -> datafusion::error::Result<DataFrame> {
     let (location, extension) = (location.to_string(), extension.to_string());
     match format {
         Format::Csv => {
-            let options = CsvReadOptions::new()
+            let mut options = CsvReadOptions::new()
                 .has_header(true)
                 .file_extension(&extension);
+            if text {
+                options = options.schema_infer_max_records(0);
+            }
             ctx.read_csv(location, options).await
         }
         Format::Jsonl => {

@@ -138,6 +138,7 @@ async fn load_references(
                 connection,
                 path,
                 format,
+                text,
             } => {
                 let path = parameters::substitute(path, &defaults);
                 match remotes.s3(connection) {
@@ -147,7 +148,7 @@ async fn load_references(
                         let location = engine::objects::location(&ctx, source, &key)
                             .map_err(|e| e.to_string())?;
                         let extension = engine::extension_of(std::path::Path::new(&path));
-                        engine::read_location(&ctx, &location, &extension, *format)
+                        engine::read_location(&ctx, &location, &extension, *format, *text)
                             .await
                             .map_err(|e| format!("stage {}: {e}", stage.id))?
                     }
@@ -157,7 +158,7 @@ async fn load_references(
                             .ok_or_else(|| format!("connection {connection:?} missing"))?;
                         let named = paths::resolve(root, &path).map_err(|e| e.to_string())?;
                         let roots = &confinement.file_roots;
-                        engine::read_beneath(&ctx, roots, root, &named, *format)
+                        engine::read_beneath(&ctx, roots, root, &named, *format, *text)
                             .await
                             .map_err(|e| format!("stage {}: {e}", stage.id))?
                     }

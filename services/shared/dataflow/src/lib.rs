@@ -8,6 +8,7 @@ pub mod fields;
 pub mod model;
 pub mod parameters;
 pub mod paths;
+pub mod quality;
 pub mod shape;
 pub mod sql;
 pub mod validate;

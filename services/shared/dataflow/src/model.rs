@@ -137,6 +137,10 @@ pub enum StageSpec {
         connection: String,
         path: String,
         format: Format,
+        /// Every column as text, nothing inferred (CSV): what validating the
+        /// values of a file needs, since a value that does not fit an inferred
+        /// type would fail the read.
+        text: bool,
     },
     /// Reads a database table, or the rows of one SELECT, of a `postgres`
     /// connection; later SQL stages' filters, columns and limits run in the
@@ -173,6 +177,26 @@ pub enum StageSpec {
     Input { fields: Vec<InputField> },
     /// A service's answer: the rows of stage `input`.
     Output { input: String },
+    /// The rows of `input` that pass every check, as the stage; those that fail,
+    /// with `reject_reasons`, as `<id>_rejects`.
+    Validate {
+        input: String,
+        checks: Vec<crate::quality::Check>,
+    },
+    /// `input` with text steps and lookups applied per field.
+    Standardize {
+        input: String,
+        fields: Vec<crate::quality::FieldSteps>,
+    },
+    /// Scored pairs of records, as the stage; within one input, the input with a
+    /// `cluster_id` per record (transitive groups), as `<id>_clusters`.
+    Match(crate::quality::MatchSpec),
+    /// One record of `input` per `cluster`, by preference.
+    Survive {
+        input: String,
+        cluster: String,
+        prefer: Vec<crate::quality::Preference>,
+    },
 }
 
 impl Dataflow {

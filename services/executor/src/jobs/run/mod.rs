@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub mod preview;
+mod quality;
 mod remote;
 
 use crate::engine::postgres::{PostgresTable, TableTarget};
@@ -135,8 +136,11 @@ pub(crate) struct Stages<'a> {
     /// (memory pool, spill directory) cost more than a light job's own work.
     session: Option<SessionContext>,
     outcome: RunOutcome,
-    /// Each stage reached so far, in the dataflow's order.
-    measures: Vec<(&'a Stage, Measure)>,
+    /// Each output reached so far, by table name, in the dataflow's order (a
+    /// stage's second output, such as `<id>_rejects`, right after it).
+    measures: Vec<(String, &'a Stage, Measure)>,
+    /// The second output the stage just run registered, to be measured after it.
+    second: Option<(String, Arc<StageMeter>)>,
     /// Which of them the job's log has told finished.
     told: Vec<bool>,
     /// The run is over: every stage reached counts as finished.
@@ -161,6 +165,7 @@ impl<'a> Stages<'a> {
                 outputs: StagedOutputs::default(),
             },
             measures: Vec::new(),
+            second: None,
             told: Vec::new(),
             run_over: false,
         })
@@ -191,7 +196,10 @@ impl<'a> Stages<'a> {
                 span.record("rows_out", rows);
                 span.record("elapsed_ms", elapsed_ms);
             }
-            self.measures.push((stage, measure));
+            self.measures.push((stage.id.clone(), stage, measure));
+            if let Some((name, meter)) = self.second.take() {
+                self.measures.push((name, stage, Measure::Metered(meter)));
+            }
             ran?;
             self.tell_finished().await;
         }
@@ -205,7 +213,7 @@ impl<'a> Stages<'a> {
         let stats = self.stats();
         self.told.resize(stats.len(), false);
         for (i, stats) in stats.iter().enumerate() {
-            let ended = match &self.measures[i].1 {
+            let ended = match &self.measures[i].2 {
                 Measure::Metered(meter) => self.run_over || meter.ended(),
                 Measure::Direct { .. } => true,
             };
@@ -227,7 +235,7 @@ impl<'a> Stages<'a> {
     /// write drained (their rows were never asked for). A run that failed or was
     /// stopped tells nothing more: its end says why.
     async fn close(&mut self, succeeded: bool) {
-        for (_, measure) in &self.measures {
+        for (_, _, measure) in &self.measures {
             if let Measure::Metered(meter) = measure {
                 meter.close_span();
             }
@@ -244,7 +252,7 @@ impl<'a> Stages<'a> {
     fn stats(&self) -> Vec<StageStats> {
         let mut by_id: HashMap<&str, u64> = HashMap::new();
         let mut stats = Vec::with_capacity(self.measures.len());
-        for (stage, measure) in &self.measures {
+        for (id, stage, measure) in &self.measures {
             let (rows_in, rows_out, elapsed_ms) = match (measure, &stage.spec) {
                 (Measure::Direct { rows, elapsed_ms }, _) => (*rows, *rows, *elapsed_ms),
                 (Measure::Metered(meter), StageSpec::Sql { inputs, .. }) => {
@@ -261,9 +269,9 @@ impl<'a> Stages<'a> {
                     (rows_in, meter.rows_out(), meter.elapsed_ms())
                 }
             };
-            by_id.insert(stage.id.as_str(), rows_out);
+            by_id.insert(id.as_str(), rows_out);
             stats.push(StageStats {
-                id: stage.id.clone(),
+                id: id.clone(),
                 rows_in,
                 rows_out,
                 elapsed_ms,
@@ -285,7 +293,8 @@ impl<'a> Stages<'a> {
                 connection,
                 path,
                 format,
-            } => self.read(id, connection, path, *format).await?,
+                text,
+            } => self.read(id, connection, path, *format, *text).await?,
             StageSpec::ReadTable { connection, source } => {
                 let source_of = self.postgres(connection)?;
                 let table = PostgresTable::open(source_of, source, self.spec.parameters)
@@ -342,23 +351,43 @@ impl<'a> Stages<'a> {
                     "stage {id}: input and output stages belong to services"
                 )));
             }
+            StageSpec::Validate { input, checks } => self.validate(id, input, checks, span).await?,
+            StageSpec::Standardize { input, fields } => self.standardize(id, input, fields).await?,
+            StageSpec::Match(spec) => self.matched(id, spec, span, cancel).await?,
+            StageSpec::Survive {
+                input,
+                cluster,
+                prefer,
+            } => self.survive(id, input, cluster, prefer).await?,
         };
+        self.register(id, view, span).map(Some)
+    }
+
+    /// Registers `view` as table `name`, metered: what later stages read.
+    fn register(
+        &mut self,
+        name: &str,
+        view: Arc<dyn TableProvider>,
+        span: &tracing::Span,
+    ) -> Result<Arc<StageMeter>, EngineError> {
         let meter = StageMeter::new(span.clone());
         let table = MeteredTable {
             inner: view,
             meter: meter.clone(),
         };
         self.ctx()?
-            .register_table(id, Arc::new(table))
-            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
-        Ok(Some(meter))
+            .register_table(name, Arc::new(table))
+            .map_err(|e| dataflow_error(format!("stage {name}: {e}")))?;
+        Ok(meter)
     }
 
     fn ctx(&mut self) -> Result<&SessionContext, EngineError> {
         if self.session.is_none() {
             let config = datafusion::prelude::SessionConfig::new();
             let runtime = self.spec.confinement.runtime()?;
-            self.session = Some(SessionContext::new_with_config_rt(config, runtime));
+            let ctx = SessionContext::new_with_config_rt(config, runtime);
+            crate::engine::similarity::register(&ctx);
+            self.session = Some(ctx);
         }
         Ok(self.session.as_ref().expect("made above"))
     }
@@ -385,13 +414,15 @@ impl<'a> Stages<'a> {
         connection: &str,
         path: &str,
         format: Format,
+        text: bool,
     ) -> Result<Arc<dyn TableProvider>, EngineError> {
         if let Some(source) = self.spec.remotes.s3(connection).cloned() {
             let path = parameters::substitute(path, self.spec.parameters);
             let key = objects::object_key(&source, &path).map_err(|e| in_stage(id, e))?;
             let ctx = self.ctx()?;
             let location = objects::location(ctx, &source, &key)?;
-            let frame = read_location(ctx, &location, &extension_of(Path::new(&path)), format)
+            let extension = extension_of(Path::new(&path));
+            let frame = read_location(ctx, &location, &extension, format, text)
                 .await
                 .map_err(|e| dataflow_error(format!("stage {id}: cannot read {location}: {e}")))?;
             return Ok(frame.into_view());
@@ -400,7 +431,7 @@ impl<'a> Stages<'a> {
         let root = self.root(connection).to_path_buf();
         let file_roots = self.spec.confinement.file_roots.clone();
         let ctx = self.ctx()?;
-        let frame = read_beneath(ctx, &file_roots, &root, &named, format)
+        let frame = read_beneath(ctx, &file_roots, &root, &named, format, text)
             .await
             .map_err(|e| in_stage(id, e))?;
         Ok(frame.into_view())
@@ -509,6 +540,10 @@ pub(crate) fn stage_span(stage: &Stage) -> tracing::Span {
         StageSpec::Delay { .. } => "delay",
         StageSpec::Input { .. } => "input",
         StageSpec::Output { .. } => "output",
+        StageSpec::Validate { .. } => "validate",
+        StageSpec::Standardize { .. } => "standardize",
+        StageSpec::Match(_) => "match",
+        StageSpec::Survive { .. } => "survive",
     };
     tracing::info_span!(
         "stage",

@@ -29,9 +29,13 @@ fn shown_stage<'a>(dataflow: &'a Dataflow, target: &str) -> Result<&'a str, Engi
         .find(|s| s.id == target)
         .ok_or_else(|| dataflow_error(format!("no stage {target:?}")))?;
     match &stage.spec {
-        StageSpec::Read { .. } | StageSpec::ReadTable { .. } | StageSpec::Sql { .. } => {
-            Ok(stage.id.as_str())
-        }
+        StageSpec::Read { .. }
+        | StageSpec::ReadTable { .. }
+        | StageSpec::Sql { .. }
+        | StageSpec::Validate { .. }
+        | StageSpec::Standardize { .. }
+        | StageSpec::Match(_)
+        | StageSpec::Survive { .. } => Ok(stage.id.as_str()),
         StageSpec::Write { input, .. } | StageSpec::WriteTable { input, .. } => Ok(input),
         StageSpec::Delay { .. } => Err(dataflow_error(format!(
             "stage {target}: a delay has no rows to show"
@@ -85,15 +89,23 @@ impl Stages<'_> {
         let dataflow = self.spec.dataflow;
         let shown = shown_stage(dataflow, target)?;
         for stage in &dataflow.stages {
-            let reads_or_queries = matches!(
+            let makes_rows = !matches!(
                 stage.spec,
-                StageSpec::Read { .. } | StageSpec::ReadTable { .. } | StageSpec::Sql { .. }
+                StageSpec::Write { .. }
+                    | StageSpec::WriteTable { .. }
+                    | StageSpec::Delay { .. }
+                    | StageSpec::Input { .. }
+                    | StageSpec::Output { .. }
             );
-            if reads_or_queries {
+            if makes_rows {
                 let span = stage_span(stage);
                 let meter = self.run_stage(stage, &span, cancel).await?;
                 if let Some(meter) = meter {
-                    self.measures.push((stage, Measure::Metered(meter)));
+                    self.measures
+                        .push((stage.id.clone(), stage, Measure::Metered(meter)));
+                }
+                if let Some((name, meter)) = self.second.take() {
+                    self.measures.push((name, stage, Measure::Metered(meter)));
                 }
             }
             if stage.id == shown {

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{Checker, Known, MAX_DELAY_MS, is_identifier};
 
+mod quality;
+
 /// Connections a file stage may name, and those a table stage may.
 const FILE_KINDS: &[&str] = &["local", "s3"];
 const DATABASE_KINDS: &[&str] = &["postgres"];
@@ -54,6 +56,23 @@ pub(super) fn check_stages(
             seen: &seen,
         };
         if let Some((spec, produces)) = stage_checker.spec() {
+            // A second output, named after the stage, that later stages may read.
+            let second = match &spec {
+                StageSpec::Validate { .. } => Some(crate::quality::REJECTS_SUFFIX),
+                StageSpec::Match(m) if m.link.is_none() => Some(crate::quality::CLUSTERS_SUFFIX),
+                _ => None,
+            };
+            if let Some(suffix) = second {
+                let named = format!("{id}{suffix}");
+                if seen.contains_key(&named) {
+                    checker.problem(
+                        Some(&id),
+                        format!("{at}.id"),
+                        format!("its second output {named:?} is taken by an earlier stage"),
+                    );
+                }
+                seen.insert(named, Produces::Rows);
+            }
             out.push(Stage {
                 id: id.clone(),
                 spec,
@@ -205,10 +224,14 @@ impl StageChecker<'_, '_> {
             "delay" => self.delay_stage(),
             "input" => self.input_stage(),
             "output" => self.output_stage(),
+            "validate" => self.validate_stage(),
+            "standardize" => self.standardize_stage(),
+            "match" => self.match_stage(),
+            "survive" => self.survive_stage(),
             _ => {
                 self.problem(
                     "type",
-                    "required: \"read\", \"sql\", \"write\", \"delay\", \"input\" or \"output\"",
+                    "required: read, sql, write, delay, input, output, validate, standardize, match or survive",
                 );
                 None
             }
@@ -219,13 +242,22 @@ impl StageChecker<'_, '_> {
         if self.fields.contains_key("table") || self.fields.contains_key("query") {
             return self.read_table_stage();
         }
-        self.only_fields(&["connection", "path", "format"]);
+        self.only_fields(&["connection", "path", "format", "text"]);
         let (connection, path, format) = (self.connection(FILE_KINDS), self.path(), self.format());
+        let text = match self.fields.get("text") {
+            None => false,
+            Some(Value::Bool(text)) if !*text || format == Some(Format::Csv) => *text,
+            Some(_) => {
+                self.problem("text", "true or false, and true only for csv");
+                return None;
+            }
+        };
         Some((
             StageSpec::Read {
                 connection: connection?,
                 path: path?,
                 format: format?,
+                text,
             },
             Produces::Rows,
         ))

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::StageSpec;
 
 fn parse(text: &str) -> Result<Dataflow, Vec<Problem>> {
     parse_document(text, Syntax::Json, &|name| match name {
@@ -109,4 +110,76 @@ fn database_stages_are_refused_field_by_field() {
         ],
         "{problems:#?}"
     );
+}
+
+#[test]
+fn quality_stages_are_read_with_their_second_outputs() {
+    let dataflow = parse(
+        r#"{"kind":"job","stages":[
+          {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+          {"id":"states","type":"read","connection":"files","path":"states.csv","format":"csv"},
+          {"id":"checked","type":"validate","input":"people","rules":[
+            {"field":"name","required":true,"max_length":40},
+            {"name":"adult","check":"age >= 18"}]},
+          {"id":"clean","type":"standardize","input":"checked","fields":[
+            {"field":"*","steps":["trim","lower"]},
+            {"field":"state","steps":["upper"],"lookup":{"stage":"states","from":"code","to":"name"}}]},
+          {"id":"dupes","type":"match","input":"clean","id_field":"id",
+           "blocking":["postcode",["double_metaphone(surname)","state"]],
+           "compare":[{"field":"surname","method":"jaro_winkler","weight":2},
+                      {"field":"dob","method":"date","scale_days":365,"format":"%Y%m%d"}],
+           "threshold":0.85},
+          {"id":"best","type":"survive","input":"dupes_clusters","prefer":["most_complete",{"latest":"updated"}]},
+          {"id":"out","type":"write","input":"checked_rejects","connection":"files","path":"out/rejects.csv","format":"csv"}]}"#,
+    )
+    .unwrap();
+    let StageSpec::Validate { checks, .. } = &dataflow.stages[2].spec else {
+        panic!("{:?}", dataflow.stages[2]);
+    };
+    let labels: Vec<&str> = checks.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["name: required", "name: max_length 40", "adult"]);
+    let StageSpec::Match(spec) = &dataflow.stages[4].spec else {
+        panic!()
+    };
+    assert_eq!(
+        spec.blocking,
+        [
+            vec!["postcode".to_string()],
+            vec!["double_metaphone(surname)".into(), "state".into()]
+        ]
+    );
+}
+
+#[test]
+fn quality_stage_problems_name_their_fields() {
+    let problems = parse(
+        r#"{"kind":"job","stages":[
+          {"id":"people","type":"read","connection":"files","path":"people.csv","format":"csv"},
+          {"id":"checked","type":"validate","input":"people","rules":[
+            {"field":"name","pattern":"(unclosed"},
+            {"field":"age","type":"number"},
+            {"check":"1; DROP TABLE people"},
+            {"field":"x"}]},
+          {"id":"dupes","type":"match","input":"nowhere","id_field":"id","blocking":[],
+           "compare":[{"field":"a","method":"soundex"}],"threshold":2},
+          {"id":"checked_rejects","type":"sql","inputs":["people"],"query":"SELECT 1"}]}"#,
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    for expected in [
+        "stages[1].rules[0].pattern",
+        "stages[1].rules[1].type",
+        "stages[1].rules[2].check",
+        "stages[1].rules[3]",
+        "stages[2].input",
+        "stages[2].blocking",
+        "stages[2].compare[0].method",
+        "stages[2].threshold",
+        "stages[3].id",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing from {fields:?}"
+        );
+    }
 }
