@@ -223,3 +223,167 @@ async fn febrl_1_and_2_are_deduplicated_with_an_f1_of_at_least_0_95() {
         assert_eq!(clustered.len(), ids.len());
     }
 }
+
+/// Standardize with a lookup, match within one input into clusters, keep the
+/// latest record of each cluster, and link the records to a reference list.
+#[tokio::test(flavor = "multi_thread")]
+async fn standardized_records_are_matched_merged_and_linked() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    std::fs::write(
+        platform.files.join("people.csv"),
+        "id,name,state,updated\n\
+         a1,\"  Ann   SMITH \",nsw,2024-01-01\n\
+         a2,ann smith.,NSW,2024-03-01\n\
+         a3,Anne Smith,n.s.w,2023-01-01\n\
+         b1,Bob Jones,vic,2024-02-01\n\
+         b2,\"bob, jones\",VIC,2022-02-01\n\
+         c1,Cid Brown,qld,2024-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        platform.files.join("states.csv"),
+        "code,name\nNSW,New South Wales\nVIC,Victoria\n",
+    )
+    .unwrap();
+    std::fs::write(
+        platform.files.join("reference.csv"),
+        "id,name\nr1,ann smith\nr2,cid brown\nr3,dee white\n",
+    )
+    .unwrap();
+    let read = |id: &str, path: &str| json!({"id": id, "type": "read", "connection": "files", "path": path, "format": "csv", "text": true});
+    let write = |id: &str, input: &str| {
+        json!({"id": id, "type": "write", "input": input, "connection": "files",
+               "path": format!("out/{id}.csv"), "format": "csv"})
+    };
+    let dataflow = json!({"kind": "job", "stages": [
+        read("people", "people.csv"),
+        read("states", "states.csv"),
+        read("reference", "reference.csv"),
+        {"id": "clean", "type": "standardize", "input": "people", "fields": [
+            {"field": "name", "steps": ["trim", "lower", "remove_punctuation", "collapse_whitespace"]},
+            {"field": "state", "steps": ["remove_punctuation", "upper"],
+             "lookup": {"stage": "states", "from": "code", "to": "name"}}
+        ]},
+        {"id": "dupes", "type": "match", "input": "clean", "id_field": "id",
+         "blocking": ["substr(name, 1, 1)"],
+         "compare": [{"field": "name", "method": "jaro_winkler"}],
+         "threshold": 0.9},
+        {"id": "best", "type": "survive", "input": "dupes_clusters", "prefer": [{"latest": "updated"}]},
+        {"id": "linked", "type": "match", "input": "clean", "link": "reference", "id_field": "id",
+         "blocking": ["substr(name, 1, 3)"],
+         "compare": [{"field": "name", "method": "levenshtein"}],
+         "threshold": 0.99},
+        write("clean_out", "clean"),
+        write("pairs_out", "dupes"),
+        write("best_out", "best"),
+        write("linked_out", "linked")
+    ]});
+    let (status, body) = platform.api.put("/v1/dataflows/people", &dataflow).await;
+    assert_eq!(status, 201, "{body}");
+    run_job(&platform, "people").await;
+
+    let (_, clean) = read_csv(&platform.files.join("out/clean_out.csv"));
+    let clean: BTreeMap<&str, (&str, &str)> = clean
+        .iter()
+        .map(|r| (r[0].as_str(), (r[1].as_str(), r[2].as_str())))
+        .collect();
+    assert_eq!(clean["a1"], ("ann smith", "New South Wales"));
+    assert_eq!(
+        clean["a3"],
+        ("anne smith", "New South Wales"),
+        "n.s.w looked up"
+    );
+    assert_eq!(clean["b2"], ("bob jones", "Victoria"));
+    assert_eq!(clean["c1"], ("cid brown", "QLD"), "not in the lookup: kept");
+
+    let (header, pairs) = read_csv(&platform.files.join("out/pairs_out.csv"));
+    assert_eq!(
+        header,
+        ["left_id", "right_id", "name_jaro_winkler", "score"]
+    );
+    let pairs: BTreeSet<(&str, &str)> = pairs
+        .iter()
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        BTreeSet::from([("a1", "a2"), ("a1", "a3"), ("a2", "a3"), ("b1", "b2")])
+    );
+
+    // One record per cluster, the latest of each.
+    let (_, best) = read_csv(&platform.files.join("out/best_out.csv"));
+    let kept: BTreeSet<&str> = best.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(kept, BTreeSet::from(["a2", "b1", "c1"]));
+
+    let (_, linked) = read_csv(&platform.files.join("out/linked_out.csv"));
+    let linked: BTreeSet<(&str, &str)> = linked
+        .iter()
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect();
+    assert_eq!(
+        linked,
+        BTreeSet::from([("a1", "r1"), ("a2", "r1"), ("c1", "r2")])
+    );
+}
+
+/// A real-time service standardizes each request row, validates it, and matches it
+/// against a reference list loaded once: the answer is each row's best match.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_standardizes_validates_and_matches_requests_against_a_reference() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    std::fs::write(
+        platform.files.join("customers.csv"),
+        "id,name,postcode\nc1,ann smith,2000\nc2,bob jones,3000\nc3,anne smyth,2000\n",
+    )
+    .unwrap();
+    let dataflow = json!({"kind": "service", "stages": [
+        {"id": "input", "type": "input", "fields": [
+            {"name": "ref", "type": "string", "required": true},
+            {"name": "name", "type": "string"},
+            {"name": "postcode", "type": "string"}]},
+        {"id": "customers", "type": "read", "connection": "files", "path": "customers.csv", "format": "csv", "text": true},
+        {"id": "clean", "type": "standardize", "input": "input", "fields": [
+            {"field": "name", "steps": ["trim", "lower", "remove_punctuation", "collapse_whitespace"]}]},
+        {"id": "checked", "type": "validate", "input": "clean", "rules": [
+            {"field": "name", "required": true}, {"field": "postcode", "pattern": "^[0-9]{4}$"}]},
+        {"id": "found", "type": "match", "input": "checked", "link": "customers",
+         "id_field": "ref", "link_id_field": "id",
+         "blocking": ["postcode"],
+         "compare": [{"field": "name", "method": "jaro_winkler"}], "threshold": 0.85},
+        {"id": "best", "type": "sql", "inputs": ["found"],
+         "query": "SELECT left_id AS ref, right_id AS customer, round(score, 3) AS score FROM found ORDER BY left_id, score DESC"},
+        {"id": "out", "type": "output", "input": "best"}]});
+    let api = &platform.api;
+    let (status, body) = api.put("/v1/dataflows/matcher", &dataflow).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .put("/v1/services/matcher", &json!({"dataflow": "matcher"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let path = "/v1/services/matcher/invoke";
+    let answered =
+        prism_tests::wait_until("the service answers", Duration::from_secs(30), || async {
+            let (status, body) = api
+                .post(
+                    path,
+                    &json!({"rows": [
+                {"ref": "q1", "name": "  ANN  Smith. ", "postcode": "2000"},
+                {"ref": "q2", "name": "Bob Jones", "postcode": "9999"},
+                {"ref": "q3", "name": "", "postcode": "3000"},
+                {"ref": "q4", "name": "bob jones", "postcode": "30000"}]}),
+                )
+                .await;
+            (status == 200).then_some(body)
+        })
+        .await;
+    assert_eq!(
+        answered["rows"],
+        json!([
+            {"ref": "q1", "customer": "c1", "score": 1.0},
+            {"ref": "q1", "customer": "c3", "score": 0.927}
+        ]),
+        "q2 has no customer in its postcode; q3 and q4 are invalid: {answered}"
+    );
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{
@@ -57,6 +57,27 @@ pub(crate) async fn read_location(
             ctx.read_parquet(location, options).await
         }
     }
+}
+
+/// The columns of table `name` in `ctx`, each with whether it holds text: what
+/// the data quality stages write their SQL from.
+pub(crate) async fn columns(
+    ctx: &SessionContext,
+    name: &str,
+) -> datafusion::error::Result<Vec<(String, bool)>> {
+    let frame = ctx.table(name).await?;
+    Ok(frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let text = matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            );
+            (f.name().clone(), text)
+        })
+        .collect())
 }
 
 /// Runs `frame` and keeps its rows, adding their size to `held`; past `budget`,

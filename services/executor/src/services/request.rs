@@ -18,7 +18,7 @@ use prism_schemas::v1::ServiceSpec;
 use serde_json::{Map, Value};
 
 use crate::engine::{self, Confinement, Table};
-use crate::services::warm::{Plans, SqlStage};
+use crate::services::warm::{Plans, SqlStage, StageSql};
 
 /// Rows one request may carry.
 pub const MAX_ROWS: usize = 10_000;
@@ -174,23 +174,46 @@ async fn load_references(
     Ok(references)
 }
 
-/// The SQL stages in order, each with its placeholders.
+/// The stages planned as views, in order: SQL stages, and the data quality
+/// stages as their SQL (a `validate`'s valid rows and its `<id>_rejects`; a
+/// `match`'s pairs, of the request's rows or linked to a reference stage; no
+/// clusters, which a service has no time to group).
 fn sql_stages(dataflow: &Dataflow) -> Vec<SqlStage> {
-    dataflow
-        .stages
-        .iter()
-        .filter_map(|stage| match &stage.spec {
-            StageSpec::Sql { query, .. } => {
-                let (text, names) = prism_dataflow::sql::to_placeholders(query);
-                Some(SqlStage {
-                    id: stage.id.clone(),
-                    text,
-                    names,
-                })
+    use prism_dataflow::quality::{REJECTS_SUFFIX, sql};
+    let mut stages = Vec::new();
+    for stage in &dataflow.stages {
+        let id = stage.id.as_str();
+        match &stage.spec {
+            StageSpec::Sql { query, .. } => stages.push(SqlStage::query(id, query)),
+            StageSpec::Validate { input, checks } => {
+                let (valid, rejects) = sql::validate(input, checks);
+                stages.push(SqlStage::query(&format!("{id}{REJECTS_SUFFIX}"), &rejects));
+                stages.push(SqlStage::query(id, &valid));
             }
-            _ => None,
-        })
-        .collect()
+            StageSpec::Match(spec) => stages.push(SqlStage::query(id, &sql::match_pairs(spec))),
+            StageSpec::Standardize { input, fields } => stages.push(SqlStage {
+                id: id.into(),
+                sql: StageSql::Standardize {
+                    input: input.clone(),
+                    fields: fields.clone(),
+                },
+            }),
+            StageSpec::Survive {
+                input,
+                cluster,
+                prefer,
+            } => stages.push(SqlStage {
+                id: id.into(),
+                sql: StageSql::Survive {
+                    input: input.clone(),
+                    cluster: cluster.clone(),
+                    prefer: prefer.clone(),
+                },
+            }),
+            _ => {}
+        }
+    }
+    stages
 }
 
 /// A refusal of the whole request, with the code the gateway answers with.

@@ -28,17 +28,73 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use prism_dataflow::quality::{FieldSteps, Preference, sql};
+
 use crate::engine::{self, Table};
 
 /// Sets of parameter values planned per version; past this the cache starts over,
 /// so callers varying parameters cannot grow an executor's memory without bound.
 const MAX_WARM: usize = 64;
 
-/// A SQL stage: its id, its text with `$pN` placeholders, and the names they stand for.
+/// A stage planned as a view: its id, and how its SQL is written.
 pub(crate) struct SqlStage {
     pub id: String,
-    pub text: String,
-    pub names: Vec<String>,
+    pub sql: StageSql,
+}
+
+pub(crate) enum StageSql {
+    /// Known when compiled: the text with `$pN` placeholders, and the names they
+    /// stand for (a SQL stage; a `validate` stage's views; a `match`'s pairs).
+    Text { text: String, names: Vec<String> },
+    /// Written when planned, from the columns of `input`.
+    Standardize {
+        input: String,
+        fields: Vec<FieldSteps>,
+    },
+    Survive {
+        input: String,
+        cluster: String,
+        prefer: Vec<Preference>,
+    },
+}
+
+impl SqlStage {
+    /// A query as a SQL stage is written, `${name}` placeholders and all.
+    pub(crate) fn query(id: &str, query: &str) -> SqlStage {
+        let (text, names) = prism_dataflow::sql::to_placeholders(query);
+        SqlStage {
+            id: id.into(),
+            sql: StageSql::Text { text, names },
+        }
+    }
+
+    /// The stage's SQL for a session where its inputs are registered.
+    async fn text(&self, ctx: &SessionContext) -> Result<(String, Vec<String>), String> {
+        let query = match &self.sql {
+            StageSql::Text { text, names } => return Ok((text.clone(), names.clone())),
+            StageSql::Standardize { input, fields } => {
+                let columns = engine::columns(ctx, input)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sql::standardize(input, &columns, fields)
+            }
+            StageSql::Survive {
+                input,
+                cluster,
+                prefer,
+            } => {
+                let columns: Vec<String> = engine::columns(ctx, input)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
+                sql::survive(input, &columns, cluster, prefer)
+            }
+        };
+        prism_dataflow::sql::check(&query).map_err(|e| e.to_string())?;
+        Ok(prism_dataflow::sql::to_placeholders(&query))
+    }
 }
 
 pub(crate) struct Plans {
@@ -119,6 +175,7 @@ impl Plans {
             .with_target_partitions(1)
             .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        engine::similarity::register(&ctx);
         let (input_id, schema) = &self.input;
         ctx.register_table(input_id, Arc::new(RequestTable(schema.clone())))
             .map_err(|e| e.to_string())?;
@@ -131,11 +188,12 @@ impl Plans {
             .with_allow_statements(false);
         for stage in &self.stages {
             let failed = |e: String| format!("stage {}: {e}", stage.id);
+            let (text, names) = stage.text(&ctx).await.map_err(failed)?;
             let frame = ctx
-                .sql_with_options(&stage.text, options)
+                .sql_with_options(&text, options)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
-            let frame = engine::bind(frame, &stage.names, values).map_err(failed)?;
+            let frame = engine::bind(frame, &names, values).map_err(failed)?;
             ctx.register_table(&stage.id, frame.into_view())
                 .map_err(|e| failed(e.to_string()))?;
         }
@@ -340,14 +398,7 @@ mod tests {
 
     /// Two stages (the second reads the first) and a typed parameter.
     fn plans() -> Plans {
-        let stage = |id: &str, query: &str| {
-            let (text, names) = prism_dataflow::sql::to_placeholders(query);
-            SqlStage {
-                id: id.into(),
-                text,
-                names,
-            }
-        };
+        let stage = SqlStage::query;
         Plans::new(
             ("input".into(), input_schema()),
             vec![("cities".into(), cities())],

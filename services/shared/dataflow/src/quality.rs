@@ -96,6 +96,8 @@ pub struct MatchSpec {
     pub link: Option<String>,
     /// The column that identifies a record.
     pub id_field: String,
+    /// The column that identifies a record of `link` (`id_field` if not given).
+    pub link_id_field: Option<String>,
     /// Each rule a list of SQL expressions over one record (`postcode`,
     /// `double_metaphone(surname)`); a pair is a candidate when any rule's keys
     /// are all equal (and not null).

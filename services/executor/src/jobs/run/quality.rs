@@ -75,22 +75,9 @@ impl Stages<'_> {
     /// The columns of stage `input`, each with whether it holds text.
     async fn columns(&mut self, id: &str, input: &str) -> Result<Vec<(String, bool)>, EngineError> {
         let ctx = self.ctx()?;
-        let frame = ctx
-            .table(input)
+        crate::engine::columns(ctx, input)
             .await
-            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))?;
-        Ok(frame
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| {
-                let text = matches!(
-                    f.data_type(),
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                );
-                (f.name().clone(), text)
-            })
-            .collect())
+            .map_err(|e| dataflow_error(format!("stage {id}: {e}")))
     }
 
     /// The pairs that reach the threshold, as a table; within one input, the input

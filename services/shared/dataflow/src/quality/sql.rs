@@ -193,8 +193,9 @@ fn similarity(c: &Comparison) -> String {
 /// (`left_id < right_id`).
 pub fn match_pairs(spec: &MatchSpec) -> String {
     let id = ident(&spec.id_field);
-    let keyed = |input: &str| {
-        let mut keys = vec![format!("{} AS id", text(&id))];
+    let link_id = ident(spec.link_id_field.as_deref().unwrap_or(&spec.id_field));
+    let keyed = |input: &str, id: &str| {
+        let mut keys = vec![format!("{} AS id", text(id))];
         for (r, rule) in spec.blocking.iter().enumerate() {
             for (k, key) in rule.iter().enumerate() {
                 keys.push(format!(
@@ -255,14 +256,14 @@ pub fn match_pairs(spec: &MatchSpec) -> String {
          JOIN {input} l ON {l_id} = c.left_id JOIN {other} r ON {r_id} = c.right_id),\n \
          scored AS (SELECT *, ({weighted}) / NULLIF({counted}, 0.0) AS score FROM compared)\n \
          SELECT * FROM scored WHERE score >= {threshold}",
-        left = keyed(&spec.input),
-        right = keyed(right_input),
+        left = keyed(&spec.input, &id),
+        right = keyed(right_input, &link_id),
         candidates = candidates.join("\n UNION\n "),
         similarities = similarities.join(",\n "),
         input = ident(&spec.input),
         other = ident(right_input),
         l_id = text(&format!("l.{id}")),
-        r_id = text(&format!("r.{id}")),
+        r_id = text(&format!("r.{link_id}")),
         weighted = weighted.join(" + "),
         counted = counted.join(" + "),
         threshold = number(spec.threshold),

@@ -67,6 +67,7 @@ fn every_query_is_one_vetted_select() {
         input: "people".into(),
         link: None,
         id_field: "rec_id".into(),
+        link_id_field: None,
         blocking: vec![
             vec!["postcode".into()],
             vec!["double_metaphone(surname)".into(), "state".into()],

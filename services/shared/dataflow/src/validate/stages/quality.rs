@@ -320,6 +320,7 @@ impl StageChecker<'_, '_> {
             "input",
             "link",
             "id_field",
+            "link_id_field",
             "blocking",
             "compare",
             "threshold",
@@ -330,6 +331,14 @@ impl StageChecker<'_, '_> {
             Some(_) => Some(self.input_named("link")?),
         };
         let id_field = self.column("id_field", self.fields.get("id_field"));
+        let link_id_field = match self.fields.get("link_id_field") {
+            None => None,
+            Some(_) if link.is_none() => {
+                self.problem("link_id_field", "only a match with `link` takes it");
+                return None;
+            }
+            some => Some(self.column("link_id_field", some)?),
+        };
         let blocking = self.blocking();
         let compare = self.comparisons();
         let threshold = match self.fields.get("threshold") {
@@ -345,6 +354,7 @@ impl StageChecker<'_, '_> {
             input: input?,
             link,
             id_field: id_field?,
+            link_id_field,
             blocking: blocking?,
             compare: compare?,
             threshold: threshold?,
