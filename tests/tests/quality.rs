@@ -387,3 +387,26 @@ async fn a_service_standardizes_validates_and_matches_requests_against_a_referen
         "q2 has no customer in its postcode; q3 and q4 are invalid: {answered}"
     );
 }
+
+/// Every example of `examples/quality` is a dataflow the API accepts as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_quality_example_saves() {
+    let platform = Standalone::start().await;
+    platform.files_connection().await;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quality");
+    let mut saved = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let example: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = example["name"].as_str().unwrap();
+        let (status, body) = platform
+            .api
+            .put(&format!("/v1/dataflows/{name}"), &example["spec"])
+            .await;
+        assert_eq!(status, 201, "{}: {body}", path.display());
+        saved.push(name.to_string());
+    }
+    saved.sort();
+    assert_eq!(saved, ["febrl_dedup", "members_checked", "people_merged"]);
+}
