@@ -267,7 +267,8 @@ async fn standardized_records_are_matched_merged_and_linked() {
         ]},
         {"id": "dupes", "type": "match", "input": "clean", "id_field": "id",
          "blocking": ["substr(name, 1, 1)"],
-         "compare": [{"field": "name", "method": "jaro_winkler"}],
+         "compare": [{"field": "name", "method": "jaro_winkler"},
+                     {"field": "updated", "method": "date", "scale_days": 3650, "weight": 0.1}],
          "threshold": 0.9},
         {"id": "best", "type": "survive", "input": "dupes_clusters", "prefer": [{"latest": "updated"}]},
         {"id": "linked", "type": "match", "input": "clean", "link": "reference", "id_field": "id",
@@ -300,8 +301,16 @@ async fn standardized_records_are_matched_merged_and_linked() {
     let (header, pairs) = read_csv(&platform.files.join("out/pairs_out.csv"));
     assert_eq!(
         header,
-        ["left_id", "right_id", "name_jaro_winkler", "score"]
+        [
+            "left_id",
+            "right_id",
+            "name_jaro_winkler",
+            "updated_date",
+            "score"
+        ]
     );
+    let b = pairs.iter().find(|p| p[0] == "b1").unwrap();
+    assert_eq!(b[3], "0.8", "730 days apart of 3650: {b:?}");
     let pairs: BTreeSet<(&str, &str)> = pairs
         .iter()
         .map(|p| (p[0].as_str(), p[1].as_str()))
