@@ -232,13 +232,13 @@ async fn standardized_records_are_matched_merged_and_linked() {
     platform.files_connection().await;
     std::fs::write(
         platform.files.join("people.csv"),
-        "id,name,state,updated\n\
-         a1,\"  Ann   SMITH \",nsw,2024-01-01\n\
-         a2,ann smith.,NSW,2024-03-01\n\
-         a3,Anne Smith,n.s.w,2023-01-01\n\
-         b1,Bob Jones,vic,2024-02-01\n\
-         b2,\"bob, jones\",VIC,2022-02-01\n\
-         c1,Cid Brown,qld,2024-01-01\n",
+        "id,name,state,updated,phone\n\
+         a1,\"  Ann   SMITH \",nsw,2024-01-01,0411\n\
+         a2,ann smith.,NSW,2024-03-01,\n\
+         a3,Anne Smith,n.s.w,2023-01-01,0400\n\
+         b1,Bob Jones,vic,2024-02-01,\n\
+         b2,\"bob, jones\",VIC,2022-02-01,\n\
+         c1,Cid Brown,qld,2024-01-01,0499\n",
     )
     .unwrap();
     std::fs::write(
@@ -270,7 +270,8 @@ async fn standardized_records_are_matched_merged_and_linked() {
          "compare": [{"field": "name", "method": "jaro_winkler"},
                      {"field": "updated", "method": "date", "scale_days": 3650, "weight": 0.1}],
          "threshold": 0.9},
-        {"id": "best", "type": "survive", "input": "dupes_clusters", "prefer": [{"latest": "updated"}]},
+        {"id": "best", "type": "survive", "input": "dupes_clusters", "prefer": [{"latest": "updated"}],
+         "fields": [{"field": "phone", "prefer": [{"latest": "updated"}]}]},
         {"id": "linked", "type": "match", "input": "clean", "link": "reference", "id_field": "id",
          "blocking": ["substr(name, 1, 3)"],
          "compare": [{"field": "name", "method": "levenshtein"}],
@@ -321,9 +322,18 @@ async fn standardized_records_are_matched_merged_and_linked() {
     );
 
     // One record per cluster, the latest of each.
-    let (_, best) = read_csv(&platform.files.join("out/best_out.csv"));
-    let kept: BTreeSet<&str> = best.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(kept, BTreeSet::from(["a2", "b1", "c1"]));
+    // Each field of `fields` from its own best record: a2 has no phone, so the
+    // latest phone of its cluster (a1's) is kept with it.
+    let (header, best) = read_csv(&platform.files.join("out/best_out.csv"));
+    assert_eq!(header[4], "phone");
+    let kept: BTreeMap<&str, &str> = best
+        .iter()
+        .map(|r| (r[0].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        BTreeMap::from([("a2", "0411"), ("b1", ""), ("c1", "0499")])
+    );
 
     let (_, linked) = read_csv(&platform.files.join("out/linked_out.csv"));
     let linked: BTreeSet<(&str, &str)> = linked

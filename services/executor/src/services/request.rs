@@ -198,17 +198,9 @@ fn sql_stages(dataflow: &Dataflow) -> Vec<SqlStage> {
                     fields: fields.clone(),
                 },
             }),
-            StageSpec::Survive {
-                input,
-                cluster,
-                prefer,
-            } => stages.push(SqlStage {
+            StageSpec::Survive(spec) => stages.push(SqlStage {
                 id: id.into(),
-                sql: StageSql::Survive {
-                    input: input.clone(),
-                    cluster: cluster.clone(),
-                    prefer: prefer.clone(),
-                },
+                sql: StageSql::Survive(spec.clone()),
             }),
             _ => {}
         }

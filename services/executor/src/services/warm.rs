@@ -28,7 +28,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use prism_dataflow::quality::{FieldSteps, Preference, sql};
+use prism_dataflow::quality::{FieldSteps, SurviveSpec, sql};
 
 use crate::engine::{self, Table};
 
@@ -45,17 +45,16 @@ pub(crate) struct SqlStage {
 pub(crate) enum StageSql {
     /// Known when compiled: the text with `$pN` placeholders, and the names they
     /// stand for (a SQL stage; a `validate` stage's views; a `match`'s pairs).
-    Text { text: String, names: Vec<String> },
+    Text {
+        text: String,
+        names: Vec<String>,
+    },
     /// Written when planned, from the columns of `input`.
     Standardize {
         input: String,
         fields: Vec<FieldSteps>,
     },
-    Survive {
-        input: String,
-        cluster: String,
-        prefer: Vec<Preference>,
-    },
+    Survive(SurviveSpec),
 }
 
 impl SqlStage {
@@ -78,18 +77,14 @@ impl SqlStage {
                     .map_err(|e| e.to_string())?;
                 sql::standardize(input, &columns, fields)
             }
-            StageSql::Survive {
-                input,
-                cluster,
-                prefer,
-            } => {
-                let columns: Vec<String> = engine::columns(ctx, input)
+            StageSql::Survive(spec) => {
+                let columns: Vec<String> = engine::columns(ctx, &spec.input)
                     .await
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .map(|(name, _)| name)
                     .collect();
-                sql::survive(input, &columns, cluster, prefer)
+                sql::survive(spec, &columns)
             }
         };
         prism_dataflow::sql::check(&query).map_err(|e| e.to_string())?;

@@ -191,12 +191,9 @@ pub enum StageSpec {
     /// Scored pairs of records, as the stage; within one input, the input with a
     /// `cluster_id` per record (transitive groups), as `<id>_clusters`.
     Match(crate::quality::MatchSpec),
-    /// One record of `input` per `cluster`, by preference.
-    Survive {
-        input: String,
-        cluster: String,
-        prefer: Vec<crate::quality::Preference>,
-    },
+    /// One record of `input` per `cluster`, by preference (and fields from
+    /// their own best records).
+    Survive(crate::quality::SurviveSpec),
 }
 
 impl Dataflow {

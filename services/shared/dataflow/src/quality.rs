@@ -150,6 +150,25 @@ impl Method {
     }
 }
 
+/// A `survive` stage: one record of `input` per value of `cluster`, the first
+/// by `prefer`; each of `fields` taken from its own best record instead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurviveSpec {
+    pub input: String,
+    pub cluster: String,
+    pub prefer: Vec<Preference>,
+    pub fields: Vec<FieldPreference>,
+}
+
+/// A field whose value is the cluster's first neither null nor blank by `prefer`
+/// (a phone from the latest record that has one, even when the record kept is
+/// another).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldPreference {
+    pub field: String,
+    pub prefer: Vec<Preference>,
+}
+
 /// What `survive` prefers, in order, when choosing a cluster's record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -354,11 +354,7 @@ impl<'a> Stages<'a> {
             StageSpec::Validate { input, checks } => self.validate(id, input, checks, span).await?,
             StageSpec::Standardize { input, fields } => self.standardize(id, input, fields).await?,
             StageSpec::Match(spec) => self.matched(id, spec, span, cancel).await?,
-            StageSpec::Survive {
-                input,
-                cluster,
-                prefer,
-            } => self.survive(id, input, cluster, prefer).await?,
+            StageSpec::Survive(spec) => self.survive(id, spec).await?,
         };
         self.register(id, view, span).map(Some)
     }
@@ -543,7 +539,7 @@ pub(crate) fn stage_span(stage: &Stage) -> tracing::Span {
         StageSpec::Validate { .. } => "validate",
         StageSpec::Standardize { .. } => "standardize",
         StageSpec::Match(_) => "match",
-        StageSpec::Survive { .. } => "survive",
+        StageSpec::Survive(_) => "survive",
     };
     tracing::info_span!(
         "stage",

@@ -35,7 +35,7 @@ fn shown_stage<'a>(dataflow: &'a Dataflow, target: &str) -> Result<&'a str, Engi
         | StageSpec::Validate { .. }
         | StageSpec::Standardize { .. }
         | StageSpec::Match(_)
-        | StageSpec::Survive { .. } => Ok(stage.id.as_str()),
+        | StageSpec::Survive(_) => Ok(stage.id.as_str()),
         StageSpec::Write { input, .. } | StageSpec::WriteTable { input, .. } => Ok(input),
         StageSpec::Delay { .. } => Err(dataflow_error(format!(
             "stage {target}: a delay has no rows to show"

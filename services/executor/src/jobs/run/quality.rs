@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use futures::StreamExt;
-use prism_dataflow::quality::{self, Check, FieldSteps, MatchSpec, Preference, sql};
+use prism_dataflow::quality::{self, Check, FieldSteps, MatchSpec, SurviveSpec, sql};
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
@@ -53,23 +53,21 @@ impl Stages<'_> {
     pub(super) async fn survive(
         &mut self,
         id: &str,
-        input: &str,
-        cluster: &str,
-        prefer: &[Preference],
+        spec: &SurviveSpec,
     ) -> Result<Arc<dyn TableProvider>, EngineError> {
         let columns: Vec<String> = self
-            .columns(id, input)
+            .columns(id, &spec.input)
             .await?
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        if !columns.iter().any(|c| c == cluster) {
+        if !columns.contains(&spec.cluster) {
             return Err(dataflow_error(format!(
-                "stage {id}: {input} has no column {cluster:?} to group by"
+                "stage {id}: {} has no column {:?} to group by",
+                spec.input, spec.cluster
             )));
         }
-        self.sql(id, &sql::survive(input, &columns, cluster, prefer))
-            .await
+        self.sql(id, &sql::survive(spec, &columns)).await
     }
 
     /// The columns of stage `input`, each with whether it holds text.

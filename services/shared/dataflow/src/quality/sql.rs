@@ -2,7 +2,9 @@
 //! quoted literals, always; the only SQL a user writes here (a `check`, a blocking
 //! key) was vetted as an expression when the document was saved, and the whole
 //! query is vetted again, as a SQL stage's is, before it is planned.
-use super::{Check, Comparison, FieldSteps, MatchSpec, Method, Preference, Step, Test};
+use super::{
+    Check, Comparison, FieldSteps, MatchSpec, Method, Preference, Step, SurviveSpec, Test,
+};
 use crate::model::FieldType;
 
 /// `name` as a SQL identifier.
@@ -298,21 +300,16 @@ pub fn clusters(input: &str, id_field: &str, ids: &str) -> String {
     )
 }
 
-/// The query of a `survive` stage: one record of `input` per value of `cluster`,
-/// the first by `prefer` (ties broken by the columns' order).
-pub fn survive(input: &str, columns: &[String], cluster: &str, prefer: &[Preference]) -> String {
+/// The ORDER BY of `prefer` over records of `columns`, ties broken by the
+/// columns in order.
+fn preference_order(prefer: &[Preference], columns: &[String]) -> String {
     let mut order: Vec<String> = prefer
         .iter()
         .map(|p| match p {
             Preference::MostComplete => {
                 let filled: Vec<String> = columns
                     .iter()
-                    .map(|c| {
-                        format!(
-                            "CASE WHEN NULLIF(trim({}), '') IS NULL THEN 0 ELSE 1 END",
-                            text(&ident(c))
-                        )
-                    })
+                    .map(|c| format!("CASE WHEN {} THEN 0 ELSE 1 END", blank(c)))
                     .collect();
                 format!("({}) DESC", filled.join(" + "))
             }
@@ -337,13 +334,50 @@ pub fn survive(input: &str, columns: &[String], cluster: &str, prefer: &[Prefere
             .iter()
             .map(|c| format!("{} ASC NULLS LAST", text(&ident(c)))),
     );
-    let listed: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    order.join(", ")
+}
+
+/// Whether column `c` is null or blank.
+fn blank(c: &str) -> String {
+    format!("NULLIF(trim({}), '') IS NULL", text(&ident(c)))
+}
+
+/// The query of a `survive` stage over `input`, whose columns are `columns`.
+pub fn survive(spec: &SurviveSpec, columns: &[String]) -> String {
+    let cluster = ident(&spec.cluster);
+    // Each field of its own: the first value of the cluster neither null nor blank
+    // by the field's preferences (blank ones sort last).
+    let own: Vec<String> = spec
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "first_value({col}) OVER (PARTITION BY {cluster} ORDER BY CASE WHEN {blank} THEN 1 ELSE 0 END, {order} \
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS survive_field_{i}",
+                col = ident(&f.field),
+                blank = blank(&f.field),
+                order = preference_order(&f.prefer, columns),
+            )
+        })
+        .collect();
+    let listed: Vec<String> = columns
+        .iter()
+        .map(|c| match spec.fields.iter().position(|f| &f.field == c) {
+            Some(i) => format!("survive_field_{i} AS {}", ident(c)),
+            None => ident(c),
+        })
+        .collect();
+    let extra = if own.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", own.join(", "))
+    };
     format!(
-        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {cluster} ORDER BY {order}) AS survive_rank FROM {input}) AS ranked WHERE survive_rank = 1",
+        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {cluster} ORDER BY {order}) AS survive_rank{extra} FROM {input}) AS ranked WHERE survive_rank = 1",
         cols = listed.join(", "),
-        cluster = ident(cluster),
-        order = order.join(", "),
-        input = ident(input),
+        order = preference_order(&spec.prefer, columns),
+        input = ident(&spec.input),
     )
 }
 

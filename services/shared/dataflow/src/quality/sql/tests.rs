@@ -1,6 +1,7 @@
 use super::*;
 use crate::quality::{
-    Check, Comparison, FieldSteps, Lookup, MatchSpec, Method, Preference, Step, Test,
+    Check, Comparison, FieldPreference, FieldSteps, Lookup, MatchSpec, Method, Preference, Step,
+    SurviveSpec, Test,
 };
 
 fn check(field: &str, test: Test) -> Check {
@@ -105,17 +106,28 @@ fn every_query_is_one_vetted_select() {
         ["surname_jaro_winkler", "surname_jaro_winkler_2", "dob_date"]
     );
     crate::sql::check(&clusters("people", "rec_id", "m$cluster_ids")).unwrap();
-    let survived = survive(
-        "people",
-        &["rec_id".into(), "cluster_id".into()],
-        "cluster_id",
-        &[
+    let spec = SurviveSpec {
+        input: "people".into(),
+        cluster: "cluster_id".into(),
+        prefer: vec![
             Preference::MostComplete,
             Preference::Source {
                 field: "src".into(),
                 order: vec!["crm".into()],
             },
         ],
+        fields: vec![FieldPreference {
+            field: "phone".into(),
+            prefer: vec![Preference::Latest("updated".into())],
+        }],
+    };
+    let survived = survive(
+        &spec,
+        &["rec_id".into(), "phone".into(), "cluster_id".into()],
+    );
+    assert!(
+        survived.contains("survive_field_0 AS \"phone\""),
+        "{survived}"
     );
     crate::sql::check(&survived).unwrap_or_else(|e| panic!("{e}: {survived}"));
 }

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use super::{Produces, StageChecker};
 use crate::model::{FieldType, StageSpec};
 use crate::quality::{
-    Check, Comparison, FieldSteps, Lookup, MatchSpec, Method, Preference, Step, Test,
+    Check, Comparison, FieldPreference, FieldSteps, Lookup, MatchSpec, Method, Preference, Step,
+    SurviveSpec, Test,
 };
 
 /// Rules of one `validate` stage, comparisons of one `match`, and so on: a bound
@@ -468,46 +469,71 @@ impl StageChecker<'_, '_> {
     }
 
     pub(super) fn survive_stage(&mut self) -> Option<(StageSpec, Produces)> {
-        self.only_fields(&["input", "cluster", "prefer"]);
+        self.only_fields(&["input", "cluster", "prefer", "fields"]);
         let input = self.input_named("input");
         let cluster = match self.fields.get("cluster") {
             None => Some(crate::quality::CLUSTER_ID.to_string()),
             some => self.column("cluster", some),
         };
-        let listed = self.list("prefer", self.fields.get("prefer"))?.clone();
+        let prefer = self.preferences("prefer", self.fields.get("prefer"));
+        let mut fields = Vec::new();
+        if let Some(listed) = self.fields.get("fields") {
+            let listed = self.list("fields", Some(listed))?.clone();
+            for (i, entry) in listed.iter().enumerate() {
+                let at = format!("fields[{i}]");
+                let field = self.column(&format!("{at}.field"), entry.get("field"));
+                let prefer = self.preferences(&format!("{at}.prefer"), entry.get("prefer"));
+                if let (Some(field), Some(prefer)) = (field, prefer) {
+                    fields.push(FieldPreference { field, prefer });
+                }
+            }
+        }
+        let spec = SurviveSpec {
+            input: input?,
+            cluster: cluster?,
+            prefer: prefer?,
+            fields,
+        };
+        Some((StageSpec::Survive(spec), Produces::Rows))
+    }
+
+    /// A list of preferences: `most_complete`, `{latest: column}`,
+    /// `{source: column, order: [...]}`.
+    fn preferences(&mut self, at: &str, value: Option<&Value>) -> Option<Vec<Preference>> {
+        let listed = self.list(at, value)?.clone();
         let mut prefer = Vec::new();
         for (i, entry) in listed.iter().enumerate() {
-            let at = format!("prefer[{i}]");
+            let here = format!("{at}[{i}]");
             let parsed = match entry {
                 Value::String(s) if s == "most_complete" => Some(Preference::MostComplete),
                 Value::Object(o) if o.contains_key("latest") => self
-                    .column(&format!("{at}.latest"), o.get("latest"))
+                    .column(&format!("{here}.latest"), o.get("latest"))
                     .map(Preference::Latest),
                 Value::Object(o) if o.contains_key("source") => {
-                    let field = self.column(&format!("{at}.source"), o.get("source"));
-                    let order: Option<Vec<String>> =
-                        o.get("order").and_then(Value::as_array).map(|l| {
+                    let field = self.column(&format!("{here}.source"), o.get("source"));
+                    let order: Vec<String> = o
+                        .get("order")
+                        .and_then(Value::as_array)
+                        .map(|l| {
                             l.iter()
                                 .filter_map(Value::as_str)
                                 .map(str::to_string)
                                 .collect()
-                        });
-                    if order.as_ref().is_none_or(Vec::is_empty) {
+                        })
+                        .unwrap_or_default();
+                    if order.is_empty() {
                         self.problem(
-                            &format!("{at}.order"),
+                            &format!("{here}.order"),
                             "required: the sources, most preferred first",
                         );
                     }
-                    match (field, order) {
-                        (Some(field), Some(order)) if !order.is_empty() => {
-                            Some(Preference::Source { field, order })
-                        }
-                        _ => None,
-                    }
+                    field
+                        .filter(|_| !order.is_empty())
+                        .map(|field| Preference::Source { field, order })
                 }
                 _ => {
                     self.problem(
-                        &at,
+                        &here,
                         "\"most_complete\", {latest: column} or {source: column, order: [...]}",
                     );
                     None
@@ -515,14 +541,7 @@ impl StageChecker<'_, '_> {
             };
             prefer.extend(parsed);
         }
-        Some((
-            StageSpec::Survive {
-                input: input?,
-                cluster: cluster?,
-                prefer,
-            },
-            Produces::Rows,
-        ))
+        (prefer.len() == listed.len()).then_some(prefer)
     }
 }
 
