@@ -12,8 +12,9 @@ fn check(field: &str, test: Test) -> Check {
     }
 }
 
+/// Each stage's SQL is one query that passes the checks a SQL stage's does.
 #[test]
-fn every_query_is_one_vetted_select() {
+fn a_validate_stage_is_two_vetted_selects_with_quoted_literals() {
     let checks = vec![
         check("name", Test::Required),
         check("age", Test::Type(FieldType::Integer)),
@@ -35,7 +36,10 @@ fn every_query_is_one_vetted_select() {
         "literals are quoted: {rejects}"
     );
     assert!(rejects.contains("AS \"reject_reasons\""));
+}
 
+#[test]
+fn a_standardize_stage_is_one_vetted_select_leaving_numbers_alone() {
     let fields = vec![
         FieldSteps {
             field: "*".into(),
@@ -63,7 +67,10 @@ fn every_query_is_one_vetted_select() {
         standardized.contains("t.\"age\" AS \"age\""),
         "numbers are left alone: {standardized}"
     );
+}
 
+#[test]
+fn a_match_is_one_vetted_select_finding_each_pair_once() {
     let spec = MatchSpec {
         input: "people".into(),
         link: None,
@@ -106,6 +113,10 @@ fn every_query_is_one_vetted_select() {
         ["surname_jaro_winkler", "surname_jaro_winkler_2", "dob_date"]
     );
     crate::sql::check(&clusters("people", "rec_id", "m$cluster_ids")).unwrap();
+}
+
+#[test]
+fn a_survive_stage_is_one_vetted_select_with_fields_of_their_own() {
     let spec = SurviveSpec {
         input: "people".into(),
         cluster: "cluster_id".into(),
