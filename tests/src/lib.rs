@@ -14,6 +14,7 @@ mod nats;
 pub mod otlp;
 mod platform;
 mod process;
+pub mod tally;
 mod wait;
 
 pub use http::Api;

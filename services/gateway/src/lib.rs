@@ -10,6 +10,7 @@ mod edges;
 mod error;
 mod exposure;
 mod input;
+mod latest;
 mod openapi;
 mod report;
 mod retention;
@@ -108,6 +109,7 @@ pub async fn app_state(
         submissions: tokio::sync::Semaphore::new(MAX_CONCURRENT_SUBMISSIONS),
         service_slots: Default::default(),
         service_records: Default::default(),
+        latest_connections: Default::default(),
         throttle: Throttle::default(),
         submitter: Submitter::new(outbox.clone(), config.pool.clone(), config.max_attempts),
         attempts: Attempts::open(&bus, &config.topology).await?,
@@ -134,6 +136,12 @@ pub async fn run(
     auth::bootstrap::ensure_admin(&store, &config.data_dir, config.admin_password.clone()).await?;
     let state = app_state(&config, store, bus).await?;
     let watch = tokio::spawn(state.directory.clone().watch(shutdown.clone()));
+    let dataflow_changes = tokio::spawn(
+        state
+            .latest_connections
+            .clone()
+            .watch(state.bus.clone(), shutdown.clone()),
+    );
     let submissions = tokio::spawn(submissions::serve(state.clone(), shutdown.clone()));
     let relay = tokio::spawn(state.outbox.clone().relay(shutdown.clone()));
     let retention = tokio::spawn(retention::enforce(state.clone(), shutdown.clone()));
@@ -146,6 +154,7 @@ pub async fn run(
     let _ = relay.await;
     let _ = retention.await;
     let _ = watch.await;
+    let _ = dataflow_changes.await;
     match submissions.await {
         Ok(served) => Ok(served?),
         Err(_) => Ok(()),

@@ -34,6 +34,9 @@ pub struct AppState {
             (std::time::Instant, Option<prism_schemas::v1::ServiceRecord>),
         >,
     >,
+    /// The connections each dataflow's latest version names, for checking
+    /// submissions (see [`crate::latest`]).
+    pub latest_connections: Arc<crate::latest::LatestConnections>,
     /// Each service's places for calls in flight (its `max_inflight`), per gateway.
     pub service_slots:
         std::sync::Mutex<std::collections::HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
@@ -71,6 +74,7 @@ impl AppState {
     /// Publishes a committed change's outbox entry. A failure is logged, not undone:
     /// the entry stays and the outbox relay publishes it.
     pub async fn announce(&self, staged: &Staged) {
+        self.latest_connections.forget_changed(staged);
         if let Err(error) = self.outbox.publish(staged).await {
             tracing::warn!(%error, outbox_id = %staged.id, "change not announced yet; left to the relay");
         }
@@ -127,6 +131,22 @@ impl AppState {
             error.retry_after_secs = Some(1);
             error
         })
+    }
+
+    /// Submits a job the caller was authorized for. A refusal because the
+    /// dataflow's connections changed drops what this gateway cached of them.
+    pub async fn submit(
+        &self,
+        request: prism_jobs::SubmitRequest,
+    ) -> Result<prism_jobs::Submitted, prism_jobs::SubmitError> {
+        let dataflow = request.dataflow.clone();
+        let submitted = self.submitter.submit(request).await;
+        if let Err(prism_jobs::SubmitError::Conflict { field, .. }) = &submitted
+            && field == "dataflow"
+        {
+            self.latest_connections.forget(&dataflow);
+        }
+        submitted
     }
 
     /// After exposing or unexposing through this gateway: its calls see it at once.

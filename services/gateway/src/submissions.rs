@@ -137,7 +137,7 @@ async fn answer(state: &AppState, authorization: Option<&str>, payload: &[u8]) -
             return reply;
         }
     }
-    match state.submitter.submit(submission).await {
+    match state.submit(submission).await {
         Ok(submitted) => SubmitJobReply {
             result: Some(submit_job_reply::Result::Accepted(v1::JobAccepted {
                 id: submitted.job.id.clone(),

@@ -14,11 +14,19 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use futures::StreamExt;
 use prism_tests::bench::{Seen, TERMINAL, event, jobs_per_second, row, submit, watch_events};
+use prism_tests::cluster::{Cluster, ClusterSpec};
+use prism_tests::tally::{self, Tally};
 use prism_tests::{BusUser, Standalone};
 use serde_json::{Value, json};
 
-/// Raw JetStream: publish, pull and ack `count` messages, `in_flight` publishes at a time.
-async fn raw_jetstream(nats: async_nats::Client, count: usize, in_flight: usize) -> f64 {
+/// Raw JetStream: publish, pull and ack `count` messages, `in_flight` publishes at
+/// a time, on a stream of `replicas`.
+async fn raw_jetstream(
+    nats: async_nats::Client,
+    count: usize,
+    in_flight: usize,
+    replicas: usize,
+) -> f64 {
     let js = jetstream::new(nats);
     let _ = js.delete_stream("BENCHRAW").await;
     let stream = js
@@ -26,6 +34,7 @@ async fn raw_jetstream(nats: async_nats::Client, count: usize, in_flight: usize)
             name: "BENCHRAW".into(),
             subjects: vec!["bench.raw".into()],
             retention: jetstream::stream::RetentionPolicy::WorkQueue,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -142,6 +151,73 @@ fn file_job(input: &str, query: &str, output: &str) -> Value {
         {"id":"out","type":"write","input":"pick","connection":"files","path":output,"format":"csv"}]})
 }
 
+/// What the design needs per no-op job, at least, by kind of operation; why is in
+/// docs/performance.md ("What a job costs").
+const MINIMUM: &[(&str, f64)] = &[
+    (tally::PUBLISHED, 4.0),
+    (tally::LOGGED, 0.0),
+    (tally::ACKED, 1.0),
+    (tally::PROGRESS, 0.0),
+    (tally::DELIVERED, 4.0),
+    (tally::KV_WRITE, 2.0),
+    (tally::KV_READ, 0.0),
+];
+
+/// Bus operations and store commits per no-op job, counted by the servers over
+/// 500 jobs, beside the design's minimum.
+async fn print_costs(platform: &Standalone, seen: &Seen, body: &Value) {
+    const JOBS: usize = 500;
+    let tally = Tally::start(platform.nats_as(BusUser::Admin).await).await;
+    let before = tally
+        .settled(&platform.api, Duration::from_millis(1500))
+        .await;
+    jobs_per_second(&platform.api, seen, body, JOBS, 16).await;
+    let after = tally
+        .settled(&platform.api, Duration::from_millis(1500))
+        .await;
+    let cost = after.since(&before);
+    let per_job = |n: u64| format!("{:.2}", n as f64 / JOBS as f64);
+    println!("per no-op job, {JOBS} jobs 16 in flight (counted by nats-server and the store)");
+    row("", "prism".into(), "design minimum".into(), "".into());
+    for (kind, n) in &cost.bus {
+        let minimum = MINIMUM
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, m)| format!("{m:.0}"));
+        row(
+            &format!("  {kind}"),
+            per_job(*n),
+            minimum.unwrap_or_default(),
+            "".into(),
+        );
+    }
+    row(
+        "  all bus operations",
+        per_job(cost.bus_total()),
+        "".into(),
+        "".into(),
+    );
+    for (stream, n) in cost.stored.iter().filter(|(_, n)| **n > 0) {
+        row(
+            &format!("  messages stored in {stream}"),
+            per_job(*n),
+            "".into(),
+            "".into(),
+        );
+    }
+    row(
+        "  store commits",
+        per_job(cost.commits),
+        "< 1 (grouped)".into(),
+        "".into(),
+    );
+    if std::env::var_os("PRISM_BENCH_SUBJECTS").is_some() {
+        for (subject, n) in cost.subjects.iter().filter(|(_, n)| **n > 0) {
+            row(&format!("    {subject}"), per_job(*n), "".into(), "".into());
+        }
+    }
+}
+
 /// A job of `dataflow` from submission to its terminal event; ms, and its record.
 async fn timed_job(platform: &Standalone, seen: &Seen, dataflow: &str) -> (f64, Value) {
     let started = Instant::now();
@@ -198,7 +274,8 @@ async fn main() {
     let body = json!({"dataflow":"noop"});
     jobs_per_second(&platform.api, &seen, &body, 100, 16).await;
     let prism = jobs_per_second(&platform.api, &seen, &body, jobs, 64).await;
-    let raw = raw_jetstream(nats.clone(), jobs * 5, 64).await;
+    let raw = raw_jetstream(nats.clone(), jobs * 5, 64, 1).await;
+    print_costs(&platform, &seen, &body).await;
     row(
         "no-op jobs/s end to end, 64 in flight (raw: JS pub+pull+ack)",
         format!("{prism:.0}"),
@@ -301,5 +378,39 @@ async fn main() {
     println!(
         "rows read {} written {}",
         job["rows_read"], job["rows_written"]
+    );
+    drop(platform);
+    cluster_jobs(jobs).await;
+}
+
+/// No-op jobs through the cluster of the kill tests, on this one machine: a
+/// three-node NATS cluster (streams of three replicas), two gateways behind nginx,
+/// two schedulers, the audit service and three executors, each its own process.
+async fn cluster_jobs(jobs: usize) {
+    let cluster = Cluster::start(ClusterSpec {
+        concurrency: 16,
+        ack_wait_secs: 30,
+        ..Default::default()
+    })
+    .await;
+    let admin = prism_tests::connect_as(
+        &cluster.nats.urls(),
+        &cluster.nats.credentials,
+        BusUser::Admin,
+    )
+    .await;
+    let seen = watch_events(admin.clone()).await;
+    let noop = json!({"kind":"job","stages":[{"id":"wait","type":"delay","milliseconds":0}]});
+    let (status, body) = cluster.api.put("/v1/dataflows/noop", &noop).await;
+    assert_eq!(status, 201, "{body}");
+    let body = json!({"dataflow":"noop"});
+    jobs_per_second(&cluster.api, &seen, &body, 100, 16).await;
+    let prism = jobs_per_second(&cluster.api, &seen, &body, jobs, 64).await;
+    let raw = raw_jetstream(admin, jobs * 5, 64, 3).await;
+    row(
+        "cluster: no-op jobs/s, 64 in flight (raw: R3 JS pub+pull+ack)",
+        format!("{prism:.0}"),
+        format!("{raw:.0}"),
+        format!("{:.3}", prism / raw),
     );
 }

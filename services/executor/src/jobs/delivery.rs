@@ -292,7 +292,9 @@ impl Delivery<'_> {
         outputs: Option<jobs::StagedOutputs>,
     ) {
         let mut state = state;
-        if let Some(outputs) = outputs {
+        // With nothing to make visible there is no effect to fence: the outcome's
+        // own compare-and-set below proves ownership.
+        if let Some(outputs) = outputs.filter(|o| !o.is_empty()) {
             match self.commit(outputs).await {
                 Ok(Commit::Done) => {}
                 Ok(Commit::Cancelled) => state = JobState::Cancelled,
@@ -323,7 +325,9 @@ impl Delivery<'_> {
             .await
             .is_ok()
         {
-            let _ = self.message.double_ack().await;
+            // Not waited for: a lost acknowledgement means a redelivery, which finds
+            // the outcome in the bucket and reports it again (de-duplicated).
+            let _ = self.message.ack().await;
             tracing::info!(state = state.api_name(), error = %event.error, "job finished");
             let ran = (event.finished_at_ms - event.started_at_ms).max(0) as u64;
             prism_metrics::get().job_finished(

@@ -22,6 +22,11 @@ pub struct StagedOutputs {
 }
 
 impl StagedOutputs {
+    /// Nothing to make visible (a job without write stages).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.tables.is_empty() && self.objects.is_empty()
+    }
+
     /// Makes every output visible. Tables first: each moves its rows in one
     /// transaction that also takes the job's key in the connection's ledger, so a
     /// second commit of the job moves nothing. Then objects (a copy replaces the

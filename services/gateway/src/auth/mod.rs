@@ -85,15 +85,31 @@ impl Caller {
         state: &AppState,
         request: &prism_jobs::SubmitRequest,
     ) -> ApiResult<Vec<String>> {
-        let connections = state
-            .store
-            .transact(|tx| async move { prism_jobs::connections_of(&tx, request).await })
-            .await??;
-        for connection in &connections {
+        let cached = match request.version {
+            None => state.latest_connections.get(&request.dataflow),
+            Some(_) => None,
+        };
+        let connections = match cached {
+            Some(connections) => connections,
+            None => {
+                let read = state
+                    .store
+                    .transact(|tx| async move { prism_jobs::connections_of(&tx, request).await })
+                    .await??;
+                let read = Arc::new(read);
+                if request.version.is_none() {
+                    state
+                        .latest_connections
+                        .keep(&request.dataflow, read.clone());
+                }
+                read
+            }
+        };
+        for connection in connections.iter() {
             let wanted = Permission::on(Action::Execute, Entity::Connections, connection);
             self.require(state, wanted).await?;
         }
-        Ok(connections)
+        Ok(connections.to_vec())
     }
 
     /// Whether `wanted` is allowed, without failing (to filter lists).

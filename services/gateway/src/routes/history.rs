@@ -40,8 +40,8 @@ fn outcome(result: &ApiResult<CallAnswer>) -> (&'static str, u16) {
     }
 }
 
-/// Publishes the call's event in the background: history never slows a call, and a
-/// bus hiccup loses one history entry, never an answer.
+/// Publishes the call's event without waiting for its acknowledgement: history
+/// never slows a call, and a bus hiccup loses one history entry, never an answer.
 pub fn record(
     state: &Arc<AppState>,
     caller: &str,
@@ -68,12 +68,11 @@ pub fn record(
         row_errors: answer.map_or(0, |a| a.errors.len() as u64),
         occurred_at_ms: now_ms(),
     };
-    let state = state.clone();
+    let bus = state.bus.clone();
     tokio::spawn(async move {
         let subject = subjects::service_call_event(&event.service, &event.outcome);
-        if let Err(error) = state
-            .bus
-            .publish_durable(subject, &event.event_id, &event)
+        if let Err(error) = bus
+            .publish_unacknowledged(subject, &event.event_id, &event)
             .await
         {
             tracing::debug!(%error, "service call not added to history");

@@ -98,7 +98,7 @@ pub async fn submit(
         permitted_connections: None,
     };
     request.permitted_connections = Some(caller.require_connections(&state, &request).await?);
-    let submitted = state.submitter.submit(request).await.map_err(|e| match e {
+    let submitted = state.submit(request).await.map_err(|e| match e {
         prism_jobs::SubmitError::Invalid { field, message } if field == "idempotency_key" => {
             ApiError::invalid("Idempotency-Key", message)
         }

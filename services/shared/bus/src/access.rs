@@ -116,7 +116,8 @@ impl BusUser {
                     "prism.ctl.>",
                 ],
                 &[NOT_THE_JOB_QUEUE, NOT_THE_AUDIT_CONSUMER],
-                &["prism.jobs.submit"],
+                // Submissions, and dataflow changes (to drop what it cached of them).
+                &["prism.jobs.submit", "prism.events.config.dataflow.>"],
             ),
             // Fires schedules, relays outbox entries, and advances flow runs as
             // their jobs and child runs end.

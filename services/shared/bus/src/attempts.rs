@@ -17,6 +17,15 @@
 //! A failed compare-and-set is told apart from a bus that is briefly unavailable by
 //! reading the entry again: only an entry that moved on means "superseded" or
 //! "cancel requested"; anything else is a retryable error.
+//!
+//! Reads are spared where the entry is known: a first delivery creates the entry
+//! without reading it (creation fails if one exists), and an owner writes over the
+//! revision it wrote last (the write fails if anything moved it). A wrong guess
+//! costs one failed write and falls back to reading; the compare-and-set decides,
+//! never the guess. So a job's fence costs two writes and no reads.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_nats::jetstream::kv;
 use prism_schemas::v1::{JobAttempt, JobEvent, JobState};
 use prost::Message;
@@ -61,9 +70,15 @@ pub enum CancelOutcome {
 /// Compare-and-set races a fence operation tolerates before it reports an error.
 const MAX_RACES: usize = 8;
 
+/// Entries this process wrote last, by job id, with their revision: what an
+/// owner's next write assumes the entry still is. Bounded: past this many, the
+/// guesses are dropped (each costs a read again).
+const MAX_KNOWN: usize = 4096;
+
 #[derive(Clone)]
 pub struct Attempts {
     bucket: kv::Store,
+    known: Arc<Mutex<HashMap<String, (JobAttempt, u64)>>>,
 }
 
 impl Attempts {
@@ -71,7 +86,30 @@ impl Attempts {
         let bucket = topology
             .bucket(&bus.jetstream, subjects::JOB_ATTEMPTS_BUCKET)
             .await?;
-        Ok(Attempts { bucket })
+        Ok(Attempts {
+            bucket,
+            known: Arc::default(),
+        })
+    }
+
+    /// The entry as this process last wrote it, if it remembers it.
+    fn known(&self, job_id: &str) -> Option<(JobAttempt, u64)> {
+        self.known.lock().expect("known lock").get(job_id).cloned()
+    }
+
+    fn remember(&self, job_id: &str, entry: Option<(JobAttempt, u64)>) {
+        let mut known = self.known.lock().expect("known lock");
+        match entry {
+            Some(entry) => {
+                if known.len() >= MAX_KNOWN {
+                    known.clear();
+                }
+                known.insert(job_id.to_string(), entry);
+            }
+            None => {
+                known.remove(job_id);
+            }
+        }
     }
 
     /// Job ids are UUIDs; anything else cannot be a bucket key or a subject token.
@@ -103,8 +141,13 @@ impl Attempts {
     /// owns it. A pending cancel request carries over to the new owner.
     pub async fn claim(&self, job_id: &str, attempt: &JobAttempt) -> Result<Claim> {
         Self::check_job_id(job_id)?;
-        for _ in 0..MAX_RACES {
-            let current = self.current(job_id).await?;
+        for race in 0..MAX_RACES {
+            // A first delivery guesses there is no entry yet: the create checks it.
+            let current = if race == 0 && attempt.attempt == 1 {
+                None
+            } else {
+                self.current(job_id).await?
+            };
             let mut mine = attempt.clone();
             let written = match &current {
                 Some((existing, _)) if existing.outcome.is_some() => {
@@ -130,10 +173,10 @@ impl Attempts {
                     .map_err(|e| Error::jetstream("claim job", e)),
             };
             match written {
-                Ok(_) => {
-                    return Ok(Claim::Owned {
-                        cancel_requested: mine.cancel_requested,
-                    });
+                Ok(revision) => {
+                    let cancel_requested = mine.cancel_requested;
+                    self.remember(job_id, Some((mine, revision)));
+                    return Ok(Claim::Owned { cancel_requested });
                 }
                 // The entry moved between our read and write: decide again.
                 Err(_) if self.revision(job_id).await? != current.map(|(_, r)| r) => {}
@@ -193,8 +236,19 @@ impl Attempts {
     /// Writes `value` if its attempt owns the job, with compare-and-set on the
     /// revision just read, so nothing can slip in between the check and the write.
     async fn write_as_owner(&self, job_id: &str, value: &JobAttempt) -> Result<Standing> {
-        for _ in 0..MAX_RACES {
-            let Some((entry, revision)) = self.owned_entry(job_id, value.attempt).await? else {
+        for race in 0..MAX_RACES {
+            let known = if race == 0 {
+                self.known(job_id)
+                    .filter(|(entry, _)| entry.attempt == value.attempt && entry.outcome.is_none())
+            } else {
+                None
+            };
+            let owned = match known {
+                Some(known) => Some(known),
+                None => self.owned_entry(job_id, value.attempt).await?,
+            };
+            let Some((entry, revision)) = owned else {
+                self.remember(job_id, None);
                 return Ok(Standing::Superseded);
             };
             let standing = Standing::Owner {
@@ -211,7 +265,12 @@ impl Attempts {
                 .update(job_id, value.encode_to_vec().into(), revision)
                 .await;
             match written {
-                Ok(_) => return Ok(standing),
+                Ok(revision) => {
+                    // A finished job's entry is not written by this attempt again.
+                    let next = value.outcome.is_none().then(|| (value, revision));
+                    self.remember(job_id, next);
+                    return Ok(standing);
+                }
                 Err(_) if self.revision(job_id).await? != Some(revision) => {}
                 Err(error) => return Err(Error::jetstream("renew job claim", error)),
             }

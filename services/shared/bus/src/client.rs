@@ -122,6 +122,23 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Publishes `message` to a stream without waiting for JetStream to store it:
+    /// for records whose loss with a dying connection is accepted (a service
+    /// call's history entry), where an acknowledgement per message would cost
+    /// the sender a round trip and the server a reply.
+    pub async fn publish_unacknowledged<M: Message + Name>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        message: &M,
+    ) -> Result<()> {
+        let headers = headers::standard(&M::full_name(), Some(msg_id), None);
+        self.client
+            .publish_with_headers(subject, headers, message.encode_to_vec().into())
+            .await
+            .map_err(|e| Error::jetstream("publish", e))
+    }
+
     /// Publishes `message` to a stream and waits until JetStream has stored it.
     /// `msg_id` makes retries safe: JetStream drops a repeat within its window.
     pub async fn publish_durable<M: Message + Name>(

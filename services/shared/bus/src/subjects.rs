@@ -124,6 +124,11 @@ impl ConfigOp {
     }
 }
 
+/// `prism.events.config.<entity>.>`: every change of one kind of entity.
+pub fn config_events(entity: ConfigEntity) -> String {
+    format!("prism.events.config.{}.>", entity.as_str())
+}
+
 /// `prism.events.config.<entity>.<op>`
 pub fn config_event(entity: ConfigEntity, op: ConfigOp) -> String {
     format!("prism.events.config.{}.{}", entity.as_str(), op.as_str())

@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use prism_bus::{envelope, subjects};
 use prism_dataflow::model::Outline;
@@ -60,7 +60,12 @@ pub struct Submitted {
 pub struct Submitter {
     acceptor: Arc<Acceptor>,
     accepts: mpsc::Sender<Pending>,
+    /// Permits for dispatches under way.
+    dispatching: Arc<Semaphore>,
 }
+
+/// Dispatches (publishes of accepted jobs) under way at once, at most.
+const DISPATCHING: usize = 1024;
 
 /// What accepting a job needs.
 pub(crate) struct Acceptor {
@@ -93,7 +98,11 @@ impl Submitter {
         });
         let (accepts, queue) = mpsc::channel(group::QUEUE);
         tokio::spawn(group::commit_accepts(acceptor.clone(), queue));
-        Submitter { acceptor, accepts }
+        Submitter {
+            acceptor,
+            accepts,
+            dispatching: Arc::new(Semaphore::new(DISPATCHING)),
+        }
     }
 
     /// The configuration database the submitter writes to.
@@ -109,6 +118,24 @@ impl Submitter {
     /// The bus the submitter publishes to.
     pub fn bus(&self) -> &prism_bus::Bus {
         &self.acceptor.outbox.bus
+    }
+
+    /// Publishes a committed job's messages without holding up its submitter: the
+    /// job is accepted once its transaction commits, and the outbox entry
+    /// guarantees dispatch (the relay publishes it if this does not). Waits only
+    /// when [`DISPATCHING`] dispatches are under way already, so a slow bus slows
+    /// submissions rather than piling up tasks.
+    async fn dispatch(&self, staged: Staged) {
+        let Ok(permit) = self.dispatching.clone().acquire_owned().await else {
+            return;
+        };
+        let outbox = self.acceptor.outbox.clone();
+        tokio::spawn(async move {
+            if let Err(error) = outbox.publish(&staged).await {
+                tracing::warn!(%error, job_id = %staged.id, "job not dispatched yet; the outbox relay will");
+            }
+            drop(permit);
+        });
     }
 
     pub async fn submit(&self, request: SubmitRequest) -> Result<Submitted, SubmitError> {
@@ -134,8 +161,8 @@ impl Submitter {
             prism_metrics::get().job_submitted();
         }
         // A replay of a submission whose dispatch did not finish completes it.
-        if let Some(staged) = &accepted.staged {
-            self.acceptor.outbox.publish(staged).await?;
+        if let Some(staged) = accepted.staged {
+            self.dispatch(staged).await;
         }
         Ok(Submitted {
             job: accepted.job,

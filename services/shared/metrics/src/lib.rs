@@ -51,6 +51,10 @@ pub struct Metrics {
     /// Jobs waiting in the queue, not yet delivered to an executor (read from
     /// JetStream when scraped).
     queue_depth: IntGauge,
+    /// Configuration-database transactions committed with writes: each is a disk
+    /// sync on the embedded store and a commit on FoundationDB, the costs that
+    /// bound submissions and the audit projection.
+    store_commits: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -150,6 +154,11 @@ impl Metrics {
                 "prism_queue_depth",
                 "Jobs waiting in the queue, not yet delivered",
             ),
+            store_commits: counter(
+                &r,
+                "prism_store_commits_total",
+                "Configuration-database transactions committed with writes",
+            ),
             registry: r,
         }
     }
@@ -161,6 +170,10 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut text)
             .expect("text encoding");
         String::from_utf8(text).expect("utf-8")
+    }
+
+    pub fn store_committed(&self) {
+        self.store_commits.inc();
     }
 
     pub fn job_submitted(&self) {

@@ -237,6 +237,11 @@ impl Store {
         self.write_commits.load(Ordering::Relaxed)
     }
 
+    fn count_commit(&self) {
+        self.write_commits.fetch_add(1, Ordering::Relaxed);
+        prism_metrics::get().store_committed();
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.backend.ping().await
     }
@@ -349,7 +354,7 @@ impl Store {
                     reason: "a commit receipt names no attempt of its transaction".into(),
                 });
             };
-            self.write_commits.fetch_add(1, Ordering::Relaxed);
+            self.count_commit();
             return Ok(unsettled.swap_remove(position).1);
         }
         let value = body(tx.clone()).await?;
@@ -362,7 +367,7 @@ impl Store {
         match tx.commit().await {
             Ok(()) => {
                 if wrote {
-                    self.write_commits.fetch_add(1, Ordering::Relaxed);
+                    self.count_commit();
                 }
                 Ok(value)
             }
