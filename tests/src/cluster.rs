@@ -215,6 +215,8 @@ pub struct ClusterSpec {
     /// The third NATS node starts this long after every prism process: until it
     /// runs, no stream of three replicas can be made.
     pub late_nats_node: Option<Duration>,
+    /// Extra environment of every prism process (e.g. a benchmark's log level).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for ClusterSpec {
@@ -224,6 +226,7 @@ impl Default for ClusterSpec {
             ack_wait_secs: 5,
             concurrency: 4,
             late_nats_node: None,
+            env: Vec::new(),
         }
     }
 }
@@ -281,6 +284,7 @@ impl Cluster {
             if let Some(port) = http {
                 env.push(("PRISM_HTTP_ADDR", format!("127.0.0.1:{port}")));
             }
+            env.extend(spec.env.iter().cloned());
             env
         };
         let log = |node: &str| dir.path().join(format!("{node}.log"));

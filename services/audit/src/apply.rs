@@ -1,9 +1,11 @@
 //! The transactions of the audit service: an event becomes an audit entry and, for
 //! job events, the job record's new state; an event that can never be recorded
 //! becomes a dead letter.
+use std::collections::HashMap;
+
 use prism_bus::subjects::{ConfigEntity, ConfigOp};
 use prism_errors::bounded;
-use prism_schemas::v1::{AuditRecord, DeadLetterRecord};
+use prism_schemas::v1::{AuditRecord, DeadLetterRecord, JobRecord};
 use prism_store::records::{audit, dead_letters, jobs, now_ms};
 use prism_store::{Store, Tx};
 
@@ -37,33 +39,74 @@ pub async fn apply_events(store: &Store, incoming: &[Incoming<'_>]) -> prism_sto
         .transact_write(|tx| {
             let events = &events;
             async move {
+                let mut projected = Projected::default();
                 for (position, (event, record)) in events.iter().enumerate() {
                     // Batches are capped far below u16::MAX.
                     if audit::append(&tx, record, position as u16).await? {
-                        project(&tx, event).await?;
+                        projected.apply(&tx, event).await?;
                     }
                 }
-                Ok(())
+                projected.write(&tx).await
             }
         })
         .await
 }
 
 /// The job record's part of an event.
-async fn project(tx: &Tx, event: &Event) -> prism_store::Result<()> {
-    let updated = match event {
-        Event::Job(event) => apply_job_event(jobs::get(tx, &event.job_id).await?, event),
-        Event::Config(event)
-            if event.entity == ConfigEntity::Job.as_str()
-                && event.op == ConfigOp::Cancel.as_str() =>
-        {
-            apply_cancel_request(jobs::get(tx, &event.name).await?)
+/// Job records as one transaction's events left them, each written once at its
+/// end: a batch often holds a job's `queued`, `started` and terminal events
+/// together, and each write of a record also rewrites its index keys.
+#[derive(Default)]
+struct Projected {
+    /// By job id: the record as the events so far made it (`None`: none yet).
+    jobs: HashMap<String, Option<JobRecord>>,
+    /// The ids whose record an event changed, in the order they changed.
+    changed: Vec<String>,
+}
+
+impl Projected {
+    async fn apply(&mut self, tx: &Tx, event: &Event) -> prism_store::Result<()> {
+        let (job_id, updated) = match event {
+            Event::Job(event) => {
+                let job = self.current(tx, &event.job_id).await?;
+                (&event.job_id, apply_job_event(job, event))
+            }
+            Event::Config(event)
+                if event.entity == ConfigEntity::Job.as_str()
+                    && event.op == ConfigOp::Cancel.as_str() =>
+            {
+                (
+                    &event.name,
+                    apply_cancel_request(self.current(tx, &event.name).await?),
+                )
+            }
+            _ => return Ok(()),
+        };
+        if let Some(job) = updated {
+            if !self.changed.contains(job_id) {
+                self.changed.push(job_id.clone());
+            }
+            self.jobs.insert(job_id.clone(), Some(job));
         }
-        _ => None,
-    };
-    match updated {
-        Some(job) => jobs::put(tx, &job).await,
-        None => Ok(()),
+        Ok(())
+    }
+
+    async fn current(&mut self, tx: &Tx, job_id: &str) -> prism_store::Result<Option<JobRecord>> {
+        if let Some(job) = self.jobs.get(job_id) {
+            return Ok(job.clone());
+        }
+        let job = jobs::get(tx, job_id).await?;
+        self.jobs.insert(job_id.to_string(), job.clone());
+        Ok(job)
+    }
+
+    async fn write(self, tx: &Tx) -> prism_store::Result<()> {
+        for id in &self.changed {
+            if let Some(Some(job)) = self.jobs.get(id) {
+                jobs::put(tx, job).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -98,7 +141,12 @@ pub async fn dead_letter(
             async move {
                 dead_letters::append(&tx, letter).await?;
                 // A job id too long to be a key cannot name a job: nothing to move on.
-                match project(&tx, event).await {
+                let mut projected = Projected::default();
+                let applied = match projected.apply(&tx, event).await {
+                    Ok(()) => projected.write(&tx).await,
+                    Err(e) => Err(e),
+                };
+                match applied {
                     Err(e) if !prism_errors::Retryable::retryable(&e) => Ok(()),
                     other => other,
                 }

@@ -114,7 +114,8 @@ async fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(2000);
-    let platform = Standalone::start().await;
+    // Logs at the default level, as deployed (the test harness's own is debug).
+    let platform = Standalone::start_with(&[("PRISM_LOG", "info".into())]).await;
     std::fs::write(
         platform.files.join("cities.csv"),
         "code,city\nB1,Berlin\nP2,Paris\n",

@@ -152,7 +152,7 @@ pub(crate) fn write_all(
 }
 
 /// Bytes written between two background syncs.
-const SYNC_EVERY: u64 = 32 << 20;
+const SYNC_EVERY: u64 = 8 << 20;
 
 /// Syncs a file being written from another thread, every [`SYNC_EVERY`] bytes, so
 /// the disk writes while the plan still runs and the sync before the rename finds
