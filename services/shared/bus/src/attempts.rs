@@ -267,7 +267,7 @@ impl Attempts {
             match written {
                 Ok(revision) => {
                     // A finished job's entry is not written by this attempt again.
-                    let next = value.outcome.is_none().then(|| (value, revision));
+                    let next = value.outcome.is_none().then_some((value, revision));
                     self.remember(job_id, next);
                     return Ok(standing);
                 }
