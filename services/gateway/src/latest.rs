@@ -24,9 +24,12 @@ const TTL: Duration = Duration::from_secs(5);
 /// Entries kept before the map is emptied (a flood of names must not grow it).
 const MAX_ENTRIES: usize = 10_000;
 
+/// When an entry was read, and the connections it names.
+type Entry = (Instant, Arc<Vec<String>>);
+
 #[derive(Default)]
 pub struct LatestConnections {
-    entries: Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl LatestConnections {
