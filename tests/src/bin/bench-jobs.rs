@@ -380,7 +380,9 @@ async fn main() {
 
 /// A file larger than the job's memory, in a fresh process so its peak is this job's.
 async fn big_file(big_gb: f64) {
-    let platform = Standalone::start_with(&[("PRISM_LOG", "info".into())]).await;
+    let mut env = vec![("PRISM_LOG", "info".into())];
+    env.extend(extra_env());
+    let platform = Standalone::start_with(&env).await;
     platform.files_connection().await;
     let seen = watch_events(platform.nats_as(BusUser::Admin).await).await;
     let rows = (big_gb * 1e9 / 32.0) as u64;
@@ -405,6 +407,21 @@ async fn big_file(big_gb: f64) {
         "rows read {} written {}",
         job["rows_read"], job["rows_written"]
     );
+}
+
+/// `PRISM_BENCH_ENV=NAME=value,...`: settings for the big file's platform, to try
+/// one (e.g. `PRISM_JOB_MEMORY_MB=128`) against the defaults.
+fn extra_env() -> Vec<(&'static str, String)> {
+    let Ok(list) = std::env::var("PRISM_BENCH_ENV") else {
+        return Vec::new();
+    };
+    list.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| {
+            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+            (name, value.to_string())
+        })
+        .collect()
 }
 
 /// No-op jobs through the cluster of the kill tests, on this one machine: a

@@ -62,6 +62,11 @@ pub(crate) async fn read_beneath(
 
 /// Bytes read per positional read when DataFusion streams the file.
 const CHUNK: u64 = 1 << 20;
+/// Bytes handed to DataFusion at a time: each read is passed on in slices of this
+/// size. DataFusion's CSV and JSON decoders queue every piece they are handed and
+/// return one batch (8,192 rows, some 250 KB of CSV) per piece: pieces larger than
+/// a batch pile up, and 1 MB pieces held most of a 2 GB file in memory at once.
+const SLICE: usize = 64 << 10;
 
 const BENEATH: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
 
@@ -165,13 +170,18 @@ impl OpenedFile {
         })
     }
 
-    /// `range` of the file, read positionally in chunks off the async workers.
+    /// `range` of the file, read positionally in chunks off the async workers and
+    /// handed on in slices of [`SLICE`] (views of the chunk, not copies).
     fn read(&self, range: Range<u64>) -> BoxStream<'static, object_store::Result<Bytes>> {
         let file = self.file.clone();
-        stream::unfold(range.start, move |at| {
+        let slices = std::collections::VecDeque::new();
+        stream::unfold((range.start, slices), move |(at, mut slices)| {
             let file = file.clone();
             let end = range.end;
             async move {
+                if let Some(slice) = slices.pop_front() {
+                    return Some((Ok(slice), (at, slices)));
+                }
                 if at >= end {
                     return None;
                 }
@@ -182,17 +192,18 @@ impl OpenedFile {
                 })
                 .await;
                 let chunk = match read {
-                    Ok(Ok(buffer)) => Ok(Bytes::from(buffer)),
-                    Ok(Err(error)) => Err(object_store::Error::Generic {
-                        store: "opened file",
-                        source: Box::new(error),
-                    }),
-                    Err(error) => Err(object_store::Error::Generic {
-                        store: "opened file",
-                        source: Box::new(error),
-                    }),
+                    Ok(Ok(buffer)) => Bytes::from(buffer),
+                    Ok(Err(error)) => return Some((Err(opened_file_error(error)), (end, slices))),
+                    Err(error) => return Some((Err(opened_file_error(error)), (end, slices))),
                 };
-                Some((chunk, at + len as u64))
+                let mut from = 0;
+                while from < chunk.len() {
+                    let to = (from + SLICE).min(chunk.len());
+                    slices.push_back(chunk.slice(from..to));
+                    from = to;
+                }
+                let first = slices.pop_front().map(Ok)?;
+                Some((first, (at + len as u64, slices)))
             }
         })
         .boxed()
@@ -202,6 +213,13 @@ impl OpenedFile {
         object_store::Error::NotSupported {
             source: "an opened file is read only".into(),
         }
+    }
+}
+
+fn opened_file_error(error: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "opened file",
+        source: Box::new(error),
     }
 }
 
@@ -304,5 +322,33 @@ impl ObjectStore for OpenedFile {
         _options: CopyOptions,
     ) -> object_store::Result<()> {
         Err(Self::unsupported())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Every piece DataFusion is handed is at most [`SLICE`], whatever the range,
+    /// and the pieces together are the range's bytes.
+    #[tokio::test]
+    async fn a_range_is_handed_on_in_slices() {
+        let mut file = tempfile::tempfile().unwrap();
+        let content: Vec<u8> = (0..(3 * CHUNK as usize + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        file.write_all(&content).unwrap();
+        let opened = OpenedFile::new(file, "file.csv", "file.csv".into());
+        for range in [0..content.len() as u64, 7..(2 * CHUNK + 99), 5..6] {
+            let pieces: Vec<Bytes> = opened
+                .read(range.clone())
+                .map(|piece| piece.unwrap())
+                .collect()
+                .await;
+            assert!(pieces.iter().all(|p| !p.is_empty() && p.len() <= SLICE));
+            let joined: Vec<u8> = pieces.concat();
+            assert_eq!(joined, content[range.start as usize..range.end as usize]);
+        }
     }
 }
