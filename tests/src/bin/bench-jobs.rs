@@ -278,11 +278,12 @@ async fn main() {
         return big_file(big_gb).await;
     }
     // Logs at the default level, as deployed (the test harness's own is debug).
-    let platform = Standalone::start_with(&[
+    let mut env = vec![
         ("PRISM_EXECUTOR_CONCURRENCY", "32".into()),
         ("PRISM_LOG", "info".into()),
-    ])
-    .await;
+    ];
+    env.extend(extra_env());
+    let platform = Standalone::start_with(&env).await;
     platform.files_connection().await;
     let nats = platform.nats_as(BusUser::Admin).await;
     let seen = watch_events(nats.clone()).await;
@@ -409,8 +410,8 @@ async fn big_file(big_gb: f64) {
     );
 }
 
-/// `PRISM_BENCH_ENV=NAME=value,...`: settings for the big file's platform, to try
-/// one (e.g. `PRISM_JOB_MEMORY_MB=128`) against the defaults.
+/// `PRISM_BENCH_ENV=NAME=value,...`: settings for the standalone platforms, to try
+/// one (e.g. `PRISM_JOB_MEMORY_MB=128`, or a store on tmpfs) against the defaults.
 fn extra_env() -> Vec<(&'static str, String)> {
     let Ok(list) = std::env::var("PRISM_BENCH_ENV") else {
         return Vec::new();
