@@ -39,6 +39,11 @@ const SCHEMA: &str = "
     INSERT OR IGNORE INTO meta (name, value) VALUES ('commit_version', 0);
 ";
 
+/// The statements more than one place runs, named once.
+const PUT: &str = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)";
+const RANGE_FORWARD: &str = "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k ASC LIMIT ?3";
+const RANGE_REVERSE: &str = "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k DESC LIMIT ?3";
+
 pub struct SqliteBackend {
     path: String,
     idle: Arc<Mutex<Vec<Connection>>>,
@@ -311,9 +316,9 @@ impl BackendTransaction for SqliteTransaction {
         reverse: bool,
     ) -> Result<Vec<KeyValue>> {
         let sql = if reverse {
-            "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k DESC LIMIT ?3"
+            RANGE_REVERSE
         } else {
-            "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k ASC LIMIT ?3"
+            RANGE_FORWARD
         };
         // SQLite reads a negative LIMIT as "no limit".
         let limit = if limit == 0 { -1 } else { limit as i64 };
@@ -334,7 +339,7 @@ impl BackendTransaction for SqliteTransaction {
     async fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let (key, value) = (key.to_vec(), value.to_vec());
         self.with_conn(move |conn| {
-            conn.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?
+            conn.prepare_cached(PUT)?
                 .execute(params![key, value])
                 .map(drop)
         })
@@ -394,7 +399,7 @@ impl BackendTransaction for SqliteTransaction {
                     // One writer commits at a time here: the batch order is always 0.
                     key.extend_from_slice(&0u16.to_be_bytes());
                     key.extend_from_slice(&write.user_version.to_be_bytes());
-                    conn.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?
+                    conn.prepare_cached(PUT)?
                         .execute(params![key, write.value])?;
                 }
             }
@@ -418,8 +423,6 @@ mod tests {
 
     use super::*;
 
-    const FORWARD: &str = "SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k ASC LIMIT ?3";
-
     /// A range read with a new limit must reuse its plan: SQLite would otherwise
     /// parse and plan the statement again on every call.
     #[tokio::test(flavor = "multi_thread")]
@@ -432,7 +435,7 @@ mod tests {
             tx.commit().await.unwrap();
         }
         let conn = backend.acquire().unwrap();
-        let statement = conn.prepare_cached(FORWARD).unwrap();
+        let statement = conn.prepare_cached(RANGE_FORWARD).unwrap();
         assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
     }
 }
