@@ -286,85 +286,10 @@ fn read_spec(
     };
     let rest = Value::Object(fields.clone());
     let spec = match kind.as_str() {
-        "job" => {
-            let job: JobActivity = c.read(Some(id), at, rest)?;
-            if !known.dataflow(&job.dataflow) {
-                c.problem(
-                    Some(id),
-                    format!("{at}.dataflow"),
-                    format!("no dataflow named {:?}", job.dataflow),
-                );
-            }
-            if job.retries > MAX_RETRIES {
-                c.problem(
-                    Some(id),
-                    format!("{at}.retries"),
-                    format!("at most {MAX_RETRIES}"),
-                );
-            }
-            if job.timeout_seconds.is_some_and(|t| t == 0 || t > WEEK_SECS) {
-                c.problem(
-                    Some(id),
-                    format!("{at}.timeout_seconds"),
-                    format!("1 to {WEEK_SECS}"),
-                );
-            }
-            check_references(
-                c,
-                id,
-                &format!("{at}.parameters"),
-                &job.parameters,
-                parameters,
-            );
-            ActivitySpec::Job(job)
-        }
-        "flow" => {
-            let flow: FlowActivity = c.read(Some(id), at, rest)?;
-            if !known.processflow(&flow.processflow) {
-                c.problem(
-                    Some(id),
-                    format!("{at}.processflow"),
-                    format!("no process flow named {:?}", flow.processflow),
-                );
-            }
-            check_references(
-                c,
-                id,
-                &format!("{at}.parameters"),
-                &flow.parameters,
-                parameters,
-            );
-            ActivitySpec::Flow(flow)
-        }
-        "approval" => {
-            let approval: ApprovalActivity = c.read(Some(id), at, rest)?;
-            if !known.role(&approval.role) {
-                c.problem(
-                    Some(id),
-                    format!("{at}.role"),
-                    format!("no role named {:?}", approval.role),
-                );
-            }
-            if approval.timeout_seconds == 0 || approval.timeout_seconds > MAX_APPROVAL_SECS {
-                c.problem(
-                    Some(id),
-                    format!("{at}.timeout_seconds"),
-                    format!("1 to {MAX_APPROVAL_SECS}"),
-                );
-            }
-            ActivitySpec::Approval(approval)
-        }
-        "wait" => {
-            let wait: WaitActivity = c.read(Some(id), at, rest)?;
-            if wait.seconds == 0 || wait.seconds > WEEK_SECS {
-                c.problem(
-                    Some(id),
-                    format!("{at}.seconds"),
-                    format!("1 to {WEEK_SECS}"),
-                );
-            }
-            ActivitySpec::Wait(wait)
-        }
+        "job" => ActivitySpec::Job(read_job(c, id, at, rest, parameters, known)?),
+        "flow" => ActivitySpec::Flow(read_flow(c, id, at, rest, parameters, known)?),
+        "approval" => ActivitySpec::Approval(read_approval(c, id, at, rest, known)?),
+        "wait" => ActivitySpec::Wait(read_wait(c, id, at, rest)?),
         "foreach" => read_foreach(c, id, at, fields, parameters, known)?,
         "succeed" => {
             let _: Empty = c.read(Some(id), at, rest)?;
@@ -381,6 +306,109 @@ fn read_spec(
         }
     };
     Some(spec)
+}
+
+fn read_job(
+    c: &mut Checker,
+    id: &str,
+    at: &str,
+    rest: Value,
+    parameters: &BTreeMap<String, Option<String>>,
+    known: &dyn Known,
+) -> Option<JobActivity> {
+    let job: JobActivity = c.read(Some(id), at, rest)?;
+    if !known.dataflow(&job.dataflow) {
+        c.problem(
+            Some(id),
+            format!("{at}.dataflow"),
+            format!("no dataflow named {:?}", job.dataflow),
+        );
+    }
+    if job.retries > MAX_RETRIES {
+        c.problem(
+            Some(id),
+            format!("{at}.retries"),
+            format!("at most {MAX_RETRIES}"),
+        );
+    }
+    if job.timeout_seconds.is_some_and(|t| t == 0 || t > WEEK_SECS) {
+        c.problem(
+            Some(id),
+            format!("{at}.timeout_seconds"),
+            format!("1 to {WEEK_SECS}"),
+        );
+    }
+    check_references(
+        c,
+        id,
+        &format!("{at}.parameters"),
+        &job.parameters,
+        parameters,
+    );
+    Some(job)
+}
+
+fn read_flow(
+    c: &mut Checker,
+    id: &str,
+    at: &str,
+    rest: Value,
+    parameters: &BTreeMap<String, Option<String>>,
+    known: &dyn Known,
+) -> Option<FlowActivity> {
+    let flow: FlowActivity = c.read(Some(id), at, rest)?;
+    if !known.processflow(&flow.processflow) {
+        c.problem(
+            Some(id),
+            format!("{at}.processflow"),
+            format!("no process flow named {:?}", flow.processflow),
+        );
+    }
+    check_references(
+        c,
+        id,
+        &format!("{at}.parameters"),
+        &flow.parameters,
+        parameters,
+    );
+    Some(flow)
+}
+
+fn read_approval(
+    c: &mut Checker,
+    id: &str,
+    at: &str,
+    rest: Value,
+    known: &dyn Known,
+) -> Option<ApprovalActivity> {
+    let approval: ApprovalActivity = c.read(Some(id), at, rest)?;
+    if !known.role(&approval.role) {
+        c.problem(
+            Some(id),
+            format!("{at}.role"),
+            format!("no role named {:?}", approval.role),
+        );
+    }
+    if approval.timeout_seconds == 0 || approval.timeout_seconds > MAX_APPROVAL_SECS {
+        c.problem(
+            Some(id),
+            format!("{at}.timeout_seconds"),
+            format!("1 to {MAX_APPROVAL_SECS}"),
+        );
+    }
+    Some(approval)
+}
+
+fn read_wait(c: &mut Checker, id: &str, at: &str, rest: Value) -> Option<WaitActivity> {
+    let wait: WaitActivity = c.read(Some(id), at, rest)?;
+    if wait.seconds == 0 || wait.seconds > WEEK_SECS {
+        c.problem(
+            Some(id),
+            format!("{at}.seconds"),
+            format!("1 to {WEEK_SECS}"),
+        );
+    }
+    Some(wait)
 }
 
 #[derive(serde::Deserialize)]
@@ -562,6 +590,22 @@ fn check_graph(
         out[a].push(b);
         into[b].push(a);
     }
+    if !check_acyclic(c, activities, &out, &into) {
+        return;
+    }
+    check_exits(c, activities, &out);
+    check_ends_reached(c, activities, &out, &into);
+    check_transitions(c, transitions, &index, &into, parameters);
+}
+
+/// Whether the graph has no cycle; names one when it has.
+fn check_acyclic(
+    c: &mut Checker,
+    activities: &[Activity],
+    out: &[Vec<usize>],
+    into: &[Vec<usize>],
+) -> bool {
+    let n = activities.len();
     // Kahn's algorithm: what is left has a cycle.
     let mut incoming: Vec<usize> = into.iter().map(Vec::len).collect();
     // (With no activity free of inputs, nothing can start: that is a cycle too.)
@@ -577,15 +621,20 @@ fn check_graph(
         }
     }
     if ordered < n {
-        let cycle = on_cycles(&incoming, &out);
+        let cycle = on_cycles(&incoming, out);
         let names: Vec<&str> = cycle.iter().map(|&i| activities[i].id.as_str()).collect();
         c.problem(
             Some(names[0]),
             "transitions",
             format!("a cycle through {}", names.join(", ")),
         );
-        return;
+        return false;
     }
+    true
+}
+
+/// An end has no transition leaving it; every other activity has one.
+fn check_exits(c: &mut Checker, activities: &[Activity], out: &[Vec<usize>]) {
     for (i, activity) in activities.iter().enumerate() {
         let at = format!("activities[{i}]");
         if activity.spec.is_end() && !out[i].is_empty() {
@@ -603,6 +652,15 @@ fn check_graph(
             );
         }
     }
+}
+
+fn check_ends_reached(
+    c: &mut Checker,
+    activities: &[Activity],
+    out: &[Vec<usize>],
+    into: &[Vec<usize>],
+) {
+    let n = activities.len();
     // Every activity reaches an end.
     let mut reaches: Vec<bool> = activities.iter().map(|a| a.spec.is_end()).collect();
     let mut queue: VecDeque<usize> = (0..n).filter(|&i| reaches[i]).collect();
@@ -623,6 +681,17 @@ fn check_graph(
             );
         }
     }
+}
+
+/// At most one `otherwise` per activity; a condition names only declared
+/// parameters and outcomes of activities before it.
+fn check_transitions(
+    c: &mut Checker,
+    transitions: &[(usize, Transition)],
+    index: &HashMap<&str, usize>,
+    into: &[Vec<usize>],
+    parameters: &BTreeMap<String, Option<String>>,
+) {
     let mut otherwise: HashMap<&str, usize> = HashMap::new();
     for (i, t) in transitions {
         if t.on == On::Otherwise {
@@ -637,7 +706,7 @@ fn check_graph(
             }
         }
         if let On::When(expr) = &t.on {
-            let before = ancestors(index[t.from.as_str()], &into);
+            let before = ancestors(index[t.from.as_str()], into);
             for (owner, field) in expr.names() {
                 let known = if owner == "params" {
                     parameters.contains_key(field)
