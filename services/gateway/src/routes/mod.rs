@@ -142,6 +142,7 @@ pub fn table(state: Arc<AppState>) -> (Router, Vec<Route>) {
         roles_and_overrides,
         configuration,
         processflow_routes,
+        flow_run_routes,
         secret_routes,
         job_routes,
         schedule_routes,
@@ -519,7 +520,18 @@ fn processflow_routes(t: Table) -> Table {
         .answers::<b::DataflowSaved>(201)
         .also(200),
     )
-    .post(
+    .get(
+        "/v1/processflows/{name}/versions/{version}",
+        Named(View, ProcessFlows, "name"),
+        processflows::get_version,
+        doc("getProcessFlowVersion", "One version of a process flow")
+            .answers::<b::ProcessFlowVersion>(200),
+    )
+}
+
+/// Runs of process flows, their approvals, resumes and cancels.
+fn flow_run_routes(t: Table) -> Table {
+    t.post(
         "/v1/processflows/{name}/runs",
         Named(Execute, ProcessFlows, "name"),
         flow_runs::start,
@@ -594,13 +606,6 @@ fn processflow_routes(t: Table) -> Table {
         .takes::<b::ApprovalDecision>()
         .answers::<b::FlowRun>(200)
         .fails(&[409]),
-    )
-    .get(
-        "/v1/processflows/{name}/versions/{version}",
-        Named(View, ProcessFlows, "name"),
-        processflows::get_version,
-        doc("getProcessFlowVersion", "One version of a process flow")
-            .answers::<b::ProcessFlowVersion>(200),
     )
 }
 

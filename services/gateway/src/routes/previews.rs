@@ -33,16 +33,7 @@ pub async fn preview(
     Typed(ask): Typed<bodies::PreviewAsk>,
 ) -> ApiResult<Json<bodies::Preview>> {
     input::check_name("name", &name)?;
-    let limit = ask.limit.unwrap_or(DEFAULT_ROWS);
-    if limit == 0 || limit > MAX_ROWS {
-        return Err(ApiError::invalid("limit", format!("1 to {MAX_ROWS} rows")));
-    }
-    if !ask.document.is_object() {
-        return Err(ApiError::invalid(
-            "document",
-            "a dataflow document (an object)",
-        ));
-    }
+    let limit = rows_wanted(&ask)?;
     let text = ask.document.to_string();
     let checked = state
         .store
@@ -93,11 +84,16 @@ pub async fn preview(
         actor: caller.name().to_string(),
     };
     let reply = ask_an_executor(&state, request).await?;
+    answer(ask.stage, reply)
+}
+
+/// The executor's reply as the API answers it: the rows shown, or its error.
+fn answer(stage: String, reply: PreviewReply) -> ApiResult<Json<bodies::Preview>> {
     match reply.result {
         Some(preview_reply::Result::Rows(shown)) => {
             let rows = serde_json::from_str(&shown.rows_json).unwrap_or_default();
             Ok(Json(bodies::Preview {
-                stage: ask.stage,
+                stage,
                 columns: shown
                     .columns
                     .into_iter()
@@ -136,6 +132,21 @@ pub async fn preview(
             "an empty preview reply",
         )),
     }
+}
+
+/// The rows asked for, once the request's own fields are checked.
+fn rows_wanted(ask: &bodies::PreviewAsk) -> ApiResult<u32> {
+    let limit = ask.limit.unwrap_or(DEFAULT_ROWS);
+    if limit == 0 || limit > MAX_ROWS {
+        return Err(ApiError::invalid("limit", format!("1 to {MAX_ROWS} rows")));
+    }
+    if !ask.document.is_object() {
+        return Err(ApiError::invalid(
+            "document",
+            "a dataflow document (an object)",
+        ));
+    }
+    Ok(limit)
 }
 
 async fn ask_an_executor(state: &AppState, request: PreviewRequest) -> ApiResult<PreviewReply> {

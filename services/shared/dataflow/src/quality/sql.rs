@@ -196,53 +196,7 @@ fn similarity(c: &Comparison) -> String {
 pub fn match_pairs(spec: &MatchSpec) -> String {
     let id = ident(&spec.id_field);
     let link_id = ident(spec.link_id_field.as_deref().unwrap_or(&spec.id_field));
-    // Ids as plain UTF-8, not string views: a view taken from a join's build side
-    // shares that side's whole buffers, and every batch of pairs would be counted
-    // (and held) as holding them all.
-    let keyed = |input: &str, id: &str| {
-        let mut keys = vec![format!("arrow_cast({}, 'Utf8') AS id", text(id))];
-        for (r, rule) in spec.blocking.iter().enumerate() {
-            for (k, key) in rule.iter().enumerate() {
-                keys.push(format!(
-                    "NULLIF(CAST((\n{key}\n) AS VARCHAR), '') AS k{r}_{k}"
-                ));
-            }
-        }
-        format!("SELECT {} FROM {}", keys.join(",\n "), ident(input))
-    };
     let right_input = spec.link.as_deref().unwrap_or(&spec.input);
-    // Each pair once without a DISTINCT over all of them (an aggregate holding
-    // every pair): a rule leaves out the pairs an earlier rule found, as splink
-    // does.
-    let agree = |r: usize, rule: &Vec<String>| -> String {
-        let keys: Vec<String> = (0..rule.len())
-            .map(|k| format!("kl.k{r}_{k} = kr.k{r}_{k}"))
-            .collect();
-        keys.join(" AND ")
-    };
-    let candidates: Vec<String> = spec
-        .blocking
-        .iter()
-        .enumerate()
-        .map(|(r, rule)| {
-            let mut conditions = Vec::new();
-            if spec.link.is_none() {
-                conditions.push("kl.id < kr.id".to_string());
-            }
-            for (earlier, before) in spec.blocking.iter().enumerate().take(r) {
-                conditions.push(format!("NOT COALESCE({}, false)", agree(earlier, before)));
-            }
-            let filter = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", conditions.join(" AND "))
-            };
-            format!(
-                "SELECT kl.id AS left_id, kr.id AS right_id FROM keyed_left kl JOIN keyed_right kr ON {}{filter}",
-                agree(r, rule)
-            )
-        })
-        .collect();
     let names = similarity_columns(&spec.compare);
     let similarities: Vec<String> = spec
         .compare
@@ -274,9 +228,9 @@ pub fn match_pairs(spec: &MatchSpec) -> String {
          JOIN {input} l ON {l_id} = c.left_id JOIN {other} r ON {r_id} = c.right_id),\n \
          scored AS (SELECT *, ({weighted}) / NULLIF({counted}, 0.0) AS score FROM compared)\n \
          SELECT * FROM scored WHERE score >= {threshold}",
-        left = keyed(&spec.input, &id),
-        right = keyed(right_input, &link_id),
-        candidates = candidates.join("\n UNION ALL\n "),
+        left = keyed(spec, &spec.input, &id),
+        right = keyed(spec, right_input, &link_id),
+        candidates = candidates(spec).join("\n UNION ALL\n "),
         similarities = similarities.join(",\n "),
         input = ident(&spec.input),
         other = ident(right_input),
@@ -286,6 +240,56 @@ pub fn match_pairs(spec: &MatchSpec) -> String {
         counted = counted.join(" + "),
         threshold = number(spec.threshold),
     )
+}
+
+/// `input`'s id and every blocking rule's keys. Ids as plain UTF-8, not string
+/// views: a view taken from a join's build side shares that side's whole
+/// buffers, and every batch of pairs would be counted (and held) as holding
+/// them all.
+fn keyed(spec: &MatchSpec, input: &str, id: &str) -> String {
+    let mut keys = vec![format!("arrow_cast({}, 'Utf8') AS id", text(id))];
+    for (r, rule) in spec.blocking.iter().enumerate() {
+        for (k, key) in rule.iter().enumerate() {
+            keys.push(format!(
+                "NULLIF(CAST((\n{key}\n) AS VARCHAR), '') AS k{r}_{k}"
+            ));
+        }
+    }
+    format!("SELECT {} FROM {}", keys.join(",\n "), ident(input))
+}
+
+/// One query of candidate pairs per blocking rule. Each pair once without a
+/// DISTINCT over all of them (an aggregate holding every pair): a rule leaves
+/// out the pairs an earlier rule found, as splink does.
+fn candidates(spec: &MatchSpec) -> Vec<String> {
+    let agree = |r: usize, rule: &Vec<String>| -> String {
+        let keys: Vec<String> = (0..rule.len())
+            .map(|k| format!("kl.k{r}_{k} = kr.k{r}_{k}"))
+            .collect();
+        keys.join(" AND ")
+    };
+    spec.blocking
+        .iter()
+        .enumerate()
+        .map(|(r, rule)| {
+            let mut conditions = Vec::new();
+            if spec.link.is_none() {
+                conditions.push("kl.id < kr.id".to_string());
+            }
+            for (earlier, before) in spec.blocking.iter().enumerate().take(r) {
+                conditions.push(format!("NOT COALESCE({}, false)", agree(earlier, before)));
+            }
+            let filter = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conditions.join(" AND "))
+            };
+            format!(
+                "SELECT kl.id AS left_id, kr.id AS right_id FROM keyed_left kl JOIN keyed_right kr ON {}{filter}",
+                agree(r, rule)
+            )
+        })
+        .collect()
 }
 
 /// `input` with the `cluster_id` of each record: from `ids` (a table of `id`,
